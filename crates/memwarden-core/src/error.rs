@@ -1,0 +1,106 @@
+//! One error type for every probe and action, with a stable exit code per kind so
+//! scripts can branch on *why* memwarden refused or failed.
+
+use std::io;
+
+/// Exit codes are part of the CLI contract (docs/cli.md); never renumber them.
+pub mod exit_code {
+    pub const OK: i32 = 0;
+    pub const FAILURE: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const NOT_FOUND: i32 = 3;
+    pub const PERMISSION: i32 = 4;
+    pub const UNSUPPORTED: i32 = 5;
+    pub const GUARD_REFUSED: i32 = 6;
+    pub const PROTECTED: i32 = 7;
+    pub const AMBIGUOUS: i32 = 8;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A PID that does not exist (or exited while we looked at it).
+    #[error("no process with PID {pid} (it does not exist or has exited)")]
+    NoSuchProcess { pid: i64 },
+
+    /// Input that can never be valid (PID 0, negative, size syntax...).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    /// The kernel said EPERM/EACCES; `needs` says what would grant it.
+    #[error("permission denied: {what} (needs {needs})")]
+    PermissionDenied { what: String, needs: String },
+
+    /// Old kernel, missing cgroup feature, wrong OS, read-only /proc/sys...
+    #[error("not supported here: {0}")]
+    Unsupported(String),
+
+    /// The safety guard refused; nothing was changed.
+    #[error("refused by safety guard: {0}")]
+    GuardRefused(String),
+
+    /// PID 1, kernel threads, zombies: processes memwarden never touches.
+    #[error("refused: {0}")]
+    Protected(String),
+
+    /// `--auto` matched zero or several processes.
+    #[error("{0}")]
+    Ambiguous(String),
+
+    /// A /proc or cgroup file that does not have the documented format.
+    #[error("malformed {file}: {detail}")]
+    Malformed { file: String, detail: String },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        use exit_code::*;
+        match self {
+            Error::NoSuchProcess { .. } => NOT_FOUND,
+            Error::InvalidInput(_) => USAGE,
+            Error::PermissionDenied { .. } => PERMISSION,
+            Error::Unsupported(_) => UNSUPPORTED,
+            Error::GuardRefused(_) => GUARD_REFUSED,
+            Error::Protected(_) => PROTECTED,
+            Error::Ambiguous(_) => AMBIGUOUS,
+            Error::Malformed { .. } | Error::Io { .. } => FAILURE,
+        }
+    }
+
+    /// Short machine-readable kind, used in `--json` error objects.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NoSuchProcess { .. } => "no_such_process",
+            Error::InvalidInput(_) => "invalid_input",
+            Error::PermissionDenied { .. } => "permission_denied",
+            Error::Unsupported(_) => "unsupported",
+            Error::GuardRefused(_) => "guard_refused",
+            Error::Protected(_) => "protected",
+            Error::Ambiguous(_) => "ambiguous",
+            Error::Malformed { .. } => "malformed",
+            Error::Io { .. } => "io",
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn malformed(file: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::Malformed {
+            file: file.into(),
+            detail: detail.into(),
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! NVIDIA GPUs through NVML, loaded at run time (never linked): a machine without
+//! the driver still runs every other probe, and the snapshot says why no GPU shows.
+
+use std::ffi::OsStr;
+use std::sync::OnceLock;
+
+use nvml_wrapper::enums::device::UsedGpuMemory;
+use nvml_wrapper::error::NvmlError;
+use nvml_wrapper::Nvml;
+
+use crate::model::{GpuDevice, GpuInfo, GpuProcess, GpuProcessKind};
+use crate::parse::meminfo::percent;
+
+/// Environment variable naming the NVML library to load (for unusual driver
+/// installs; the tests point it at a stand-in library).
+pub const NVML_LIB_ENV: &str = "MEMWARDEN_NVML_LIB";
+
+/// Library names tried in order: the versioned soname ships with every driver, the
+/// bare name only with development packages.
+const LIB_NAMES: [&str; 2] = ["libnvidia-ml.so.1", "libnvidia-ml.so"];
+
+// NVML initialisation costs tens of milliseconds with a real driver: do it once per
+// process so per-node snapshots stay cheap.
+static NVML: OnceLock<Result<Nvml, String>> = OnceLock::new();
+
+fn describe(e: &NvmlError) -> String {
+    match e {
+        NvmlError::LibloadingError(_) => "NVML library not found: no NVIDIA driver installed, or it is not \
+                                          mounted into this container (use --gpus / the NVIDIA container toolkit)"
+            .into(),
+        NvmlError::DriverNotLoaded => "the NVIDIA kernel driver is not loaded".into(),
+        NvmlError::NoPermission => "no permission to talk to the NVIDIA driver".into(),
+        NvmlError::LibraryNotFound => "NVML library not found".into(),
+        other => other.to_string(),
+    }
+}
+
+fn init() -> Result<Nvml, String> {
+    if let Some(path) = std::env::var_os(NVML_LIB_ENV) {
+        return Nvml::builder().lib_path(&path).init().map_err(|e| {
+            format!(
+                "{} ({NVML_LIB_ENV}={})",
+                describe(&e),
+                path.to_string_lossy()
+            )
+        });
+    }
+    let mut last = String::new();
+    for name in LIB_NAMES {
+        match Nvml::builder().lib_path(OsStr::new(name)).init() {
+            Ok(n) => return Ok(n),
+            Err(e) => last = describe(&e),
+        }
+    }
+    Err(last)
+}
+
+fn unavailable(reason: String) -> GpuInfo {
+    GpuInfo {
+        available: false,
+        unavailable_reason: Some(format!("no NVIDIA GPU visible ({reason})")),
+        ..Default::default()
+    }
+}
+
+/// Look up a PID in this namespace's /proc: (name, cmdline).
+pub type ProcessLookup<'a> = &'a dyn Fn(u32) -> Option<(String, String)>;
+
+/// Query every GPU and the processes holding its memory. `pid_ns_nested` says that
+/// this process runs in its own PID namespace, where driver PIDs (host PIDs) cannot
+/// be matched to /proc.
+pub fn read_gpus(lookup: ProcessLookup<'_>, pid_ns_nested: bool) -> GpuInfo {
+    let nvml = match NVML.get_or_init(init) {
+        Ok(n) => n,
+        Err(reason) => return unavailable(reason.clone()),
+    };
+    let count = match nvml.device_count() {
+        Ok(0) => return unavailable("the driver reports 0 devices".into()),
+        Ok(c) => c,
+        Err(e) => return unavailable(describe(&e)),
+    };
+    let mut info = GpuInfo {
+        available: true,
+        driver_version: nvml.sys_driver_version().ok(),
+        ..Default::default()
+    };
+    let mut warnings = Vec::new();
+    for index in 0..count {
+        let dev = match nvml.device_by_index(index) {
+            Ok(d) => d,
+            Err(e) => {
+                warnings.push(format!("GPU {index}: {}", describe(&e)));
+                continue;
+            }
+        };
+        let mem = match dev.memory_info() {
+            Ok(m) => m,
+            Err(e) => {
+                warnings.push(format!("GPU {index} memory: {}", describe(&e)));
+                continue;
+            }
+        };
+        let util = dev.utilization_rates().ok();
+        info.devices.push(GpuDevice {
+            index,
+            name: dev.name().unwrap_or_else(|_| "unknown".into()),
+            uuid: dev.uuid().unwrap_or_default(),
+            total_bytes: mem.total,
+            used_bytes: mem.used,
+            free_bytes: mem.free,
+            percent_used: percent(mem.used, mem.total),
+            utilization_gpu_percent: util.as_ref().map(|u| u.gpu),
+            utilization_memory_percent: util.as_ref().map(|u| u.memory),
+        });
+        for (kind, list) in [
+            (GpuProcessKind::Compute, dev.running_compute_processes()),
+            (GpuProcessKind::Graphics, dev.running_graphics_processes()),
+        ] {
+            let Ok(list) = list else { continue };
+            for p in list {
+                let used = match p.used_gpu_memory {
+                    UsedGpuMemory::Used(b) => Some(b),
+                    UsedGpuMemory::Unavailable => None,
+                };
+                let found = if pid_ns_nested { None } else { lookup(p.pid) };
+                info.processes.push(GpuProcess {
+                    gpu_index: index,
+                    pid: p.pid,
+                    kind,
+                    used_bytes: used,
+                    visible: found.is_some(),
+                    name: found.as_ref().map(|f| f.0.clone()),
+                    cmdline: found.map(|f| f.1),
+                });
+            }
+        }
+    }
+    if info.devices.is_empty() {
+        return unavailable(warnings.join("; "));
+    }
+    if pid_ns_nested && !info.processes.is_empty() {
+        info.pid_namespace_note = Some(
+            "this process runs in its own PID namespace (a container): the driver reports host PIDs, \
+             which do not match the PIDs visible here, so GPU processes are listed without names. \
+             Run `memwarden check` on the host (or with --pid=host) to see them."
+                .into(),
+        );
+    } else if info.processes.iter().any(|p| !p.visible) {
+        info.pid_namespace_note = Some(
+            "some PIDs reported by the driver are not visible in /proc here (another PID namespace \
+             or already exited)"
+                .into(),
+        );
+    }
+    info
+}

@@ -1,0 +1,384 @@
+//! The data model. Every struct here serializes to the documented JSON schema
+//! (docs/json-schema.md, docs/schema/*.json). Sizes are bytes (`*_bytes`), times are
+//! Unix milliseconds or seconds as named. Adding a field is a minor change; renaming
+//! or removing one bumps [`SCHEMA_VERSION`].
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON schema of every `--json` output.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything `memwarden check` knows about the machine at one instant.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct Snapshot {
+    pub schema_version: u32,
+    pub taken_at_unix_ms: u64,
+    /// Time spent collecting, so callers can see the probe's own cost.
+    pub collect_duration_us: u64,
+    pub kernel: String,
+    /// The process asked about with `--pid`, or the caller itself.
+    pub process: Option<ProcessMemory>,
+    pub system: SystemMemory,
+    pub container: ContainerInfo,
+    /// The figures to judge memory by: the container's limit when it is tighter than
+    /// the host, the host otherwise.
+    pub effective: EffectiveMemory,
+    pub pressure: PressureInfo,
+    pub top_processes: TopProcesses,
+    pub gpu: GpuInfo,
+    /// Parts that could not be read, each with the reason; the rest is still valid.
+    pub warnings: Vec<String>,
+}
+
+/// Host-wide memory, from /proc/meminfo.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct SystemMemory {
+    pub total_bytes: u64,
+    /// MemAvailable: what can be allocated without swapping.
+    pub available_bytes: u64,
+    /// True when the kernel has no MemAvailable (< 3.14) and it was estimated
+    /// as MemFree + Buffers + Cached.
+    pub available_estimated: bool,
+    pub free_bytes: u64,
+    /// total - available (the figure `percent_used` is based on, as in psutil).
+    pub used_bytes: u64,
+    pub percent_used: f64,
+    pub buffers_bytes: u64,
+    /// Page cache (Cached), includes shmem/tmpfs.
+    pub cached_bytes: u64,
+    pub shmem_bytes: u64,
+    pub swap_total_bytes: u64,
+    pub swap_free_bytes: u64,
+    pub swap_used_bytes: u64,
+    /// Pages that are both in swap and in RAM.
+    pub swap_cached_bytes: u64,
+    /// Committed_AS: memory promised to processes.
+    pub committed_bytes: u64,
+    /// CommitLimit: what may be committed under strict overcommit.
+    pub commit_limit_bytes: u64,
+}
+
+/// What kind of container, if any, this process runs in.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerRuntime {
+    Docker,
+    Podman,
+    Kubernetes,
+    Runpod,
+    Wsl,
+    Lxc,
+    Containerd,
+    Other,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct ContainerInfo {
+    pub detected: bool,
+    pub runtime: Option<ContainerRuntime>,
+    /// Why we believe so, e.g. "/.dockerenv exists".
+    pub evidence: Vec<String>,
+    /// The memory cgroup of the inspected process, when one is mounted.
+    pub cgroup: Option<CgroupMemory>,
+}
+
+/// Memory accounting of the process's own cgroup (v1 or v2).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct CgroupMemory {
+    /// 1 or 2.
+    pub version: u8,
+    /// Path as listed in /proc/PID/cgroup.
+    pub path: String,
+    /// Directory in the mounted cgroup filesystem that was read.
+    pub dir: String,
+    /// Tightest memory limit along the path to the root; None = unlimited.
+    pub limit_bytes: Option<u64>,
+    /// Directory whose limit is the tightest one.
+    pub limit_set_at: Option<String>,
+    /// cgroup v2 memory.high (throttling threshold), tightest along the path.
+    pub high_bytes: Option<u64>,
+    pub usage_bytes: u64,
+    /// usage - inactive_file, as Kubernetes and `docker stats` count it.
+    pub working_set_bytes: u64,
+    pub inactive_file_bytes: u64,
+    pub anon_bytes: Option<u64>,
+    pub file_bytes: Option<u64>,
+    /// Swap the group may use on top of its memory limit; None = unlimited or
+    /// not accounted.
+    pub swap_limit_bytes: Option<u64>,
+    pub swap_usage_bytes: Option<u64>,
+}
+
+/// Which figures percentages and "available" are computed from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MemorySource {
+    Host,
+    Cgroup,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct EffectiveMemory {
+    pub source: MemorySource,
+    /// One sentence saying which limit was used and why.
+    pub reason: String,
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+    pub available_bytes: u64,
+    pub percent_used: f64,
+}
+
+/// One PSI line: share of wall time some (or all) tasks stalled on memory.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct PsiLine {
+    pub avg10: f64,
+    pub avg60: f64,
+    pub avg300: f64,
+    /// Total stall time in microseconds since boot (or cgroup creation).
+    pub total_us: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct Psi {
+    pub some: PsiLine,
+    /// Absent on kernels and files that report only "some".
+    pub full: Option<PsiLine>,
+}
+
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PressureLevel {
+    None,
+    Low,
+    Moderate,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct PressureInfo {
+    /// /proc/pressure/memory; None when PSI is unavailable (kernel < 4.20 or psi=0).
+    pub system: Option<Psi>,
+    /// The cgroup's memory.pressure (cgroup v2 only).
+    pub cgroup: Option<Psi>,
+    pub level: PressureLevel,
+    /// The level in plain words, with the figure it is based on.
+    pub description: String,
+}
+
+/// Memory of one process, from /proc/PID/{status,statm,smaps_rollup}.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct ProcessMemory {
+    pub pid: u32,
+    pub name: String,
+    /// Arguments joined by spaces; empty when unreadable.
+    pub cmdline: String,
+    pub rss_bytes: u64,
+    pub rss_anon_bytes: u64,
+    pub rss_file_bytes: u64,
+    pub rss_shmem_bytes: u64,
+    pub vms_bytes: u64,
+    pub swap_bytes: u64,
+    /// Unique set size (private pages); only with `--uss` / detailed requests.
+    pub uss_bytes: Option<u64>,
+    /// Proportional set size; only with `--uss` / detailed requests.
+    pub pss_bytes: Option<u64>,
+    pub swap_pss_bytes: Option<u64>,
+}
+
+/// Which processes the top list covers.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessScope {
+    /// Every process visible in /proc (the whole machine on a host, the container
+    /// in a container with its own PID namespace).
+    Visible,
+    /// Only processes in the inspected process's memory cgroup and below.
+    Cgroup,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct TopProcesses {
+    pub scope: ProcessScope,
+    /// User processes examined (kernel threads excluded).
+    pub scanned: u32,
+    /// Sorted by RSS, largest first.
+    pub processes: Vec<ProcessMemory>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct GpuInfo {
+    /// True when NVML answered and reported at least one device.
+    pub available: bool,
+    /// Why no GPU is shown, e.g. "no NVIDIA GPU visible (libnvidia-ml.so.1 not found)".
+    pub unavailable_reason: Option<String>,
+    pub driver_version: Option<String>,
+    pub devices: Vec<GpuDevice>,
+    pub processes: Vec<GpuProcess>,
+    /// Set when driver PIDs cannot be matched to this PID namespace.
+    pub pid_namespace_note: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct GpuDevice {
+    pub index: u32,
+    pub name: String,
+    pub uuid: String,
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+    pub free_bytes: u64,
+    pub percent_used: f64,
+    /// Percent of time a kernel ran over the last sample period; None if unsupported.
+    pub utilization_gpu_percent: Option<u32>,
+    pub utilization_memory_percent: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuProcessKind {
+    Compute,
+    Graphics,
+}
+
+/// A process holding GPU memory, joined with the process table.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct GpuProcess {
+    pub gpu_index: u32,
+    /// PID as the driver reports it (host PID namespace).
+    pub pid: u32,
+    pub kind: GpuProcessKind,
+    /// None when the driver cannot tell (e.g. under WDDM or MIG without permission).
+    pub used_bytes: Option<u64>,
+    /// Name from /proc, None when the PID is not visible here.
+    pub name: Option<String>,
+    pub cmdline: Option<String>,
+    /// True when the PID exists in this PID namespace.
+    pub visible: bool,
+}
+
+/// Each step of an action, in the style of the seed helpers ("open : ok").
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct Step {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// MADV_PAGEOUT reclaims pages now; MADV_COLD only marks them first to go.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PageoutAdvice {
+    Pageout,
+    Cold,
+}
+
+/// Result of `memwarden trim`: paging another process's idle memory out.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct PageoutReport {
+    pub schema_version: u32,
+    pub pid: u32,
+    pub name: String,
+    pub cmdline: String,
+    pub advice: PageoutAdvice,
+    pub steps: Vec<Step>,
+    /// Address ranges advised / bytes they span.
+    pub ranges_advised: u32,
+    pub bytes_advised: u64,
+    /// Ranges the kernel refused (locked, device, hugetlb mappings), skipped.
+    pub ranges_skipped: u32,
+    pub rss_before_bytes: u64,
+    pub rss_after_bytes: u64,
+    pub rss_anon_before_bytes: u64,
+    pub rss_anon_after_bytes: u64,
+    pub swap_before_bytes: u64,
+    pub swap_after_bytes: u64,
+    /// rss_before - rss_after (negative if the process grew meanwhile).
+    pub freed_bytes: i64,
+    pub duration_ms: f64,
+    /// The guard's verdict; `forced` when --force overrode a refusal.
+    pub guard: GuardVerdict,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct GuardVerdict {
+    pub allowed: bool,
+    pub forced: bool,
+    /// Swap the target may still use (system free swap, capped by its cgroup).
+    pub swap_free_bytes: u64,
+    /// Anonymous memory that would move to swap.
+    pub needed_bytes: u64,
+    pub margin_bytes: u64,
+    pub reason: String,
+}
+
+/// Result of `memwarden purge-cache`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct PurgeReport {
+    pub schema_version: u32,
+    pub steps: Vec<Step>,
+    pub available_before_bytes: u64,
+    pub available_after_bytes: u64,
+    pub cached_before_bytes: u64,
+    pub cached_after_bytes: u64,
+    pub free_before_bytes: u64,
+    pub free_after_bytes: u64,
+    /// cached_before - cached_after.
+    pub cache_dropped_bytes: i64,
+    pub duration_ms: f64,
+}
+
+/// Result of `memwarden reclaim` (cgroup v2 memory.reclaim).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct ReclaimReport {
+    pub schema_version: u32,
+    pub cgroup_dir: String,
+    pub requested_bytes: u64,
+    /// False when the kernel could not reclaim the whole request (EAGAIN).
+    pub fully_reclaimed: bool,
+    pub usage_before_bytes: u64,
+    pub usage_after_bytes: u64,
+    pub reclaimed_bytes: i64,
+    pub duration_ms: f64,
+}
+
+/// Result of returning the caller's free heap to the OS (malloc_trim).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct HeapTrimReport {
+    pub schema_version: u32,
+    pub pid: u32,
+    /// False when the allocator had nothing to give back.
+    pub released: bool,
+    pub rss_before_bytes: u64,
+    pub rss_after_bytes: u64,
+    pub freed_bytes: i64,
+    pub duration_ms: f64,
+}
+
+/// `memwarden status --json`: the one-line status and the numbers behind it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct StatusLine {
+    pub schema_version: u32,
+    /// `RAM: 8.5GB/16GB (53%) | VRAM: 12.3GB/24GB (51%)` ("GB" = 2^30 bytes).
+    pub status: String,
+    pub ram_used_bytes: u64,
+    pub ram_total_bytes: u64,
+    pub ram_percent: f64,
+    pub ram_source: MemorySource,
+    /// Summed over every visible GPU; None when no GPU is visible.
+    pub vram_used_bytes: Option<u64>,
+    pub vram_total_bytes: Option<u64>,
+    pub vram_percent: Option<f64>,
+    pub pressure: PressureLevel,
+}
+
+/// Error object printed by `--json` commands on failure.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct ErrorReport {
+    pub schema_version: u32,
+    pub error: String,
+    pub kind: String,
+    pub exit_code: i32,
+}

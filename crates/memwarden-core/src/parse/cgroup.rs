@@ -1,0 +1,200 @@
+//! cgroup files: /proc/PID/cgroup, /proc/PID/mountinfo, memory.stat and limit files.
+
+use crate::error::{Error, Result};
+
+/// One line of /proc/PID/cgroup: `hierarchy-ID:controller-list:path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupEntry {
+    pub hierarchy_id: u32,
+    /// Empty for the v2 unified hierarchy ("0::/path").
+    pub controllers: Vec<String>,
+    pub path: String,
+}
+
+pub fn parse_proc_cgroup(text: &str) -> Result<Vec<CgroupEntry>> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let bad = || Error::malformed("/proc/PID/cgroup", format!("line '{line}'"));
+        let mut it = line.splitn(3, ':');
+        let id = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let controllers = it.next().ok_or_else(bad)?;
+        let path = it.next().ok_or_else(bad)?;
+        if !path.starts_with('/') {
+            return Err(bad());
+        }
+        out.push(CgroupEntry {
+            hierarchy_id: id,
+            controllers: controllers
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            path: path.to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// A cgroup filesystem mount from /proc/PID/mountinfo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupMount {
+    /// 1 for "cgroup", 2 for "cgroup2".
+    pub version: u8,
+    /// The cgroup path the mount shows at its mount point (field 4).
+    pub root: String,
+    pub mount_point: String,
+    /// Super options; for v1 these name the controllers ("rw,memory").
+    pub super_options: Vec<String>,
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Only cgroup and cgroup2 mounts are returned; other lines are skipped.
+pub fn parse_cgroup_mounts(text: &str) -> Result<Vec<CgroupMount>> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let bad = || Error::malformed("/proc/PID/mountinfo", format!("line '{line}'"));
+        let (left, right) = line.split_once(" - ").ok_or_else(bad)?;
+        let mut r = right.split_ascii_whitespace();
+        let fstype = r.next().ok_or_else(bad)?;
+        let version = match fstype {
+            "cgroup" => 1,
+            "cgroup2" => 2,
+            _ => continue,
+        };
+        let _source = r.next();
+        let super_options = r
+            .next()
+            .unwrap_or("")
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        let l: Vec<&str> = left.split_ascii_whitespace().collect();
+        if l.len() < 5 {
+            return Err(bad());
+        }
+        out.push(CgroupMount {
+            version,
+            root: unescape_octal(l[3]),
+            mount_point: unescape_octal(l[4]),
+            super_options,
+        });
+    }
+    Ok(out)
+}
+
+/// The counters of memory.stat that memwarden uses. v1 files have both local and
+/// `total_*` (hierarchical) keys; the hierarchical ones are preferred.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryStat {
+    pub inactive_file: u64,
+    pub anon: Option<u64>,
+    pub file: Option<u64>,
+}
+
+pub fn parse_memory_stat(text: &str, version: u8) -> Result<MemoryStat> {
+    let mut local_inactive = None;
+    let mut total_inactive = None;
+    let mut st = MemoryStat::default();
+    let mut any = false;
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(v) = v.trim().parse::<u64>() else {
+            return Err(Error::malformed("memory.stat", format!("line '{line}'")));
+        };
+        any = true;
+        match (version, k) {
+            (_, "inactive_file") => local_inactive = Some(v),
+            (1, "total_inactive_file") => total_inactive = Some(v),
+            (1, "total_rss") | (2, "anon") => st.anon = Some(v),
+            (1, "total_cache") | (2, "file") => st.file = Some(v),
+            _ => {}
+        }
+    }
+    if !any {
+        return Err(Error::malformed("memory.stat", "empty"));
+    }
+    st.inactive_file = total_inactive
+        .or(local_inactive)
+        .ok_or_else(|| Error::malformed("memory.stat", "no inactive_file counter"))?;
+    Ok(st)
+}
+
+/// cgroup v1 reports "no limit" as PAGE_COUNTER_MAX pages (0x7FFFFFFFFFFFF000 with
+/// 4 KiB pages); anything this large is unlimited on any page size.
+const V1_UNLIMITED_FLOOR: u64 = 1 << 60;
+
+/// A limit file (memory.max, memory.limit_in_bytes...). None = unlimited.
+pub fn parse_limit(text: &str, file: &str) -> Result<Option<u64>> {
+    let t = text.trim();
+    if t == "max" {
+        return Ok(None);
+    }
+    let v: u64 = t
+        .parse()
+        .map_err(|_| Error::malformed(file, format!("'{t}' is neither a number nor 'max'")))?;
+    Ok((v < V1_UNLIMITED_FLOOR).then_some(v))
+}
+
+/// A counter file (memory.current, memory.usage_in_bytes...).
+pub fn parse_counter(text: &str, file: &str) -> Result<u64> {
+    text.trim()
+        .parse()
+        .map_err(|_| Error::malformed(file, format!("'{}' is not a number", text.trim())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_cgroup_hybrid() {
+        let t = "4:memory:/docker/abc\n1:name=systemd:/x\n0::/user.slice\n";
+        let e = parse_proc_cgroup(t).unwrap();
+        assert_eq!(e[0].controllers, ["memory"]);
+        assert_eq!(e[2].controllers.len(), 0);
+        assert_eq!(e[2].path, "/user.slice");
+        assert!(parse_proc_cgroup("garbage").is_err());
+    }
+
+    #[test]
+    fn mountinfo_escapes_and_filters() {
+        let t = "35 31 0:32 /docker/abc /sys/fs/cgroup/mem\\040ory rw,relatime - cgroup cgroup rw,memory\n\
+                 22 1 8:1 / / rw - ext4 /dev/sda1 rw\n\
+                 41 31 0:38 / /sys/fs/cgroup/unified rw shared:9 - cgroup2 cgroup2 rw,nsdelegate\n";
+        let m = parse_cgroup_mounts(t).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].mount_point, "/sys/fs/cgroup/mem ory");
+        assert_eq!(m[0].root, "/docker/abc");
+        assert!(m[0].super_options.iter().any(|o| o == "memory"));
+        assert_eq!(m[1].version, 2);
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(parse_limit("max\n", "f").unwrap(), None);
+        assert_eq!(parse_limit("9223372036854771712\n", "f").unwrap(), None);
+        assert_eq!(parse_limit("536870912\n", "f").unwrap(), Some(512 << 20));
+        assert!(parse_limit("-1", "f").is_err());
+    }
+}

@@ -1,0 +1,284 @@
+//! Container detection and the memory cgroup of a process (v1 and v2).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::error::Result;
+use crate::model::{CgroupMemory, ContainerRuntime};
+use crate::parse::cgroup::{
+    parse_cgroup_mounts, parse_counter, parse_limit, parse_memory_stat, parse_proc_cgroup,
+    CgroupMount,
+};
+
+use super::fsutil::{proc_err, read_text};
+
+/// Best guess of the container runtime, with the evidence for it. The most specific
+/// runtime wins (Runpod runs on Docker, Kubernetes on containerd...).
+pub fn detect_container() -> (Option<ContainerRuntime>, Vec<String>) {
+    let mut found: Vec<(ContainerRuntime, String)> = Vec::new();
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if env("RUNPOD_POD_ID").is_some() {
+        found.push((ContainerRuntime::Runpod, "RUNPOD_POD_ID is set".into()));
+    }
+    if env("KUBERNETES_SERVICE_HOST").is_some() {
+        found.push((
+            ContainerRuntime::Kubernetes,
+            "KUBERNETES_SERVICE_HOST is set".into(),
+        ));
+    }
+    if Path::new("/var/run/secrets/kubernetes.io").exists() {
+        found.push((
+            ContainerRuntime::Kubernetes,
+            "/var/run/secrets/kubernetes.io exists".into(),
+        ));
+    }
+    if Path::new("/run/.containerenv").exists() {
+        found.push((ContainerRuntime::Podman, "/run/.containerenv exists".into()));
+    }
+    if Path::new("/.dockerenv").exists() {
+        found.push((ContainerRuntime::Docker, "/.dockerenv exists".into()));
+    }
+    if let Some(c) = env("container") {
+        let rt = match c.as_str() {
+            "docker" => ContainerRuntime::Docker,
+            "podman" => ContainerRuntime::Podman,
+            "lxc" | "lxc-libvirt" => ContainerRuntime::Lxc,
+            _ => ContainerRuntime::Other,
+        };
+        found.push((rt, format!("container={c} is set")));
+    }
+    if let Ok(cg) = read_text("/proc/self/cgroup") {
+        for (needle, rt) in [
+            ("/kubepods", ContainerRuntime::Kubernetes),
+            ("libpod", ContainerRuntime::Podman),
+            ("/docker", ContainerRuntime::Docker),
+            ("/lxc", ContainerRuntime::Lxc),
+            ("containerd", ContainerRuntime::Containerd),
+        ] {
+            if cg.contains(needle) {
+                found.push((rt, format!("/proc/self/cgroup mentions '{needle}'")));
+                break;
+            }
+        }
+    }
+    if let Ok(rel) = read_text("/proc/sys/kernel/osrelease") {
+        let lower = rel.to_ascii_lowercase();
+        if lower.contains("microsoft") || lower.contains("wsl") {
+            found.push((
+                ContainerRuntime::Wsl,
+                format!("kernel release '{}'", rel.trim()),
+            ));
+        }
+    }
+    let rank = |r: &ContainerRuntime| match r {
+        ContainerRuntime::Runpod => 0,
+        ContainerRuntime::Kubernetes => 1,
+        ContainerRuntime::Podman => 2,
+        ContainerRuntime::Docker => 3,
+        ContainerRuntime::Lxc => 4,
+        ContainerRuntime::Containerd => 5,
+        ContainerRuntime::Wsl => 6,
+        ContainerRuntime::Other => 7,
+    };
+    let runtime = found.iter().map(|(r, _)| *r).min_by_key(rank);
+    (runtime, found.into_iter().map(|(_, e)| e).collect())
+}
+
+/// Where a process's memory cgroup lives in the mounted cgroup filesystem.
+#[derive(Debug, Clone)]
+pub struct CgroupLocation {
+    pub version: u8,
+    pub path: String,
+    pub dir: PathBuf,
+    pub mount_point: PathBuf,
+    /// memory.pressure of the process's v2 cgroup (present even on hybrid systems
+    /// whose memory controller is v1).
+    pub pressure_file: Option<PathBuf>,
+}
+
+fn resolve(mount: &CgroupMount, path: &str) -> PathBuf {
+    let mp = PathBuf::from(&mount.mount_point);
+    let root = mount.root.trim_end_matches('/');
+    // In a container without a cgroup namespace the mount shows the container's own
+    // cgroup at its mount point (root = /docker/ID) while /proc/PID/cgroup lists the
+    // full path: strip the mount's root.
+    let rel = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .trim_start_matches('/');
+    let dir = mp.join(rel);
+    if dir.is_dir() {
+        dir
+    } else {
+        mp
+    }
+}
+
+/// Locate the memory cgroup of `pid` (v1 memory controller, else v2 with the memory
+/// controller enabled). None when no memory cgroup is mounted.
+pub fn locate_cgroup(pid: u32) -> Result<Option<CgroupLocation>> {
+    let cg_text =
+        read_text(format!("/proc/{pid}/cgroup")).map_err(|e| proc_err(pid, "cgroup", e))?;
+    let entries = parse_proc_cgroup(&cg_text)?;
+    let mounts = parse_cgroup_mounts(&read_text("/proc/self/mountinfo").unwrap_or_default())?;
+
+    let v2_entry = entries
+        .iter()
+        .find(|e| e.hierarchy_id == 0 && e.controllers.is_empty());
+    let v2_mount = mounts.iter().find(|m| m.version == 2);
+    let v2_dir = match (v2_entry, v2_mount) {
+        (Some(e), Some(m)) => Some(resolve(m, &e.path)),
+        _ => None,
+    };
+    let pressure_file = v2_dir
+        .as_ref()
+        .map(|d| d.join("memory.pressure"))
+        .filter(|p| p.exists());
+
+    let v1_entry = entries
+        .iter()
+        .find(|e| e.controllers.iter().any(|c| c == "memory"));
+    let v1_mount = mounts
+        .iter()
+        .find(|m| m.version == 1 && m.super_options.iter().any(|o| o == "memory"));
+    if let (Some(e), Some(m)) = (v1_entry, v1_mount) {
+        return Ok(Some(CgroupLocation {
+            version: 1,
+            path: e.path.clone(),
+            dir: resolve(m, &e.path),
+            mount_point: PathBuf::from(&m.mount_point),
+            pressure_file,
+        }));
+    }
+    if let (Some(e), Some(m), Some(dir)) = (v2_entry, v2_mount, v2_dir) {
+        // The root cgroup has no memory.current; any other v2 group has it only when
+        // the memory controller is enabled for it.
+        let root = Path::new(&m.mount_point);
+        if dir.join("memory.current").exists() || (dir == root && root.join("memory.stat").exists())
+        {
+            return Ok(Some(CgroupLocation {
+                version: 2,
+                path: e.path.clone(),
+                dir,
+                mount_point: PathBuf::from(&m.mount_point),
+                pressure_file,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Directories from `dir` up to the mount point, leaf first.
+fn ancestors(loc: &CgroupLocation) -> Vec<PathBuf> {
+    loc.dir
+        .ancestors()
+        .take_while(|p| p.starts_with(&loc.mount_point))
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+fn read_limit(dir: &Path, file: &str) -> Result<Option<u64>> {
+    let p = dir.join(file);
+    match read_text(&p) {
+        Ok(t) => parse_limit(&t, &p.display().to_string()),
+        Err(_) => Ok(None), // the root group has no limit files
+    }
+}
+
+fn read_counter(dir: &Path, file: &str) -> Result<Option<u64>> {
+    let p = dir.join(file);
+    match read_text(&p) {
+        Ok(t) => parse_counter(&t, &p.display().to_string()).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Tightest limit along the path, with the directory that sets it.
+fn tightest(loc: &CgroupLocation, file: &str) -> Result<Option<(u64, PathBuf)>> {
+    let mut best: Option<(u64, PathBuf)> = None;
+    for d in ancestors(loc) {
+        if let Some(v) = read_limit(&d, file)? {
+            if best.as_ref().is_none_or(|(b, _)| v < *b) {
+                best = Some((v, d));
+            }
+        }
+    }
+    Ok(best)
+}
+
+pub fn read_cgroup(pid: u32) -> Result<Option<(CgroupMemory, CgroupLocation)>> {
+    let Some(loc) = locate_cgroup(pid)? else {
+        return Ok(None);
+    };
+    let dir = &loc.dir;
+    let mut m = CgroupMemory {
+        version: loc.version,
+        path: loc.path.clone(),
+        dir: dir.display().to_string(),
+        ..Default::default()
+    };
+    let stat_path = dir.join("memory.stat");
+    let stat = match read_text(&stat_path) {
+        Ok(t) => Some(parse_memory_stat(&t, loc.version)?),
+        Err(_) => None,
+    };
+    if let Some(st) = stat {
+        m.inactive_file_bytes = st.inactive_file;
+        m.anon_bytes = st.anon;
+        m.file_bytes = st.file;
+    }
+    if loc.version == 1 {
+        let limit = tightest(&loc, "memory.limit_in_bytes")?;
+        m.usage_bytes = read_counter(dir, "memory.usage_in_bytes")?.unwrap_or(0);
+        let memsw = tightest(&loc, "memory.memsw.limit_in_bytes")?;
+        if let (Some((l, _)), Some((sw, _))) = (&limit, &memsw) {
+            m.swap_limit_bytes = Some(sw.saturating_sub(*l));
+        }
+        if let Some(u) = read_counter(dir, "memory.memsw.usage_in_bytes")? {
+            m.swap_usage_bytes = Some(u.saturating_sub(m.usage_bytes));
+        }
+        if let Some((l, d)) = limit {
+            m.limit_bytes = Some(l);
+            m.limit_set_at = Some(d.display().to_string());
+        }
+    } else {
+        let limit = tightest(&loc, "memory.max")?;
+        m.high_bytes = tightest(&loc, "memory.high")?.map(|(v, _)| v);
+        m.usage_bytes = read_counter(dir, "memory.current")?
+            .or_else(|| {
+                // The v2 root has no memory.current: derive from memory.stat.
+                stat.and_then(|s| Some(s.anon? + s.file?))
+            })
+            .unwrap_or(0);
+        m.swap_limit_bytes = tightest(&loc, "memory.swap.max")?.map(|(v, _)| v);
+        m.swap_usage_bytes = read_counter(dir, "memory.swap.current")?;
+        if let Some((l, d)) = limit {
+            m.limit_bytes = Some(l);
+            m.limit_set_at = Some(d.display().to_string());
+        }
+    }
+    m.working_set_bytes = m.usage_bytes.saturating_sub(m.inactive_file_bytes);
+    Ok(Some((m, loc)))
+}
+
+/// Every PID in the cgroup at `loc` and its descendants (the container's processes).
+pub fn cgroup_pids(loc: &CgroupLocation) -> HashSet<u32> {
+    fn walk(dir: &Path, out: &mut HashSet<u32>, depth: usize) {
+        if let Ok(t) = read_text(dir.join("cgroup.procs")) {
+            out.extend(t.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
+        }
+        if depth > 32 {
+            return;
+        }
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    walk(&e.path(), out, depth + 1);
+                }
+            }
+        }
+    }
+    let mut out = HashSet::new();
+    walk(&loc.dir, &mut out, 0);
+    out
+}

@@ -1,0 +1,51 @@
+//! Small file helpers that turn io errors into memwarden errors with the path in them.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Read a whole text file; invalid UTF-8 is replaced rather than failing, since the
+/// parsers only look at ASCII keys and numbers.
+pub fn read_text(path: impl AsRef<Path>) -> io::Result<String> {
+    let mut f = std::fs::File::open(path.as_ref())?;
+    let mut buf = Vec::with_capacity(4096);
+    f.read_to_end(&mut buf)?;
+    Ok(match String::from_utf8(buf) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
+pub fn read_text_ctx(path: impl AsRef<Path>) -> Result<String> {
+    let p = path.as_ref();
+    read_text(p).map_err(|e| Error::io(format!("cannot read {}", p.display()), e))
+}
+
+/// Map an error from a /proc/PID file to "no such process" where that is what it means.
+pub fn proc_err(pid: u32, what: &str, e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ESRCH) => Error::NoSuchProcess { pid: pid as i64 },
+        Some(libc::EACCES) | Some(libc::EPERM) => Error::PermissionDenied {
+            what: format!("reading /proc/{pid}/{what}"),
+            needs: "the same user as the process, or root / CAP_SYS_PTRACE".into(),
+        },
+        _ => Error::io(format!("cannot read /proc/{pid}/{what}"), e),
+    }
+}
+
+/// Effective capabilities of this process (CapEff of /proc/self/status).
+pub fn own_cap_eff() -> u64 {
+    read_text("/proc/self/status")
+        .ok()
+        .and_then(|t| crate::parse::proc_pid::parse_status(&t).ok())
+        .map(|s| s.cap_eff)
+        .unwrap_or(0)
+}
+
+pub const CAP_SYS_ADMIN: u32 = 21;
+pub const CAP_SYS_NICE: u32 = 23;
+
+pub fn has_cap(cap: u32) -> bool {
+    own_cap_eff() & (1u64 << cap) != 0
+}

@@ -1,0 +1,226 @@
+//! Per-process memory and the top-N scan.
+
+use std::collections::HashSet;
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::error::{Error, Result};
+use crate::model::{ProcessMemory, ProcessScope, TopProcesses};
+use crate::parse::proc_pid::{
+    parse_cmdline, parse_smaps_rollup, parse_stat, parse_status, ProcStat, SmapsRollup,
+};
+
+use super::fsutil::{proc_err, read_text};
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as u64
+    } else {
+        4096
+    }
+}
+
+/// Who a PID is right now: enough to refuse protected processes and, through the
+/// start time, to detect PID reuse.
+pub fn process_identity(pid: u32) -> Result<ProcStat> {
+    let text = read_text(format!("/proc/{pid}/stat")).map_err(|e| proc_err(pid, "stat", e))?;
+    parse_stat(&text)
+}
+
+pub fn read_process(pid: u32) -> Result<ProcessMemory> {
+    let text = read_text(format!("/proc/{pid}/status")).map_err(|e| proc_err(pid, "status", e))?;
+    let st = parse_status(&text)?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| parse_cmdline(&b))
+        .unwrap_or_default();
+    Ok(ProcessMemory {
+        pid,
+        name: st.name,
+        cmdline,
+        rss_bytes: st.vm_rss,
+        rss_anon_bytes: st.rss_anon,
+        rss_file_bytes: st.rss_file,
+        rss_shmem_bytes: st.rss_shmem,
+        vms_bytes: st.vm_size,
+        swap_bytes: st.vm_swap,
+        uss_bytes: None,
+        pss_bytes: None,
+        swap_pss_bytes: None,
+    })
+}
+
+/// USS/PSS from smaps_rollup (kernel >= 4.14). Needs ptrace-read access to the PID.
+pub fn read_smaps(pid: u32) -> Result<SmapsRollup> {
+    let text =
+        read_text(format!("/proc/{pid}/smaps_rollup")).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) if std::path::Path::new(&format!("/proc/{pid}")).exists() => {
+                Error::Unsupported("smaps_rollup needs Linux >= 4.14".into())
+            }
+            _ => proc_err(pid, "smaps_rollup", e),
+        })?;
+    parse_smaps_rollup(&text)
+}
+
+/// RSS of the calling process from /proc/self/statm (one small read).
+pub fn self_rss_bytes() -> Result<u64> {
+    let t =
+        read_text("/proc/self/statm").map_err(|e| Error::io("cannot read /proc/self/statm", e))?;
+    let (_, resident, _) = crate::parse::proc_pid::parse_statm(&t)?;
+    Ok(resident * page_size())
+}
+
+/// True when this process lives in a PID namespace below the init one (a
+/// container): PIDs reported by drivers are then not PIDs we can see.
+pub fn own_pid_namespace_is_nested() -> bool {
+    read_text("/proc/self/status")
+        .ok()
+        .and_then(|t| parse_status(&t).ok())
+        .map(|s| s.ns_pids.len() > 1)
+        .unwrap_or(false)
+}
+
+/// Read the resident page count of `pid` from statm relative to an open /proc fd.
+///
+/// Hand-written with openat/read on a stack buffer rather than std::fs because this
+/// runs once per process on every snapshot: it avoids path building, allocation and
+/// the extra statx std performs, which is most of the cost at 500+ processes.
+fn statm_resident(proc_fd: i32, pid: &[u8], buf: &mut [u8; 128]) -> Option<u64> {
+    let mut path = [0u8; 32];
+    let n = pid.len();
+    if n + 7 > path.len() {
+        return None;
+    }
+    path[..n].copy_from_slice(pid);
+    path[n..n + 6].copy_from_slice(b"/statm");
+    // SAFETY: `path` is NUL-terminated (zeroed tail); the fd is closed below.
+    let fd = unsafe {
+        libc::openat(
+            proc_fd,
+            path.as_ptr().cast(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: buf is valid for its length; fd is ours.
+    let len = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    unsafe { libc::close(fd) };
+    if len <= 0 {
+        return None;
+    }
+    let text = &buf[..len as usize];
+    let mut fields = text.split(|b| *b == b' ');
+    fields.next()?;
+    let resident = fields.next()?;
+    let mut v: u64 = 0;
+    for &d in resident {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
+    }
+    Some(v)
+}
+
+fn open_proc() -> Result<OwnedFd> {
+    let path: &CStr = c"/proc";
+    // SAFETY: valid C string; we own the returned fd.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(Error::io(
+            "cannot open /proc",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: fd is a fresh, valid descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The `n` user processes with the largest RSS. Kernel threads have no mm (statm
+/// resident 0) and are never listed; neither are zombies.
+pub fn top_processes(
+    n: usize,
+    scope: ProcessScope,
+    only: Option<&HashSet<u32>>,
+) -> Result<TopProcesses> {
+    let proc_fd = open_proc()?;
+    let page = page_size();
+    let mut buf = [0u8; 128];
+    let mut all: Vec<(u64, u32)> = Vec::with_capacity(1024);
+    let dir = std::fs::read_dir("/proc").map_err(|e| Error::io("cannot list /proc", e))?;
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let bytes = name.as_encoded_bytes();
+        if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        let Ok(pid) = std::str::from_utf8(bytes).unwrap_or("").parse::<u32>() else {
+            continue;
+        };
+        if only.is_some_and(|set| !set.contains(&pid)) {
+            continue;
+        }
+        if let Some(res) = statm_resident(proc_fd.as_raw_fd(), bytes, &mut buf) {
+            if res > 0 {
+                all.push((res * page, pid));
+            }
+        }
+    }
+    let scanned = all.len() as u32;
+    let k = n.min(all.len());
+    if k > 0 && k < all.len() {
+        all.select_nth_unstable_by(k - 1, |a, b| b.0.cmp(&a.0));
+    }
+    all.truncate(k);
+    all.sort_unstable_by_key(|a| std::cmp::Reverse(a.0));
+    let processes = all
+        .into_iter()
+        // A process may exit between the scan and this read: drop it silently.
+        .filter_map(|(_, pid)| read_process(pid).ok())
+        .collect();
+    Ok(TopProcesses {
+        scope,
+        scanned,
+        processes,
+    })
+}
+
+/// PIDs whose command line satisfies `pred`, excluding kernel threads and ourselves.
+pub fn find_processes(pred: &dyn Fn(&str) -> bool) -> Result<Vec<ProcessMemory>> {
+    let me = std::process::id();
+    let dir = std::fs::read_dir("/proc").map_err(|e| Error::io("cannot list /proc", e))?;
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if raw.is_empty() {
+            continue; // kernel threads and zombies have no command line
+        }
+        if pred(&parse_cmdline(&raw)) {
+            if let Ok(p) = read_process(pid) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort_by_key(|p| p.pid);
+    Ok(out)
+}
