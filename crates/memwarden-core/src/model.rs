@@ -12,20 +12,28 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Everything `memwarden check` knows about the machine at one instant.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Snapshot {
+    /// Version of this JSON schema (see SCHEMA_VERSION).
     pub schema_version: u32,
+    /// When the snapshot was taken, Unix time in milliseconds.
     pub taken_at_unix_ms: u64,
     /// Time spent collecting, so callers can see the probe's own cost.
     pub collect_duration_us: u64,
+    /// Kernel release (uname -r).
     pub kernel: String,
     /// The process asked about with `--pid`, or the caller itself.
     pub process: Option<ProcessMemory>,
+    /// Host-wide memory from /proc/meminfo.
     pub system: SystemMemory,
+    /// Container runtime and the memory cgroup of the inspected process.
     pub container: ContainerInfo,
     /// The figures to judge memory by: the container's limit when it is tighter than
     /// the host, the host otherwise.
     pub effective: EffectiveMemory,
+    /// Memory pressure (PSI) and its plain-words level.
     pub pressure: PressureInfo,
+    /// The largest processes by RSS.
     pub top_processes: TopProcesses,
+    /// NVIDIA GPUs and the processes holding their memory.
     pub gpu: GpuInfo,
     /// Parts that could not be read, each with the reason; the rest is still valid.
     pub warnings: Vec<String>,
@@ -34,22 +42,30 @@ pub struct Snapshot {
 /// Host-wide memory, from /proc/meminfo.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct SystemMemory {
+    /// MemTotal.
     pub total_bytes: u64,
     /// MemAvailable: what can be allocated without swapping.
     pub available_bytes: u64,
     /// True when the kernel has no MemAvailable (< 3.14) and it was estimated
     /// as MemFree + Buffers + Cached.
     pub available_estimated: bool,
+    /// MemFree: memory not used for anything.
     pub free_bytes: u64,
     /// total - available (the figure `percent_used` is based on, as in psutil).
     pub used_bytes: u64,
+    /// used / total in percent.
     pub percent_used: f64,
+    /// Buffers (block device cache).
     pub buffers_bytes: u64,
     /// Page cache (Cached), includes shmem/tmpfs.
     pub cached_bytes: u64,
+    /// Shmem (tmpfs, shared memory).
     pub shmem_bytes: u64,
+    /// SwapTotal.
     pub swap_total_bytes: u64,
+    /// SwapFree.
     pub swap_free_bytes: u64,
+    /// SwapTotal - SwapFree.
     pub swap_used_bytes: u64,
     /// Pages that are both in swap and in RAM.
     pub swap_cached_bytes: u64,
@@ -75,7 +91,9 @@ pub enum ContainerRuntime {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct ContainerInfo {
+    /// True when any container marker was found.
     pub detected: bool,
+    /// The most specific runtime found (Runpod over Docker, Kubernetes over containerd).
     pub runtime: Option<ContainerRuntime>,
     /// Why we believe so, e.g. "/.dockerenv exists".
     pub evidence: Vec<String>,
@@ -98,15 +116,20 @@ pub struct CgroupMemory {
     pub limit_set_at: Option<String>,
     /// cgroup v2 memory.high (throttling threshold), tightest along the path.
     pub high_bytes: Option<u64>,
+    /// Memory charged to the group (memory.current / memory.usage_in_bytes), page cache included.
     pub usage_bytes: u64,
     /// usage - inactive_file, as Kubernetes and `docker stats` count it.
     pub working_set_bytes: u64,
+    /// Inactive file cache (memory.stat; hierarchical total on v1).
     pub inactive_file_bytes: u64,
+    /// Anonymous memory (v2 anon, v1 total_rss).
     pub anon_bytes: Option<u64>,
+    /// File cache (v2 file, v1 total_cache).
     pub file_bytes: Option<u64>,
     /// Swap the group may use on top of its memory limit; None = unlimited or
     /// not accounted.
     pub swap_limit_bytes: Option<u64>,
+    /// Swap used by the group, when accounted.
     pub swap_usage_bytes: Option<u64>,
 }
 
@@ -120,20 +143,28 @@ pub enum MemorySource {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct EffectiveMemory {
+    /// host or cgroup.
     pub source: MemorySource,
     /// One sentence saying which limit was used and why.
     pub reason: String,
+    /// The limit judged against: host RAM or the cgroup limit.
     pub total_bytes: u64,
+    /// Host: total - MemAvailable. cgroup: working set.
     pub used_bytes: u64,
+    /// What can still be allocated: host MemAvailable, or limit - working set capped by host MemAvailable.
     pub available_bytes: u64,
+    /// used / total in percent.
     pub percent_used: f64,
 }
 
 /// One PSI line: share of wall time some (or all) tasks stalled on memory.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct PsiLine {
+    /// Percent of the last 10 s with stalled tasks.
     pub avg10: f64,
+    /// Percent of the last 60 s.
     pub avg60: f64,
+    /// Percent of the last 300 s.
     pub avg300: f64,
     /// Total stall time in microseconds since boot (or cgroup creation).
     pub total_us: u64,
@@ -141,6 +172,7 @@ pub struct PsiLine {
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Psi {
+    /// Time at least one task stalled on memory.
     pub some: PsiLine,
     /// Absent on kernels and files that report only "some".
     pub full: Option<PsiLine>,
@@ -164,6 +196,7 @@ pub struct PressureInfo {
     pub system: Option<Psi>,
     /// The cgroup's memory.pressure (cgroup v2 only).
     pub cgroup: Option<Psi>,
+    /// none, low, moderate, high or critical (the worse of system and cgroup).
     pub level: PressureLevel,
     /// The level in plain words, with the figure it is based on.
     pub description: String,
@@ -172,20 +205,29 @@ pub struct PressureInfo {
 /// Memory of one process, from /proc/PID/{status,statm,smaps_rollup}.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct ProcessMemory {
+    /// Process ID in this PID namespace.
     pub pid: u32,
+    /// Short name (comm) from /proc/PID/status.
     pub name: String,
     /// Arguments joined by spaces; empty when unreadable.
     pub cmdline: String,
+    /// Resident set size (VmRSS).
     pub rss_bytes: u64,
+    /// Resident anonymous memory (RssAnon): what pageout moves to swap.
     pub rss_anon_bytes: u64,
+    /// Resident file-backed pages (RssFile).
     pub rss_file_bytes: u64,
+    /// Resident shared memory (RssShmem).
     pub rss_shmem_bytes: u64,
+    /// Virtual size (VmSize).
     pub vms_bytes: u64,
+    /// Swapped-out anonymous memory (VmSwap).
     pub swap_bytes: u64,
     /// Unique set size (private pages); only with `--uss` / detailed requests.
     pub uss_bytes: Option<u64>,
     /// Proportional set size; only with `--uss` / detailed requests.
     pub pss_bytes: Option<u64>,
+    /// Proportional share of swap; only with detailed requests.
     pub swap_pss_bytes: Option<u64>,
 }
 
@@ -202,6 +244,7 @@ pub enum ProcessScope {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct TopProcesses {
+    /// visible or cgroup.
     pub scope: ProcessScope,
     /// User processes examined (kernel threads excluded).
     pub scanned: u32,
@@ -215,8 +258,11 @@ pub struct GpuInfo {
     pub available: bool,
     /// Why no GPU is shown, e.g. "no NVIDIA GPU visible (libnvidia-ml.so.1 not found)".
     pub unavailable_reason: Option<String>,
+    /// NVIDIA driver version.
     pub driver_version: Option<String>,
+    /// Every GPU NVML reports.
     pub devices: Vec<GpuDevice>,
+    /// Processes holding GPU memory, per device.
     pub processes: Vec<GpuProcess>,
     /// Set when driver PIDs cannot be matched to this PID namespace.
     pub pid_namespace_note: Option<String>,
@@ -224,15 +270,23 @@ pub struct GpuInfo {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct GpuDevice {
+    /// NVML device index.
     pub index: u32,
+    /// Product name, e.g. NVIDIA H100 80GB HBM3.
     pub name: String,
+    /// GPU UUID (GPU-...).
     pub uuid: String,
+    /// Framebuffer memory installed.
     pub total_bytes: u64,
+    /// Framebuffer memory allocated.
     pub used_bytes: u64,
+    /// Framebuffer memory free.
     pub free_bytes: u64,
+    /// used / total in percent.
     pub percent_used: f64,
     /// Percent of time a kernel ran over the last sample period; None if unsupported.
     pub utilization_gpu_percent: Option<u32>,
+    /// Percent of time memory was read or written over the last sample period.
     pub utilization_memory_percent: Option<u32>,
 }
 
@@ -246,14 +300,17 @@ pub enum GpuProcessKind {
 /// A process holding GPU memory, joined with the process table.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct GpuProcess {
+    /// Device the memory is on.
     pub gpu_index: u32,
     /// PID as the driver reports it (host PID namespace).
     pub pid: u32,
+    /// compute (CUDA) or graphics context.
     pub kind: GpuProcessKind,
     /// None when the driver cannot tell (e.g. under WDDM or MIG without permission).
     pub used_bytes: Option<u64>,
     /// Name from /proc, None when the PID is not visible here.
     pub name: Option<String>,
+    /// Command line from /proc, None when not visible.
     pub cmdline: Option<String>,
     /// True when the PID exists in this PID namespace.
     pub visible: bool,
@@ -262,8 +319,11 @@ pub struct GpuProcess {
 /// Each step of an action, in the style of the seed helpers ("open : ok").
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Step {
+    /// open, privileges, guard, advise, verify; sync, drop_caches, compact_memory.
     pub name: String,
+    /// Whether the step succeeded.
     pub ok: bool,
+    /// What happened, in words.
     pub detail: String,
 }
 
@@ -278,25 +338,39 @@ pub enum PageoutAdvice {
 /// Result of `memwarden trim`: paging another process's idle memory out.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct PageoutReport {
+    /// Version of this JSON schema.
     pub schema_version: u32,
+    /// Target process.
     pub pid: u32,
+    /// Target's short name.
     pub name: String,
+    /// Target's command line.
     pub cmdline: String,
+    /// pageout or cold.
     pub advice: PageoutAdvice,
+    /// Each step with its outcome, as the seed helper printed them.
     pub steps: Vec<Step>,
-    /// Address ranges advised / bytes they span.
+    /// Address ranges advised.
     pub ranges_advised: u32,
+    /// Bytes the advised ranges span.
     pub bytes_advised: u64,
     /// Ranges the kernel refused (locked, device, hugetlb mappings), skipped.
     pub ranges_skipped: u32,
+    /// VmRSS before.
     pub rss_before_bytes: u64,
+    /// VmRSS after.
     pub rss_after_bytes: u64,
+    /// RssAnon before.
     pub rss_anon_before_bytes: u64,
+    /// RssAnon after.
     pub rss_anon_after_bytes: u64,
+    /// VmSwap before.
     pub swap_before_bytes: u64,
+    /// VmSwap after.
     pub swap_after_bytes: u64,
     /// rss_before - rss_after (negative if the process grew meanwhile).
     pub freed_bytes: i64,
+    /// Wall time of the whole action.
     pub duration_ms: f64,
     /// The guard's verdict; `forced` when --force overrode a refusal.
     pub guard: GuardVerdict,
@@ -304,81 +378,119 @@ pub struct PageoutReport {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct GuardVerdict {
+    /// True when the pageout may run (safe, or forced).
     pub allowed: bool,
+    /// True when --force overrode a refusal.
     pub forced: bool,
     /// Swap the target may still use (system free swap, capped by its cgroup).
     pub swap_free_bytes: u64,
     /// Anonymous memory that would move to swap.
     pub needed_bytes: u64,
+    /// --min-swap-free.
     pub margin_bytes: u64,
+    /// The verdict in words.
     pub reason: String,
 }
 
 /// Result of `memwarden purge-cache`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct PurgeReport {
+    /// Version of this JSON schema.
     pub schema_version: u32,
+    /// sync, drop_caches, compact_memory.
     pub steps: Vec<Step>,
+    /// MemAvailable before.
     pub available_before_bytes: u64,
+    /// MemAvailable after.
     pub available_after_bytes: u64,
+    /// Page cache (Cached) before.
     pub cached_before_bytes: u64,
+    /// Page cache after.
     pub cached_after_bytes: u64,
+    /// MemFree before.
     pub free_before_bytes: u64,
+    /// MemFree after.
     pub free_after_bytes: u64,
     /// cached_before - cached_after.
     pub cache_dropped_bytes: i64,
+    /// Wall time.
     pub duration_ms: f64,
 }
 
 /// Result of `memwarden reclaim` (cgroup v2 memory.reclaim).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct ReclaimReport {
+    /// Version of this JSON schema.
     pub schema_version: u32,
+    /// The cgroup directory written to.
     pub cgroup_dir: String,
+    /// --bytes.
     pub requested_bytes: u64,
     /// False when the kernel could not reclaim the whole request (EAGAIN).
     pub fully_reclaimed: bool,
+    /// memory.current before.
     pub usage_before_bytes: u64,
+    /// memory.current after.
     pub usage_after_bytes: u64,
+    /// usage_before - usage_after.
     pub reclaimed_bytes: i64,
+    /// Wall time.
     pub duration_ms: f64,
 }
 
 /// Result of returning the caller's free heap to the OS (malloc_trim).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct HeapTrimReport {
+    /// Version of this JSON schema.
     pub schema_version: u32,
+    /// The calling process.
     pub pid: u32,
     /// False when the allocator had nothing to give back.
     pub released: bool,
+    /// VmRSS before malloc_trim.
     pub rss_before_bytes: u64,
+    /// VmRSS after.
     pub rss_after_bytes: u64,
+    /// rss_before - rss_after.
     pub freed_bytes: i64,
+    /// Wall time.
     pub duration_ms: f64,
 }
 
 /// `memwarden status --json`: the one-line status and the numbers behind it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct StatusLine {
+    /// Version of this JSON schema.
     pub schema_version: u32,
     /// `RAM: 8.5GB/16GB (53%) | VRAM: 12.3GB/24GB (51%)` ("GB" = 2^30 bytes).
     pub status: String,
+    /// Effective used memory (container working set when a limit applies).
     pub ram_used_bytes: u64,
+    /// Effective total (host RAM or container limit).
     pub ram_total_bytes: u64,
+    /// Used / total in percent.
     pub ram_percent: f64,
+    /// host or cgroup.
     pub ram_source: MemorySource,
     /// Summed over every visible GPU; None when no GPU is visible.
     pub vram_used_bytes: Option<u64>,
+    /// Summed over every visible GPU; None when no GPU is visible.
     pub vram_total_bytes: Option<u64>,
+    /// Used / total VRAM in percent.
     pub vram_percent: Option<f64>,
+    /// Pressure level.
     pub pressure: PressureLevel,
 }
 
 /// Error object printed by `--json` commands on failure.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct ErrorReport {
+    /// Version of this JSON schema.
     pub schema_version: u32,
+    /// The message printed on stderr.
     pub error: String,
+    /// no_such_process, invalid_input, permission_denied, unsupported, guard_refused, protected, ambiguous, malformed, io.
     pub kind: String,
+    /// The process exit code (see the README).
     pub exit_code: i32,
 }

@@ -1,0 +1,227 @@
+//! `memwarden trim`: a real child's anonymous memory paged out to a real swap
+//! file, and every refusal leaving the child untouched.
+
+mod common;
+
+use common::*;
+
+fn rss_unchanged(before: (u64, u64, u64), after: (u64, u64, u64)) {
+    assert!(
+        before.0.abs_diff(after.0) < 4 * MIB,
+        "RSS moved: {before:?} -> {after:?}"
+    );
+    assert_eq!(before.2, after.2, "swap moved: {before:?} -> {after:?}");
+}
+
+#[test]
+fn pages_a_child_out_to_swap() {
+    let lock = swap_lock();
+    let swap = match SwapFile::create(lock, 512) {
+        Ok(s) => s,
+        Err(e) => skip!("cannot enable a swap file here: {e}"),
+    };
+    let mut child = AllocChild::spawn(256);
+    let before = child.status();
+    let out = memwarden(&[
+        "trim",
+        "--pid",
+        &child.pid.to_string(),
+        "--json",
+        "--min-swap-free",
+        "16M",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = json(&out);
+    let steps: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["open", "privileges", "guard", "advise", "verify"]);
+    assert!(r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["ok"] == true));
+    assert_eq!(r["guard"]["allowed"], true);
+    assert_eq!(r["guard"]["forced"], false);
+    let after = child.status();
+    // The report's figures are the ones /proc shows.
+    assert!(r["rss_before_bytes"].as_u64().unwrap().abs_diff(before.0) < 2 * MIB);
+    assert!(r["rss_after_bytes"].as_u64().unwrap().abs_diff(after.0) < 2 * MIB);
+    // Nearly all of the 256 MiB went to swap.
+    let freed = r["freed_bytes"].as_i64().unwrap();
+    assert!(freed >= 230 * MIB as i64, "freed only {freed}");
+    assert!(after.1 < 20 * MIB, "anon still resident: {after:?}");
+    assert!(after.2 >= 230 * MIB, "swap of the child: {after:?}");
+    assert_eq!(r["swap_after_bytes"].as_u64().unwrap(), after.2);
+    // Touching the memory brings it back: nothing was lost.
+    child.command("touch");
+    let back = child.status();
+    assert!(back.1 >= 250 * MIB, "{back:?}");
+    drop(child);
+    drop(swap);
+}
+
+#[test]
+fn cold_marks_without_paging_out() {
+    let lock = swap_lock();
+    let _swap = match SwapFile::create(lock, 512) {
+        Ok(s) => s,
+        Err(e) => skip!("cannot enable a swap file here: {e}"),
+    };
+    let child = AllocChild::spawn(128);
+    let out = memwarden(&[
+        "trim",
+        "--pid",
+        &child.pid.to_string(),
+        "--cold",
+        "--json",
+        "--min-swap-free",
+        "0",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = json(&out);
+    assert_eq!(r["advice"], "cold");
+    assert!(r["steps"][3]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("MADV_COLD"));
+    // MADV_COLD only deactivates pages: with no memory pressure they stay.
+    assert!(child.status().1 >= 120 * MIB);
+}
+
+#[test]
+fn guard_refuses_without_swap_and_changes_nothing() {
+    let _lock = swap_lock();
+    if system_swap_total() > 0 {
+        skip!("this machine has swap configured; the no-swap refusal needs none");
+    }
+    let child = AllocChild::spawn(128);
+    let before = child.status();
+    let out = memwarden(&["trim", "--pid", &child.pid.to_string()]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(
+        e.contains("no swap is configured") && e.contains("--force"),
+        "{e}"
+    );
+    rss_unchanged(before, child.status());
+    // --force proceeds and says so; with no swap only file-backed pages can go,
+    // so the anonymous allocation stays resident.
+    let out = memwarden(&["trim", "--pid", &child.pid.to_string(), "--force", "--json"]);
+    if out.status.code() == Some(4) {
+        skip!("cannot advise another process here: {}", stderr(&out));
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = json(&out);
+    assert_eq!(r["guard"]["forced"], true);
+    assert!(r["guard"]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("overridden by --force"));
+    assert!(
+        child.status().1 >= 120 * MIB,
+        "anon cannot leave without swap"
+    );
+}
+
+#[test]
+fn guard_refuses_when_swap_is_too_small() {
+    let lock = swap_lock();
+    let _swap = match SwapFile::create(lock, 64) {
+        Ok(s) => s,
+        Err(e) => skip!("cannot enable a swap file here: {e}"),
+    };
+    let child = AllocChild::spawn(256);
+    let before = child.status();
+    let out = memwarden(&[
+        "trim",
+        "--pid",
+        &child.pid.to_string(),
+        "--min-swap-free",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(6));
+    let v = json(&out);
+    assert_eq!(v["kind"], "guard_refused");
+    assert!(v["error"].as_str().unwrap().contains("below the"), "{v}");
+    rss_unchanged(before, child.status());
+}
+
+#[test]
+fn cgroup_without_swap_allowance_is_refused() {
+    let lock = swap_lock();
+    let _swap = match SwapFile::create(lock, 512) {
+        Ok(s) => s,
+        Err(e) => skip!("cannot enable a swap file here: {e}"),
+    };
+    let group = match V1Group::create(
+        std::path::Path::new(V1_MEMORY),
+        &format!("memwarden-noswap-{}", std::process::id()),
+    ) {
+        Ok(g) => g,
+        Err(e) => skip!("{e}"),
+    };
+    if !group.dir.join("memory.memsw.limit_in_bytes").exists() {
+        skip!("kernel without swap accounting (memory.memsw.*)");
+    }
+    group.set("memory.limit_in_bytes", &(1024 * MIB).to_string());
+    group.set("memory.memsw.limit_in_bytes", &(1024 * MIB).to_string());
+    let child = {
+        let exe = alloc_child_path();
+        AllocChild::spawn_with(&mut group.enter_and_exec(exe.to_str().unwrap(), &["128"]))
+    };
+    let before = child.status();
+    let out = memwarden(&[
+        "trim",
+        "--pid",
+        &child.pid.to_string(),
+        "--min-swap-free",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("may not use swap"),
+        "{}",
+        stderr(&out)
+    );
+    rss_unchanged(before, child.status());
+    drop(child);
+}
+
+#[test]
+fn unprivileged_user_is_refused_and_nothing_changes() {
+    if !is_root() {
+        skip!("needs root to run memwarden as another user");
+    }
+    let child = AllocChild::spawn(64);
+    let before = child.status();
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            bin(),
+        ])
+        .args(["trim", "--force", "--pid", &child.pid.to_string()])
+        .output();
+    let Ok(out) = out else {
+        skip!("setpriv not available")
+    };
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("CAP_SYS_NICE"), "{}", stderr(&out));
+    rss_unchanged(before, child.status());
+}
+
+#[test]
+fn exited_process_is_not_found() {
+    let child = AllocChild::spawn(1);
+    let pid = child.pid;
+    drop(child);
+    let out = memwarden(&["trim", "--pid", &pid.to_string()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
