@@ -85,7 +85,8 @@ fn syscall_error(pid: u32, errno: i32) -> Error {
         libc::EPERM | libc::EACCES => Error::PermissionDenied {
             what: format!("advising the memory of PID {pid}"),
             needs: "CAP_SYS_NICE and ptrace access to the target (run as root, or as the \
-                    target's user with cap_sys_nice)"
+                    target's user with cap_sys_nice; in a container a seccomp profile may also \
+                    block process_madvise)"
                 .into(),
         },
         libc::ESRCH => Error::NoSuchProcess { pid: pid as i64 },
@@ -136,9 +137,9 @@ pub fn pageout(pid: u32, opts: &PageoutOptions, progress: Progress<'_>) -> Resul
     if pid != me && !has_cap(CAP_SYS_NICE) {
         return Err(Error::PermissionDenied {
             what: format!("paging out the memory of PID {pid}"),
-            needs:
-                "CAP_SYS_NICE (run as root, or `setcap cap_sys_nice+ep` on the memwarden binary)"
-                    .into(),
+            needs: "CAP_SYS_NICE (run as root, or `setcap cap_sys_nice+ep` on the memwarden \
+                    binary; Docker drops it by default: `docker run --cap-add SYS_NICE`)"
+                .into(),
         });
     }
     steps.push(Step {
