@@ -30,12 +30,7 @@ macro_rules! skip {
 
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
-    unsafe { libc_geteuid() == 0 }
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
+    unsafe { libc::geteuid() == 0 }
 }
 
 pub fn memwarden(args: &[&str]) -> Output {
@@ -155,11 +150,8 @@ pub struct SwapLock(File);
 
 pub fn swap_lock() -> SwapLock {
     let f = File::create("/tmp/memwarden-swap.lock").unwrap();
-    extern "C" {
-        fn flock(fd: i32, op: i32) -> i32;
-    }
-    // SAFETY: valid fd; LOCK_EX = 2 blocks until we hold it.
-    assert_eq!(unsafe { flock(f.as_raw_fd(), 2) }, 0);
+    // SAFETY: a valid fd; LOCK_EX blocks until we hold the lock.
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
     SwapLock(f)
 }
 
