@@ -1,0 +1,319 @@
+//! `memwarden`: the command-line face of memwarden-core. Argument parsing, output
+//! format and exit codes only; every probe and action lives in the core crate.
+//!
+//! A library so that the Python wheel's `memwarden` entry point runs this very code.
+//! [`run`] never exits the process: it returns the exit code, so it is safe to call
+//! from inside a long-lived host such as ComfyUI.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use memwarden_core::actions::{self, PageoutOptions, PurgeOptions};
+use memwarden_core::error::exit_code;
+use memwarden_core::render::{self, RenderOptions};
+use memwarden_core::{
+    schema, units, Error, ErrorReport, PageoutAdvice, ProcessScope, SnapshotOptions, SCHEMA_VERSION,
+};
+use serde::Serialize;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok, 1 failure, 2 bad usage or input, 3 no such process, 4 permission denied,
+5 not supported here (kernel, cgroup version, read-only /proc/sys), 6 refused by the swap
+guard, 7 protected process (PID 1, kernel thread, zombie), 8 --auto found none or several.
+Every command takes --json (schema: `memwarden schema`). NO_COLOR disables colour.";
+
+#[derive(Parser)]
+#[command(name = "memwarden", version, about = "See and reclaim RAM, VRAM and swap for AI generation workloads (ComfyUI first)", after_help = AFTER_HELP)]
+struct Cli {
+    /// Print machine-readable JSON (versioned schema) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Colour the text output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ColorChoice {
+    /// Colour when stdout is a terminal and NO_COLOR is unset.
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Full report: a process, system RAM and swap, container limit, pressure, top processes, GPUs.
+    Check(CheckArgs),
+    /// One line: `RAM: 8.5GB/16GB (53%) | VRAM: 12.3GB/24GB (51%)`.
+    Status,
+    /// Page the idle memory of another process out to swap (process_madvise).
+    Trim(TrimArgs),
+    /// sync and drop the page cache, the Linux equivalent of purging the standby list (root).
+    PurgeCache(PurgeArgs),
+    /// Ask the kernel to reclaim memory from this process's cgroup (cgroup v2 memory.reclaim).
+    Reclaim(ReclaimArgs),
+    /// Print the JSON Schema of a --json output (list the names without NAME).
+    Schema {
+        /// snapshot, status, pageout-report, purge-report, reclaim-report, heap-trim-report, error
+        name: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Process to report on (default: memwarden itself).
+    #[arg(long, allow_negative_numbers = true)]
+    pid: Option<i64>,
+    /// How many processes to list by RSS (0 = none).
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Also read USS and PSS (smaps_rollup) for the process and the top list.
+    #[arg(long)]
+    uss: bool,
+    /// Which processes the top list covers.
+    #[arg(long, value_enum, default_value_t = Scope::Visible)]
+    scope: Scope,
+    /// Skip the NVIDIA GPU query.
+    #[arg(long)]
+    no_gpu: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Scope {
+    /// Every process visible in /proc (the container, in a container with its own PID namespace).
+    Visible,
+    /// Processes in memwarden's own memory cgroup and below.
+    Cgroup,
+}
+
+#[derive(Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["pid", "auto"]))]
+struct TrimArgs {
+    /// PID of the process to trim.
+    #[arg(long, allow_negative_numbers = true)]
+    pid: Option<i64>,
+    /// Find the ComfyUI process by its command line (error if none or several).
+    #[arg(long)]
+    auto: bool,
+    /// MADV_COLD: only mark pages as first to go under pressure, instead of paging out now.
+    #[arg(long)]
+    cold: bool,
+    /// Swap that must stay free beyond what is paged out (e.g. 1G, 512M).
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    min_swap_free: u64,
+    /// Page out even when the swap guard refuses (the report says it was forced).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
+struct PurgeArgs {
+    /// Also drop reclaimable slab: dentries and inodes (drop_caches=3).
+    #[arg(long)]
+    slab: bool,
+    /// Compact free memory afterwards (/proc/sys/vm/compact_memory).
+    #[arg(long)]
+    compact: bool,
+}
+
+#[derive(Args)]
+struct ReclaimArgs {
+    /// How much to reclaim, e.g. 512M or 2G.
+    #[arg(long, value_parser = parse_size)]
+    bytes: u64,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    units::parse_size(s).map_err(|e| e.to_string())
+}
+
+struct Output {
+    json: bool,
+    render: RenderOptions,
+}
+
+impl Output {
+    fn emit<T: Serialize>(&self, value: &T, text: impl FnOnce(RenderOptions) -> String) {
+        let mut out = std::io::stdout().lock();
+        let s = if self.json {
+            serde_json::to_string_pretty(value).expect("report serializes") + "\n"
+        } else {
+            text(self.render)
+        };
+        // A closed pipe (`memwarden check | head`) is not an error worth a panic.
+        let _ = out.write_all(s.as_bytes());
+    }
+}
+
+fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
+    match &cli.command {
+        Command::Check(a) => {
+            let snap = memwarden_core::collect(&SnapshotOptions {
+                pid: a.pid.map(memwarden_core::parse_pid).transpose()?,
+                detailed: a.uss,
+                top: a.top,
+                scope: match a.scope {
+                    Scope::Visible => ProcessScope::Visible,
+                    Scope::Cgroup => ProcessScope::Cgroup,
+                },
+                gpu: !a.no_gpu,
+            })?;
+            out.emit(&snap, |r| render::check_report(&snap, r));
+        }
+        Command::Status => {
+            let snap = memwarden_core::collect(&SnapshotOptions {
+                top: 0,
+                ..Default::default()
+            })?;
+            let st = render::status(&snap);
+            out.emit(&st, |_| format!("{}\n", st.status));
+        }
+        Command::Trim(a) => {
+            let pid = match (a.pid, a.auto) {
+                (Some(p), _) => p,
+                (None, _) => auto_target()?,
+            };
+            let opts = PageoutOptions {
+                advice: if a.cold {
+                    PageoutAdvice::Cold
+                } else {
+                    PageoutAdvice::Pageout
+                },
+                min_swap_free: a.min_swap_free,
+                force: a.force,
+            };
+            let bar = (!out.json && std::io::stderr().is_terminal()).then(|| {
+                let b = ProgressBar::new(0);
+                b.set_style(
+                    ProgressStyle::with_template("{spinner} paging out {bytes}/{total_bytes} [{bar:30}] {binary_bytes_per_sec}")
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                );
+                b
+            });
+            let mut progress = |done: u64, total: u64| {
+                if let Some(b) = &bar {
+                    b.set_length(total);
+                    b.set_position(done);
+                }
+            };
+            let report = actions::pageout(pid, &opts, &mut progress);
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            let report = report?;
+            out.emit(&report, |r| render::pageout_report(&report, r));
+        }
+        Command::PurgeCache(a) => {
+            let report = actions::purge_cache(PurgeOptions {
+                slab: a.slab,
+                compact: a.compact,
+            })?;
+            out.emit(&report, |r| render::purge_report(&report, r));
+        }
+        Command::Reclaim(a) => {
+            let report = actions::reclaim(a.bytes)?;
+            out.emit(&report, |r| render::reclaim_report(&report, r));
+        }
+        Command::Schema { name: None } => {
+            let list: Vec<_> = schema::SCHEMAS
+                .iter()
+                .map(|(n, c)| serde_json::json!({"name": n, "printed_by": c}))
+                .collect();
+            out.emit(&list, |_| {
+                schema::SCHEMAS
+                    .iter()
+                    .map(|(n, c)| format!("{n:<18} {c}\n"))
+                    .collect()
+            });
+        }
+        Command::Schema { name: Some(n) } => {
+            let text = schema::schema_json(n).ok_or_else(|| {
+                let names: Vec<_> = schema::SCHEMAS.iter().map(|(n, _)| *n).collect();
+                Error::InvalidInput(format!(
+                    "unknown schema '{n}' (one of: {})",
+                    names.join(", ")
+                ))
+            })?;
+            let _ = std::io::stdout().write_all(text.as_bytes());
+        }
+    }
+    Ok(())
+}
+
+/// `trim --auto`: exactly one ComfyUI process, or a clear error listing what matched.
+fn auto_target() -> Result<i64, Error> {
+    let found = memwarden_core::find_processes(&memwarden_core::is_comfyui_cmdline)?;
+    match found.as_slice() {
+        [one] => Ok(one.pid as i64),
+        [] => Err(Error::Ambiguous(
+            "--auto found no ComfyUI process (looked for a command line naming ComfyUI and main.py \
+             or `comfy launch`); pass --pid N"
+                .into(),
+        )),
+        many => Err(Error::Ambiguous(format!(
+            "--auto found {} ComfyUI processes; pass --pid with one of them:\n{}",
+            many.len(),
+            many.iter()
+                .map(|p| format!("  PID {:<8} {:>11}  {}", p.pid, units::format_bytes(p.rss_bytes), p.cmdline))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))),
+    }
+}
+
+/// Run the CLI with `args` (program name first) and return its exit code.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            // --help and --version are "errors" that print to stdout and succeed.
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit_code::USAGE
+            } else {
+                exit_code::OK
+            };
+        }
+    };
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    };
+    let out = Output {
+        json: cli.json,
+        render: RenderOptions { color },
+    };
+    match dispatch(&cli, &out) {
+        Ok(()) => exit_code::OK,
+        Err(e) => {
+            let code = e.exit_code();
+            if out.json {
+                out.emit(
+                    &ErrorReport {
+                        schema_version: SCHEMA_VERSION,
+                        error: e.to_string(),
+                        kind: e.kind().into(),
+                        exit_code: code,
+                    },
+                    |_| String::new(),
+                );
+            }
+            eprintln!("memwarden: error: {e}");
+            code
+        }
+    }
+}
