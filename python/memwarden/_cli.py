@@ -1,0 +1,17 @@
+"""The ``memwarden`` console script installed by the wheel: the Rust CLI itself."""
+
+from __future__ import annotations
+
+import sys
+
+from . import _native
+
+
+def main() -> None:
+    sys.stdout.flush()
+    code = _native.run_cli(["memwarden", *sys.argv[1:]])
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

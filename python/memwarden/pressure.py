@@ -1,0 +1,62 @@
+"""``check_memory_pressure()``: the level in words and what to do about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class PressureReport:
+    """Pressure level (none/low/moderate/high/critical) with the figures behind it."""
+
+    level: str
+    description: str
+    ram_percent: float
+    vram_percent: float | None
+    swap_percent: float | None
+    source: str
+    recommendations: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def check_memory_pressure(snap: Any = None) -> PressureReport:
+    """Assess memory pressure from a snapshot (taken now when not given)."""
+    if snap is None:
+        from . import snapshot  # noqa: PLC0415 - avoid an import cycle
+
+        snap = snapshot(top=0)
+    eff, sysm, pres, gpu = snap["effective"], snap["system"], snap["pressure"], snap["gpu"]
+    ram = float(eff["percent_used"])
+    devices = gpu["devices"]
+    vram = max((float(d["percent_used"]) for d in devices), default=None)
+    swap = 100.0 * sysm["swap_used_bytes"] / sysm["swap_total_bytes"] if sysm["swap_total_bytes"] else None
+    recs: list[str] = []
+    level = pres["level"]
+    if level in ("high", "critical"):
+        recs.append("Memory is stalling tasks now: unload unused models (Memory Cleanup, mode aggressive).")
+    if ram >= 90:
+        recs.append("RAM above 90%: run a cleanup between heavy nodes, or lower batch size / resolution.")
+    elif ram >= 80:
+        recs.append("RAM above 80%: consider a balanced cleanup after model loads and VAE decode.")
+    if vram is not None and vram >= 90:
+        recs.append("VRAM above 90%: unload models (VRAM Unload) or use --lowvram / tiled VAE decode.")
+    if sysm["swap_total_bytes"] == 0:
+        recs.append("No swap configured: memwarden cannot page idle memory out; add a swap file or zram.")
+    elif swap is not None and swap >= 80:
+        recs.append("Swap above 80%: paging more out will thrash; free memory instead.")
+    if eff["source"] == "cgroup":
+        recs.append(f"Running under a container limit: {eff['reason']}")
+    if not recs:
+        recs.append("No action needed.")
+    return PressureReport(
+        level=level,
+        description=pres["description"],
+        ram_percent=ram,
+        vram_percent=vram,
+        swap_percent=swap,
+        source=eff["source"],
+        recommendations=recs,
+    )
