@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 
-
 from . import _native
 from ._native import (
     SCHEMA_VERSION,
