@@ -25,7 +25,7 @@ class PressureReport:
 def check_memory_pressure(snap: Any = None) -> PressureReport:
     """Assess memory pressure from a snapshot (taken now when not given)."""
     if snap is None:
-        from . import snapshot  # noqa: PLC0415 - avoid an import cycle
+        from . import snapshot
 
         snap = snapshot(top=0)
     eff, sysm, pres, gpu = snap["effective"], snap["system"], snap["pressure"], snap["gpu"]

@@ -24,7 +24,7 @@ def torch_memory(import_if_needed: bool = True) -> list[dict[str, Any]]:
     torch = torch_module()
     if torch is None and import_if_needed:
         try:
-            import torch as _torch  # noqa: PLC0415
+            import torch as _torch
 
             torch = _torch
         except ImportError:
