@@ -55,7 +55,11 @@ def execute(key: str, **overrides):
     """Call the node as ComfyUI does: instantiate, then FUNCTION(**inputs)."""
     cls = NODE_CLASS_MAPPINGS[key]
     kwargs = {**defaults(cls), **overrides}
-    return getattr(cls(), cls.FUNCTION)(**kwargs)
+    out = getattr(cls(), cls.FUNCTION)(**kwargs)
+    # Output nodes return their outputs and the report as UI text.
+    assert set(out) == {"ui", "result"}
+    assert isinstance(out["ui"]["text"][0], str) and out["ui"]["text"][0]
+    return out["result"]
 
 
 def test_every_seed_node_is_there_with_its_inputs():

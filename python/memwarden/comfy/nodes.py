@@ -67,6 +67,12 @@ def _emit(node: str, status: str, report: str) -> None:
         log.info("[memwarden]   %s", line)
 
 
+def _out(report: str, *result: Any) -> dict[str, Any]:
+    """Outputs plus the report as UI text: shown on the node in the browser and
+    recorded in ComfyUI's /history."""
+    return {"ui": {"text": [report]}, "result": result}
+
+
 def _check_range(name: str, value: float, lo: float, hi: float) -> None:
     if not isinstance(value, (int, float)) or math.isnan(value) or not lo <= value <= hi:
         raise ValueError(f"{name} must be a number between {lo} and {hi}, got {value!r}")
@@ -136,7 +142,7 @@ class MemoryCleanerForce:
         min_c_free_gb: float,
         purge_standby: bool,
         anything: Any = None,
-    ) -> tuple[Any, str, float]:
+    ) -> dict[str, Any]:
         _check_range("min_c_free_gb", min_c_free_gb, 0.0, 100000.0)
         report = cleanup(
             "aggressive" if aggressive_trim else "balanced",
@@ -153,7 +159,7 @@ class MemoryCleanerForce:
             text += "\n  Privileges : none needed on Linux to trim this process (pageout of another needs CAP_SYS_NICE)"
         status = _native.render_status_line(_snapshot_json(0))
         _emit("Memory Cleaner (Force)", status, text)
-        return (anything, text, round(report.freed_gb, 3))
+        return _out(text, anything, text, round(report.freed_gb, 3))
 
 
 # ---------------------------------------------------------------------------
@@ -187,7 +193,7 @@ class MemoryMonitor:
 
     def run(
         self, warning_threshold: float, detailed_report: bool, top_processes: int, anything: Any = None
-    ) -> tuple[Any, str, str, float, float, str, bool]:
+    ) -> dict[str, Any]:
         _check_range("warning_threshold", warning_threshold, 0.0, 100.0)
         _check_range("top_processes", top_processes, 0, 100)
         snap_json = _snapshot_json(int(top_processes))
@@ -207,7 +213,7 @@ class MemoryMonitor:
         if warning:
             report = f"WARNING: memory above {warning_threshold:.0f}%\n" + report
         _emit("Memory Monitor", status, report if detailed_report else status)
-        return (anything, status, report, ram, vram, pressure.level, warning)
+        return _out(report, anything, status, report, ram, vram, pressure.level, warning)
 
 
 class MemoryCleanup:
@@ -233,12 +239,12 @@ class MemoryCleanup:
     def IS_CHANGED(cls, **_: Any) -> float:
         return _always()
 
-    def run(self, mode: str, clear_vram: bool, anything: Any = None) -> tuple[Any, str, float]:
+    def run(self, mode: str, clear_vram: bool, anything: Any = None) -> dict[str, Any]:
         if mode not in ("standard", "aggressive"):
             raise ValueError(f"mode must be 'standard' or 'aggressive', got {mode!r}")
         report = cleanup(mode, unload_models=clear_vram, torch_cache=clear_vram)
         _emit("Memory Cleanup", _native.render_status_line(_snapshot_json(0)), report.text)
-        return (anything, report.text, round(report.freed_gb, 3))
+        return _out(report.text, anything, report.text, round(report.freed_gb, 3))
 
 
 def _unload_models() -> str:
@@ -278,7 +284,7 @@ class VRAMOptimizer:
     def IS_CHANGED(cls, **_: Any) -> float:
         return _always()
 
-    def run(self, mode: str, gpu_index: int, reset_peak_stats: bool, anything: Any = None) -> tuple[Any, str, float]:
+    def run(self, mode: str, gpu_index: int, reset_peak_stats: bool, anything: Any = None) -> dict[str, Any]:
         if mode not in self.LEVELS:
             raise ValueError(f"mode must be one of {self.LEVELS}, got {mode!r}")
         torch = _torch()
@@ -293,7 +299,7 @@ class VRAMOptimizer:
             lines.append("no CUDA device visible to torch: nothing to optimize")
             report = "\n".join(lines)
             _emit("VRAM Optimizer", _native.render_status_line(_snapshot_json(0)), report)
-            return (anything, report, 0.0)
+            return _out(report, anything, report, 0.0)
         assert torch is not None
         if mode == "Aggressive":
             lines.append(_unload_models())
@@ -321,7 +327,7 @@ class VRAMOptimizer:
             )
         report = "\n".join(lines)
         _emit("VRAM Optimizer", _native.render_status_line(_snapshot_json(0)), report)
-        return (anything, report, round(max(freed, 0) / GB, 3))
+        return _out(report, anything, report, round(max(freed, 0) / GB, 3))
 
 
 class VRAMUnload:
@@ -341,7 +347,7 @@ class VRAMUnload:
     def IS_CHANGED(cls, **_: Any) -> float:
         return _always()
 
-    def run(self, anything: Any = None) -> tuple[Any, str, float]:
+    def run(self, anything: Any = None) -> dict[str, Any]:
         before = _snapshot(0)
         line = _unload_models()
         after = _snapshot(0)
@@ -352,7 +358,7 @@ class VRAMUnload:
         else:
             report += "\nVRAM: " + (before["gpu"]["unavailable_reason"] or "no GPU visible")
         _emit("VRAM Unload", _native.render_status_line(_snapshot_json(0)), report)
-        return (anything, report, round(max(used[0] - used[1], 0) / GB, 3))
+        return _out(report, anything, report, round(max(used[0] - used[1], 0) / GB, 3))
 
 
 # ---------------------------------------------------------------------------
@@ -421,7 +427,7 @@ class UnifiedMemoryManager:
         detailed_report: bool,
         cooldown_seconds: float,
         trigger_image: Any = None,
-    ) -> tuple[str, str, float, float, float, bool, Any]:
+    ) -> dict[str, Any]:
         _check_range("ram_threshold", ram_threshold, 0.0, 100.0)
         _check_range("vram_threshold", vram_threshold, 0.0, 100.0)
         _check_range("cooldown_seconds", cooldown_seconds, 0.0, 86400.0)
@@ -464,7 +470,7 @@ class UnifiedMemoryManager:
         if enable_monitoring:
             _emit("Unified Memory Manager", status, report if detailed_report else status)
         freed = round(result.freed_gb, 3) if result else 0.0
-        return (status, report, ram, vram, freed, result is not None, trigger_image)
+        return _out(report, status, report, ram, vram, freed, result is not None, trigger_image)
 
     def _decide(
         self,
