@@ -7,10 +7,26 @@ use crate::error::{Error, Result};
 
 /// Read a whole text file; invalid UTF-8 is replaced rather than failing, since the
 /// parsers only look at ASCII keys and numbers.
+///
+/// /proc and cgroup files report a size of 0, so this reads in a plain loop: std's
+/// read_to_end would first statx and lseek the file to size its buffer, two wasted
+/// syscalls per file on every snapshot.
 pub fn read_text(path: impl AsRef<Path>) -> io::Result<String> {
     let mut f = std::fs::File::open(path.as_ref())?;
-    let mut buf = Vec::with_capacity(4096);
-    f.read_to_end(&mut buf)?;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
     Ok(match String::from_utf8(buf) {
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),

@@ -1,8 +1,9 @@
 //! Per-process memory and the top-N scan.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::model::{ProcessMemory, ProcessScope, TopProcesses};
@@ -81,12 +82,26 @@ pub fn own_pid_namespace_is_nested() -> bool {
         .unwrap_or(false)
 }
 
-/// Read the resident page count of `pid` from statm relative to an open /proc fd.
+/// Parse the second field (resident pages) of a statm line.
+fn statm_resident_field(text: &[u8]) -> Option<u64> {
+    let mut fields = text.split(|b| *b == b' ');
+    fields.next()?;
+    let mut v: u64 = 0;
+    for &d in fields.next()? {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
+    }
+    Some(v)
+}
+
+/// Open `PID/statm` relative to an open /proc fd.
 ///
-/// Hand-written with openat/read on a stack buffer rather than std::fs because this
-/// runs once per process on every snapshot: it avoids path building, allocation and
-/// the extra statx std performs, which is most of the cost at 500+ processes.
-fn statm_resident(proc_fd: i32, pid: &[u8], buf: &mut [u8; 128]) -> Option<u64> {
+/// Hand-written with openat on a stack buffer rather than std::fs because this
+/// runs once per process on every snapshot: it avoids path building, allocation
+/// and the statx + lseek std's read_to_end adds, most of the cost at 500+ processes.
+fn open_statm(proc_fd: i32, pid: &[u8]) -> Option<OwnedFd> {
     let mut path = [0u8; 32];
     let n = pid.len();
     if n + 7 > path.len() {
@@ -94,7 +109,7 @@ fn statm_resident(proc_fd: i32, pid: &[u8], buf: &mut [u8; 128]) -> Option<u64> 
     }
     path[..n].copy_from_slice(pid);
     path[n..n + 6].copy_from_slice(b"/statm");
-    // SAFETY: `path` is NUL-terminated (zeroed tail); the fd is closed below.
+    // SAFETY: `path` is NUL-terminated (zeroed tail).
     let fd = unsafe {
         libc::openat(
             proc_fd,
@@ -102,27 +117,88 @@ fn statm_resident(proc_fd: i32, pid: &[u8], buf: &mut [u8; 128]) -> Option<u64> 
             libc::O_RDONLY | libc::O_CLOEXEC,
         )
     };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: buf is valid for its length; fd is ours.
-    let len = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    unsafe { libc::close(fd) };
+    // SAFETY: a fresh descriptor we own.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Re-read a statm file from offset 0. None when the process is gone (ESRCH).
+fn pread_resident(fd: &OwnedFd, buf: &mut [u8; 128]) -> Option<u64> {
+    // SAFETY: buf is valid for its length; fd is open.
+    let len = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
     if len <= 0 {
         return None;
     }
-    let text = &buf[..len as usize];
-    let mut fields = text.split(|b| *b == b' ');
-    fields.next()?;
-    let resident = fields.next()?;
-    let mut v: u64 = 0;
-    for &d in resident {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
-    }
-    Some(v)
+    statm_resident_field(&buf[..len as usize])
+}
+
+/// statm descriptors kept open between snapshots: re-reading an open /proc file is
+/// one pread instead of openat + read + close, which is what makes per-node
+/// snapshots cheap in a long-lived process. A descriptor of an exited process
+/// reads ESRCH and is replaced; a recycled PID therefore gets a fresh one.
+struct StatmCache {
+    fds: HashMap<u32, OwnedFd>,
+    /// Never hold more than this many descriptors (a quarter of RLIMIT_NOFILE, at
+    /// most 4096) so the host process keeps its file descriptors for itself.
+    cap: usize,
+}
+
+/// A PID, the descriptor worth keeping for it, and its resident pages.
+type StatmRead = (u32, Option<OwnedFd>, Option<u64>);
+
+/// Resident pages of each PID in `part`, through its cached descriptor when it has
+/// one, else a fresh one. Returns the descriptor worth keeping with each result.
+fn read_residents(
+    proc_fd: i32,
+    part: &mut [(u32, Option<OwnedFd>)],
+) -> Vec<(u32, Option<OwnedFd>, Option<u64>)> {
+    let mut buf = [0u8; 128];
+    let mut pid_text = [0u8; 10];
+    part.iter_mut()
+        .map(|(pid, cached)| {
+            if let Some(fd) = cached.take() {
+                if let Some(r) = pread_resident(&fd, &mut buf) {
+                    return (*pid, Some(fd), Some(r));
+                }
+            }
+            // Exited (ESRCH) or never opened: open it now.
+            let text = {
+                let mut n = *pid;
+                let mut i = pid_text.len();
+                loop {
+                    i -= 1;
+                    pid_text[i] = b'0' + (n % 10) as u8;
+                    n /= 10;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                &pid_text[i..]
+            };
+            match open_statm(proc_fd, text) {
+                Some(fd) => {
+                    let r = pread_resident(&fd, &mut buf);
+                    (*pid, r.map(|_| fd), r)
+                }
+                None => (*pid, None, None),
+            }
+        })
+        .collect()
+}
+
+static STATM_CACHE: Mutex<Option<StatmCache>> = Mutex::new(None);
+
+fn fd_budget() -> usize {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into rl.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+        rl.rlim_cur as usize
+    } else {
+        1024
+    };
+    (soft / 4).min(4096)
 }
 
 fn open_proc() -> Result<OwnedFd> {
@@ -153,9 +229,14 @@ pub fn top_processes(
 ) -> Result<TopProcesses> {
     let proc_fd = open_proc()?;
     let page = page_size();
-    let mut buf = [0u8; 128];
     let mut all: Vec<(u64, u32)> = Vec::with_capacity(1024);
+    let mut guard = STATM_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = guard.get_or_insert_with(|| StatmCache {
+        fds: HashMap::new(),
+        cap: fd_budget(),
+    });
     let dir = std::fs::read_dir("/proc").map_err(|e| Error::io("cannot list /proc", e))?;
+    let mut work: Vec<(u32, Option<OwnedFd>)> = Vec::with_capacity(cache.fds.len().max(256));
     for entry in dir.flatten() {
         let name = entry.file_name();
         let bytes = name.as_encoded_bytes();
@@ -168,12 +249,47 @@ pub fn top_processes(
         if only.is_some_and(|set| !set.contains(&pid)) {
             continue;
         }
-        if let Some(res) = statm_resident(proc_fd.as_raw_fd(), bytes, &mut buf) {
-            if res > 0 {
-                all.push((res * page, pid));
+        work.push((pid, cache.fds.remove(&pid)));
+    }
+    // Reading statm is independent per process: spread it over a few cores when
+    // there are enough processes to pay for the threads.
+    let threads = if work.len() >= 256 {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+    } else {
+        1
+    };
+    let raw_proc = proc_fd.as_raw_fd();
+    let chunk = work.len().div_ceil(threads).max(1);
+    let results: Vec<Vec<StatmRead>> = if threads > 1 {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = work
+                .chunks_mut(chunk)
+                .map(|part| scope.spawn(move || read_residents(raw_proc, part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    } else {
+        vec![read_residents(raw_proc, &mut work)]
+    };
+    let mut seen: HashMap<u32, OwnedFd> = HashMap::with_capacity(work.len());
+    for (pid, fd, res) in results.into_iter().flatten() {
+        if let Some(fd) = fd {
+            if seen.len() < cache.cap {
+                seen.insert(pid, fd);
             }
         }
+        if let Some(r) = res.filter(|r| *r > 0) {
+            all.push((r * page, pid));
+        }
     }
+    // Descriptors of processes that are gone (or filtered out) close here.
+    cache.fds = seen;
+    drop(guard);
     let scanned = all.len() as u32;
     let k = n.min(all.len());
     if k > 0 && k < all.len() {
