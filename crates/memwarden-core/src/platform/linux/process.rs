@@ -145,42 +145,30 @@ struct StatmCache {
 /// A PID, the descriptor worth keeping for it, and its resident pages.
 type StatmRead = (u32, Option<OwnedFd>, Option<u64>);
 
-/// Resident pages of each PID in `part`, through its cached descriptor when it has
-/// one, else a fresh one. Returns the descriptor worth keeping with each result.
-fn read_residents(
-    proc_fd: i32,
-    part: &mut [(u32, Option<OwnedFd>)],
-) -> Vec<(u32, Option<OwnedFd>, Option<u64>)> {
+/// Decimal text of a PID, for openat.
+fn pid_text(pid: u32, out: &mut [u8; 10]) -> &[u8] {
+    let mut n = pid;
+    let mut i = out.len();
+    loop {
+        i -= 1;
+        out[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &out[i..]
+}
+
+/// Resident pages of each PID in `part` through its open descriptor. A process
+/// that exited since its descriptor was opened reads as None.
+fn pread_all(part: &mut [(u32, Option<OwnedFd>)]) -> Vec<StatmRead> {
     let mut buf = [0u8; 128];
-    let mut pid_text = [0u8; 10];
     part.iter_mut()
-        .map(|(pid, cached)| {
-            if let Some(fd) = cached.take() {
-                if let Some(r) = pread_resident(&fd, &mut buf) {
-                    return (*pid, Some(fd), Some(r));
-                }
-            }
-            // Exited (ESRCH) or never opened: open it now.
-            let text = {
-                let mut n = *pid;
-                let mut i = pid_text.len();
-                loop {
-                    i -= 1;
-                    pid_text[i] = b'0' + (n % 10) as u8;
-                    n /= 10;
-                    if n == 0 {
-                        break;
-                    }
-                }
-                &pid_text[i..]
-            };
-            match open_statm(proc_fd, text) {
-                Some(fd) => {
-                    let r = pread_resident(&fd, &mut buf);
-                    (*pid, r.map(|_| fd), r)
-                }
-                None => (*pid, None, None),
-            }
+        .map(|(pid, fd)| {
+            let fd = fd.take();
+            let r = fd.as_ref().and_then(|f| pread_resident(f, &mut buf));
+            (*pid, r.and(fd), r)
         })
         .collect()
 }
@@ -251,8 +239,15 @@ pub fn top_processes(
         }
         work.push((pid, cache.fds.remove(&pid)));
     }
-    // Reading statm is independent per process: spread it over a few cores when
-    // there are enough processes to pay for the threads.
+    // Open the missing descriptors here, on one thread: the kernel grows a shared
+    // (multi-threaded) fd table only after an RCU grace period, which made the
+    // first scan of a fresh process several times slower when threads opened them.
+    let mut text = [0u8; 10];
+    for (pid, fd) in work.iter_mut().filter(|(_, fd)| fd.is_none()) {
+        *fd = open_statm(proc_fd.as_raw_fd(), pid_text(*pid, &mut text));
+    }
+    // Reading is independent per process: spread the preads over a few cores
+    // when there are enough processes to pay for the threads.
     let threads = if work.len() >= 256 {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -260,13 +255,12 @@ pub fn top_processes(
     } else {
         1
     };
-    let raw_proc = proc_fd.as_raw_fd();
     let chunk = work.len().div_ceil(threads).max(1);
     let results: Vec<Vec<StatmRead>> = if threads > 1 {
         std::thread::scope(|scope| {
             let handles: Vec<_> = work
                 .chunks_mut(chunk)
-                .map(|part| scope.spawn(move || read_residents(raw_proc, part)))
+                .map(|part| scope.spawn(move || pread_all(part)))
                 .collect();
             handles
                 .into_iter()
@@ -274,7 +268,7 @@ pub fn top_processes(
                 .collect()
         })
     } else {
-        vec![read_residents(raw_proc, &mut work)]
+        vec![pread_all(&mut work)]
     };
     let mut seen: HashMap<u32, OwnedFd> = HashMap::with_capacity(work.len());
     for (pid, fd, res) in results.into_iter().flatten() {
