@@ -72,9 +72,25 @@ pub fn self_rss_bytes() -> Result<u64> {
     Ok(resident * page_size())
 }
 
+/// The initial PID namespace's inode number (PROC_PID_INIT_INO, fixed since 3.8).
+const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
+
 /// True when this process lives in a PID namespace below the init one (a
 /// container): PIDs reported by drivers are then not PIDs we can see.
+///
+/// The namespace inode decides it; NSpid alone cannot, because a container mounts
+/// its own /proc, where NSpid lists only the inner PID.
 pub fn own_pid_namespace_is_nested() -> bool {
+    if let Ok(link) = std::fs::read_link("/proc/self/ns/pid") {
+        let text = link.to_string_lossy();
+        if let Some(ino) = text
+            .strip_prefix("pid:[")
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            return ino != PROC_PID_INIT_INO;
+        }
+    }
     read_text("/proc/self/status")
         .ok()
         .and_then(|t| parse_status(&t).ok())
