@@ -191,6 +191,15 @@ mod tests {
     }
 
     #[test]
+    fn v1_prefers_hierarchical_counters() {
+        let t = "inactive_file 10\ntotal_inactive_file 30\ntotal_rss 7\ntotal_cache 9\n";
+        let st = parse_memory_stat(t, 1).unwrap();
+        assert_eq!((st.inactive_file, st.anon, st.file), (30, Some(7), Some(9)));
+        // v2 has no total_* keys; a stray one is ignored.
+        assert_eq!(parse_memory_stat(t, 2).unwrap().inactive_file, 10);
+    }
+
+    #[test]
     fn limits() {
         assert_eq!(parse_limit("max\n", "f").unwrap(), None);
         assert_eq!(parse_limit("9223372036854771712\n", "f").unwrap(), None);
