@@ -49,7 +49,7 @@ fn proc_status_statm_stat_cmdline() {
         (1_520 * KIB, 2_996 * KIB, 0, 0)
     );
     assert_eq!(s.ns_pids, [1070]);
-    assert_eq!(s.cap_eff, 0x1_fffe_ffff_ff);
+    assert_eq!(s.cap_eff, 0x01ff_feff_ffff);
     assert!(s.has_mm);
 
     assert_eq!(parse_statm(&data("statm")).unwrap(), (1386, 1129, 749));
@@ -314,7 +314,7 @@ fn thousands_of_mutations_never_panic() {
                         }
                     }
                     4 => b
-                        .splice(pos..pos, std::iter::repeat(b'9').take(rng.below(30)))
+                        .splice(pos..pos, std::iter::repeat_n(b'9', rng.below(30)))
                         .for_each(drop),
                     _ => b.splice(pos..pos, b"\n".iter().copied()).for_each(drop),
                 }
