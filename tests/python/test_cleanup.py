@@ -100,3 +100,24 @@ def test_fragmented_heap_is_returned_to_the_os():
     assert mw["after_over_live"] <= 1.10, mw
     seed = run_workload("seed")
     assert seed["after_over_live"] > 1.8, seed
+
+
+def test_external_helper_trims_this_process_from_a_child():
+    """The seed's fallback: ``python -m memwarden trim --pid <self>`` in a child process."""
+    from memwarden.cleanup import CleanupOptions, _external_helper
+
+    data = _external_helper(os.getpid(), CleanupOptions(guard_swap=False, min_swap_free=0))
+    assert data["pid"] == os.getpid(), data
+    assert [s["name"] for s in data["steps"]] == ["open", "privileges", "guard", "advise", "verify"]
+    assert data["guard"]["allowed"] is True
+    # Guarded run without --force: refused with a reason when swap is short, or done.
+    refused = _external_helper(os.getpid(), CleanupOptions(guard_swap=True, min_swap_free=1 << 50))
+    assert refused.get("kind") == "guard_refused" and refused["exit_code"] == 6, refused
+
+
+def test_aggressive_cleanup_reports_the_guard_decision():
+    r = memwarden.cleanup("aggressive", min_swap_free=1 << 50)
+    step5 = next(s.detail for s in r.steps if s.index == 5)
+    assert "malloc_trim" in step5
+    assert "Skipping pageout" in step5, step5
+    assert "free swap" in step5 or "no swap" in step5, step5
