@@ -585,3 +585,61 @@ fn own_pid_namespace_is_detected_and_said() {
         "{g}"
     );
 }
+
+#[test]
+fn a_lost_gpu_is_reported_not_dropped() {
+    let stub = stub_or_skip!();
+    // GPU 1 answers nvmlDeviceGetMemoryInfo_v2 with NVML_ERROR_GPU_IS_LOST (15).
+    let gpus = two_gpus();
+    let out = stub.run(
+        &["check", "--json", "--top", "0"],
+        &[
+            ("MEMWARDEN_STUB_GPUS", gpus.as_str()),
+            ("MEMWARDEN_STUB_MEMINFO_ERROR", "1:15"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(
+        v["gpu"]["devices"].as_array().unwrap().len(),
+        1,
+        "the healthy GPU is shown"
+    );
+    let warnings: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.starts_with("GPU 1 memory:")),
+        "the lost GPU is named in the warnings: {warnings:?}"
+    );
+    let text = stdout(&stub.run(
+        &["check", "--top", "0"],
+        &[
+            ("MEMWARDEN_STUB_GPUS", gpus.as_str()),
+            ("MEMWARDEN_STUB_MEMINFO_ERROR", "1:15"),
+        ],
+    ));
+    assert!(
+        text.contains("WARNINGS") && text.contains("GPU 1 memory:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_library_that_cannot_load_says_why() {
+    // A file that exists but is no shared library: not "no driver installed".
+    let bogus = std::env::temp_dir().join(format!("memwarden-not-a-lib-{}.so", std::process::id()));
+    std::fs::write(&bogus, b"this is not an ELF file").unwrap();
+    let out = memwarden_cmd(&bogus, &["check", "--json", "--top", "0"])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&bogus).unwrap();
+    let v = assert_degraded(&out, &["could not be loaded"]);
+    assert!(!v["gpu"]["unavailable_reason"]
+        .as_str()
+        .unwrap()
+        .contains("not found"));
+}

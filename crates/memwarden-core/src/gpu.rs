@@ -25,9 +25,16 @@ static NVML: OnceLock<Result<Nvml, String>> = OnceLock::new();
 
 fn describe(e: &NvmlError) -> String {
     match e {
-        NvmlError::LibloadingError(_) => "NVML library not found: no NVIDIA driver installed, or it is not \
-                                          mounted into this container (use --gpus / the NVIDIA container toolkit)"
-            .into(),
+        // Only a missing file means "no driver"; a library that exists but cannot
+        // load (wrong architecture, broken install) keeps the loader's own words.
+        NvmlError::LibloadingError(e)
+            if e.to_string().contains("cannot open shared object file") =>
+        {
+            "NVML library not found: no NVIDIA driver installed, or it is not mounted into this \
+             container (use --gpus / the NVIDIA container toolkit)"
+                .into()
+        }
+        NvmlError::LibloadingError(e) => format!("NVML library could not be loaded: {e}"),
         NvmlError::DriverNotLoaded => "the NVIDIA kernel driver is not loaded".into(),
         NvmlError::NoPermission => "no permission to talk to the NVIDIA driver".into(),
         NvmlError::LibraryNotFound => "NVML library not found".into(),
@@ -68,16 +75,22 @@ pub type ProcessLookup<'a> = &'a dyn Fn(u32) -> Option<(String, String)>;
 
 /// Query every GPU and the processes holding its memory. `pid_ns_nested` says that
 /// this process runs in its own PID namespace, where driver PIDs (host PIDs) cannot
-/// be matched to /proc.
-pub fn read_gpus(lookup: ProcessLookup<'_>, pid_ns_nested: bool) -> GpuInfo {
+/// be matched to /proc. A device or list that fails while others answer comes back
+/// as a warning (the second value), so a lost GPU is never silently missing.
+pub fn read_gpus(lookup: ProcessLookup<'_>, pid_ns_nested: bool) -> (GpuInfo, Vec<String>) {
     let nvml = match NVML.get_or_init(init) {
         Ok(n) => n,
-        Err(reason) => return unavailable(reason.clone()),
+        Err(reason) => return (unavailable(reason.clone()), Vec::new()),
     };
     let count = match nvml.device_count() {
-        Ok(0) => return unavailable("the driver reports 0 devices".into()),
+        Ok(0) => {
+            return (
+                unavailable("the driver reports 0 devices".into()),
+                Vec::new(),
+            )
+        }
         Ok(c) => c,
-        Err(e) => return unavailable(describe(&e)),
+        Err(e) => return (unavailable(describe(&e)), Vec::new()),
     };
     let mut info = GpuInfo {
         available: true,
@@ -116,7 +129,17 @@ pub fn read_gpus(lookup: ProcessLookup<'_>, pid_ns_nested: bool) -> GpuInfo {
             (GpuProcessKind::Compute, dev.running_compute_processes()),
             (GpuProcessKind::Graphics, dev.running_graphics_processes()),
         ] {
-            let Ok(list) = list else { continue };
+            let list = match list {
+                Ok(l) => l,
+                Err(e) => {
+                    let which = match kind {
+                        GpuProcessKind::Compute => "compute",
+                        GpuProcessKind::Graphics => "graphics",
+                    };
+                    warnings.push(format!("GPU {index} {which} processes: {}", describe(&e)));
+                    continue;
+                }
+            };
             for p in list {
                 let used = match p.used_gpu_memory {
                     UsedGpuMemory::Used(b) => Some(b),
@@ -136,7 +159,7 @@ pub fn read_gpus(lookup: ProcessLookup<'_>, pid_ns_nested: bool) -> GpuInfo {
         }
     }
     if info.devices.is_empty() {
-        return unavailable(warnings.join("; "));
+        return (unavailable(warnings.join("; ")), Vec::new());
     }
     if pid_ns_nested && !info.processes.is_empty() {
         info.pid_namespace_note = Some(
@@ -152,5 +175,5 @@ pub fn read_gpus(lookup: ProcessLookup<'_>, pid_ns_nested: bool) -> GpuInfo {
                 .into(),
         );
     }
-    info
+    (info, warnings)
 }

@@ -151,7 +151,9 @@ pub fn collect(opts: &SnapshotOptions) -> Result<Snapshot> {
     }
 
     let gpu = if opts.gpu {
-        gpu::read_gpus(&lookup, platform::own_pid_namespace_is_nested())
+        let (info, gpu_warnings) = gpu::read_gpus(&lookup, platform::own_pid_namespace_is_nested());
+        warnings.extend(gpu_warnings);
+        info
     } else {
         GpuInfo {
             unavailable_reason: Some("GPU query disabled".into()),
