@@ -53,11 +53,13 @@ fn unescape_octal(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+        let escaped = (b[i] == b'\\' && i + 3 < b.len())
+            .then(|| &b[i + 1..i + 4])
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .map(|d| d.iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0')));
+        // The kernel escapes only bytes (\000-\377); anything larger is literal text.
+        if let Some(byte) = escaped.and_then(|v| u8::try_from(v).ok()) {
+            out.push(byte);
             i += 4;
         } else {
             out.push(b[i]);
@@ -197,6 +199,19 @@ mod tests {
         assert_eq!((st.inactive_file, st.anon, st.file), (30, Some(7), Some(9)));
         // v2 has no total_* keys; a stray one is ignored.
         assert_eq!(parse_memory_stat(t, 2).unwrap().inactive_file, 10);
+    }
+
+    #[test]
+    fn mountinfo_escape_above_a_byte_is_literal() {
+        // Found by fuzz_cgroup: "\\777" overflowed a u8.
+        assert_eq!(unescape_octal("a\\777b"), "a\\777b");
+        assert_eq!(unescape_octal("a\\040b\\134"), "a b\\");
+        let crash = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/fuzz_cgroup_crash_octal"
+        ))
+        .unwrap();
+        let _ = parse_cgroup_mounts(&String::from_utf8_lossy(&crash));
     }
 
     #[test]
