@@ -42,6 +42,10 @@ def check() -> dict:
     }
 
 
+def quantile(sorted_samples: list[float], p: float) -> float:
+    return sorted_samples[round((len(sorted_samples) - 1) * p)]
+
+
 def bench(n: int) -> None:
     for variant, cold in (("cold process_iter cache (one-shot script)", True), ("warm process_iter cache", False)):
         for _ in range(5):
@@ -55,7 +59,6 @@ def bench(n: int) -> None:
             scanned = check()["scanned"]
             samples.append((time.perf_counter() - t) * 1e3)
         samples.sort()
-        q = lambda p: samples[round((len(samples) - 1) * p)]  # noqa: E731
         print(
             json.dumps(
                 {
@@ -64,8 +67,8 @@ def bench(n: int) -> None:
                     "n": n,
                     "processes": scanned,
                     "median_ms": round(statistics.median(samples), 3),
-                    "p10_ms": round(q(0.1), 3),
-                    "p90_ms": round(q(0.9), 3),
+                    "p10_ms": round(quantile(samples, 0.1), 3),
+                    "p90_ms": round(quantile(samples, 0.9), 3),
                 }
             )
         )
