@@ -70,8 +70,17 @@ fn proc_status_statm_stat_cmdline() {
 #[test]
 fn maps_and_smaps_rollup() {
     let maps = parse_maps(&data("maps")).unwrap();
+    assert_eq!(maps.len(), 44);
     assert_eq!(maps.len(), data("maps").lines().count());
+    assert_eq!(
+        (maps[0].start, maps[0].end),
+        (0x55fa_0181_4000, 0x55fa_0184_3000)
+    );
+    assert_eq!(maps[0].path, "/usr/bin/bash");
+    assert!(maps[0].readable && !maps[0].writable && maps[0].private);
     let candidates: Vec<&MapsEntry> = maps.iter().filter(|m| m.is_pageout_candidate()).collect();
+    // The 11 rw-p lines: bash .data/.bss, 5 anonymous, [heap], libc, libtinfo, ld.so, [stack].
+    assert_eq!(candidates.len(), 11);
     assert_eq!(
         candidates.len(),
         data("maps")
@@ -79,6 +88,16 @@ fn maps_and_smaps_rollup() {
             .filter(|l| l.contains(" rw-p "))
             .count()
     );
+    assert_eq!(candidates.iter().map(|m| m.len()).sum::<u64>(), 1_620 * KIB);
+    assert_eq!(
+        candidates.last().map(|m| (m.path.as_str(), m.len())),
+        Some(("[stack]", 132 * KIB))
+    );
+    for special in ["[vvar]", "[vvar_vclock]", "[vdso]", "[vsyscall]"] {
+        let m = maps.iter().find(|m| m.path == special).unwrap();
+        assert!(!m.is_pageout_candidate(), "{special}");
+    }
+    assert_eq!(maps.last().unwrap().start, 0xffff_ffff_ff60_0000);
     assert!(candidates.iter().any(|m| m.path == "[heap]"));
     assert!(maps
         .iter()
@@ -131,7 +150,10 @@ fn cgroup_files() {
         None,
         "PAGE_COUNTER_MAX is no limit"
     );
-    assert!(parse_counter(&data("v1_memory.usage_in_bytes"), "f").unwrap() > 0);
+    assert_eq!(
+        parse_counter(&data("v1_memory.usage_in_bytes"), "f").unwrap(),
+        2_632_790_016
+    );
 
     let v2s = parse_memory_stat(&data("v2_memory.stat"), 2).unwrap();
     assert_eq!(v2s.inactive_file, 51_507_200);
@@ -150,6 +172,86 @@ fn cgroup_files() {
 }
 
 #[test]
+fn v1_parent_group_prefers_hierarchical_totals() {
+    // process_api/ holds no process itself: its local counters are 0 and only the
+    // total_* ones count its children, so the local inactive_file must not win.
+    let text = data("v1_parent_memory.stat");
+    assert!(text.lines().any(|l| l == "inactive_file 0"));
+    let s = parse_memory_stat(&text, 1).unwrap();
+    assert_eq!(s.inactive_file, 3_725_316_096);
+    assert_eq!(s.anon, Some(434_716_672));
+    assert_eq!(s.file, Some(4_986_961_920));
+    // Read as v2 the same text has no anon/file keys and only the local counter.
+    let as_v2 = parse_memory_stat(&text, 2).unwrap();
+    assert_eq!(
+        (as_v2.inactive_file, as_v2.anon, as_v2.file),
+        (0, None, None)
+    );
+}
+
+#[test]
+fn cgroup_v2_container_with_a_limit() {
+    // couchbase/platform: a Docker container on Ubuntu 22.04 with an 8 GiB limit.
+    let s = parse_memory_stat(&data("couchbase_v2_memory.stat"), 2).unwrap();
+    assert_eq!(s.inactive_file, 42_106_880);
+    assert_eq!(s.anon, Some(2_147_508_224));
+    assert_eq!(s.file, Some(590_389_248));
+    let f = "memory.max";
+    assert_eq!(
+        parse_limit(&data("couchbase_v2_memory.max"), f).unwrap(),
+        Some(8 << 30)
+    );
+    assert_eq!(
+        parse_limit(&data("couchbase_v2_memory.high"), f).unwrap(),
+        None
+    );
+    assert_eq!(
+        parse_limit(&data("couchbase_v2_memory.swap.max"), f).unwrap(),
+        Some(8 << 30)
+    );
+    assert_eq!(
+        parse_counter(&data("couchbase_v2_memory.current"), f).unwrap(),
+        2_766_684_160
+    );
+    assert_eq!(
+        parse_counter(&data("couchbase_v2_memory.swap.current"), f).unwrap(),
+        0
+    );
+
+    let p = parse_psi(&data("couchbase_v2_memory.pressure"), "memory.pressure").unwrap();
+    assert_eq!(
+        (p.some.avg10, p.some.avg60, p.some.avg300, p.some.total_us),
+        (1.05, 0.29, 0.06, 446_327)
+    );
+    let full = p.full.unwrap();
+    assert_eq!(
+        (full.avg10, full.avg60, full.avg300, full.total_us),
+        (0.36, 0.11, 0.02, 308_567)
+    );
+}
+
+#[test]
+fn meminfo_of_an_old_kernel_estimates_available() {
+    // A router's 2.6-era kernel: no MemAvailable line, no final newline.
+    let text = data("meminfo_old_kernel");
+    assert!(!text.contains("MemAvailable") && !text.ends_with('\n'));
+    let m = parse_meminfo(&text).unwrap();
+    assert!(m.available_estimated);
+    assert_eq!(m.total_bytes, 122_976 * KIB);
+    assert_eq!(m.free_bytes, 73_424 * KIB);
+    // MemFree + Buffers + Cached.
+    assert_eq!(m.available_bytes, (73_424 + 5_000 + 15_792) * KIB);
+    assert_eq!(m.used_bytes, 28_760 * KIB);
+    assert_eq!(m.percent_used, 23.4);
+    assert_eq!(
+        (m.shmem_bytes, m.swap_total_bytes, m.swap_used_bytes),
+        (0, 0, 0)
+    );
+    assert_eq!(m.committed_bytes, 7_304 * KIB);
+    assert_eq!(m.commit_limit_bytes, 116_824 * KIB);
+}
+
+#[test]
 fn pressure() {
     for file in ["pressure_memory", "v2_memory.pressure_hybrid"] {
         let p = parse_psi(&data(file), file).unwrap();
@@ -161,6 +263,21 @@ fn pressure() {
         (0.0, 0.0, 0.0, 149)
     );
     assert_eq!(p.full.unwrap().total_us, 149);
+}
+
+#[test]
+fn mountinfo_octal_escapes() {
+    // The kernel escapes space, tab, newline and backslash as \ooo; fuzz_cgroup found
+    // that an escape above \377 overflowed a u8, so it must stay literal text.
+    let line = "35 31 0:32 /a\\134b /sys/fs/cgroup/x\\777y\\040z rw - cgroup cgroup rw,memory\n";
+    let m = parse_cgroup_mounts(line).unwrap();
+    assert_eq!(m[0].root, "/a\\b");
+    assert_eq!(m[0].mount_point, "/sys/fs/cgroup/x\\777y z");
+    for esc in ["\\400", "\\777", "\\", "\\0", "\\04"] {
+        let line = format!("1 2 0:3 / /m{esc} rw - cgroup2 cgroup2 rw\n");
+        let m = parse_cgroup_mounts(&line).unwrap();
+        assert_eq!(m[0].mount_point, format!("/m{esc}"), "{esc}");
+    }
 }
 
 #[test]
@@ -223,7 +340,7 @@ fn all_parsers_survive(text: &str) {
     let _ = parse_cmdline(text.as_bytes());
 }
 
-const CAPTURES: [&str; 17] = [
+const CAPTURES: [&str; 29] = [
     "meminfo",
     "status",
     "statm",
@@ -241,6 +358,18 @@ const CAPTURES: [&str; 17] = [
     "v2_memory.current",
     "v2_memory.max",
     "v2_memory.swap.max",
+    "v2_memory.swap.current",
+    "v1_memory.usage_in_bytes",
+    "v1_parent_memory.stat",
+    "cmdline",
+    "meminfo_old_kernel",
+    "couchbase_v2_memory.stat",
+    "couchbase_v2_memory.current",
+    "couchbase_v2_memory.max",
+    "couchbase_v2_memory.high",
+    "couchbase_v2_memory.pressure",
+    "couchbase_v2_memory.swap.max",
+    "couchbase_v2_memory.swap.current",
 ];
 
 #[test]
@@ -267,7 +396,7 @@ impl Rng {
     }
 }
 
-const NASTY: [&[u8]; 12] = [
+const NASTY: [&[u8]; 15] = [
     b"99999999999999999999999",
     b"-1",
     b"NaN",
@@ -280,6 +409,9 @@ const NASTY: [&[u8]; 12] = [
     b" kB",
     b"=",
     b"\xff\xfe",
+    b"\\777",
+    b"\\040",
+    b" - cgroup cgroup rw,memory",
 ];
 
 #[test]
@@ -291,7 +423,7 @@ fn thousands_of_mutations_never_panic() {
             let mut b = base.clone();
             for _ in 0..1 + rng.below(4) {
                 let pos = rng.below(b.len() + 1);
-                match rng.below(6) {
+                match rng.below(8) {
                     0 if !b.is_empty() => {
                         let i = rng.below(b.len());
                         b[i] = rng.next() as u8;
@@ -316,6 +448,27 @@ fn thousands_of_mutations_never_panic() {
                     4 => b
                         .splice(pos..pos, std::iter::repeat_n(b'9', rng.below(30)))
                         .for_each(drop),
+                    5 => {
+                        // delete the whole line around pos
+                        let start = b[..pos]
+                            .iter()
+                            .rposition(|&c| c == b'\n')
+                            .map_or(0, |i| i + 1);
+                        let end = b[pos..]
+                            .iter()
+                            .position(|&c| c == b'\n')
+                            .map_or(b.len(), |i| pos + i + 1);
+                        b.drain(start..end);
+                    }
+                    6 => {
+                        // replace the digits at pos by a huge, negative or NaN value
+                        let end = b[pos..]
+                            .iter()
+                            .position(|c| !c.is_ascii_digit())
+                            .map_or(b.len(), |i| pos + i);
+                        let junk = NASTY[rng.below(4)];
+                        b.splice(pos..end, junk.iter().copied());
+                    }
                     _ => b.splice(pos..pos, b"\n".iter().copied()).for_each(drop),
                 }
             }
