@@ -1,58 +1,241 @@
 #!/usr/bin/env bash
-# Snapshot benchmarks, memwarden against what the seed scripts use (psutil), side
-# by side in one run on a machine with at least 500 processes:
-#  1. in-process: memwarden_core::collect vs psutil (virtual_memory, swap_memory,
-#     process_iter top 10), N calls each after a warm-up;
+# Snapshot benchmarks: memwarden against what the seed scripts use (psutil), side by
+# side in one run, on a machine with at least 500 user processes.
+#
+#  1. in-process: memwarden_core::collect (examples/bench_snapshot) vs psutil
+#     (bench/psutil_check.py --bench): N calls each after a warm-up;
 #  2. whole process: `memwarden check --json` and `memwarden status` vs
-#     `python3 bench/psutil_check.py`, with hyperfine;
-#  3. the cleanup of a process holding 1 GiB of freed-but-retained heap:
-#     memwarden's cleanup vs the seeds' gc + torch cache (bench/heap_workload.py).
-# Usage: bench/run.sh [N]   (results: docs/benchmarks.md)
+#     `python3 bench/psutil_check.py` (the venv's python), with hyperfine, or a
+#     small timing loop where hyperfine cannot be installed.
+#  3. (--heap only) cleanup of 1 GiB of freed-but-retained heap, memwarden's Python
+#     cleanup vs the seeds' gc + torch cache (bench/heap_workload.py; builds and
+#     installs the memwarden wheel into the venv).
+#
+# Usage: bench/run.sh [N] [--heap]        N = in-process calls per variant (300)
+# Environment: RUNS (hyperfine runs per command, 50), MIN_PROCS (500),
+#   MAX_LOAD (1.0) and LOAD_WAIT_S (600): wait, polling every 30 s, for the 1-minute
+#   load to drop to MAX_LOAD before measuring (LOAD_WAIT_S=0 skips the wait).
+# Raw results land in target/bench-results/; the markdown goes to stdout.
+# Needs: Linux, cargo, python3 with venv. Results: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${1:-300}
 
-[ -x .venv/bin/python ] || python3 -m venv .venv
-PY=.venv/bin/python
-"$PY" -m pip install -q psutil maturin
-"$PY" -c 'import memwarden' 2>/dev/null || "$PY" -m pip install -q .
-command -v hyperfine >/dev/null || { apt-get install -y -qq hyperfine >/dev/null 2>&1 || true; }
-cargo build -q --release -p memwarden-cli
+N=300
+HEAP=0
+for arg in "$@"; do
+  case "$arg" in
+    --heap) HEAP=1 ;;
+    '' | *[!0-9]*) echo "usage: bench/run.sh [N] [--heap]" >&2; exit 2 ;;
+    *) N=$arg ;;
+  esac
+done
+RUNS=${RUNS:-50}
+MIN_PROCS=${MIN_PROCS:-500}
+MAX_LOAD=${MAX_LOAD:-1.0}
+LOAD_WAIT_S=${LOAD_WAIT_S:-600}
+OUT=target/bench-results
+VENV=target/bench-venv
+PY=$VENV/bin/python
+MW=target/release/memwarden
+mkdir -p "$OUT"
+
+log() { echo "bench/run.sh: $*" >&2; }
+
+# --- setup: venv with psutil, release builds ------------------------------------
+if [ ! -x "$PY" ]; then
+  log "creating $VENV"
+  python3 -m venv "$VENV"
+fi
+"$PY" -m pip install -q --disable-pip-version-check psutil
+log "building (release)"
+cargo build -q --release -p memwarden-cli --bins --examples
 cargo build -q --release -p memwarden-core --example bench_snapshot
 
-# At least 500 user processes: start idle sleepers, and stop exactly those.
-sleepers=()
-cleanup() { [ ${#sleepers[@]} -eq 0 ] || kill "${sleepers[@]}" 2>/dev/null || true; }
-trap cleanup EXIT
-have=$(ls /proc | grep -c '^[0-9]')
-while [ "$have" -lt 560 ]; do sleep 3600 & sleepers+=($!); have=$((have + 1)); done
-sleep 1
+if ! command -v hyperfine >/dev/null && command -v apt-get >/dev/null; then
+  log "installing hyperfine"
+  apt-get install -y -qq hyperfine >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq hyperfine >/dev/null 2>&1; } ||
+    log "hyperfine could not be installed: falling back to a timing loop"
+fi
 
-echo "## machine"
-echo "- $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM, kernel $(uname -r)"
-echo "- $(ls /proc | grep -c '^[0-9]') entries in /proc, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "- psutil $("$PY" -c 'import psutil; print(psutil.__version__)'), Python $("$PY" -c 'import sys; print(sys.version.split()[0])')"
-echo
-echo "## in-process snapshot ($N calls each)"
-target/release/examples/bench_snapshot "$N"
-"$PY" bench/psutil_check.py --bench "$N"
-echo
-echo "## whole process"
+# --- at least MIN_PROCS user processes --------------------------------------------
+# Counted the way both implementations count them: a PID whose statm shows resident
+# pages (kernel threads show 0). Idle `sleep`s fill the gap; the trap stops exactly
+# the ones started here, on every exit path.
+sleepers=()
+waiter=
+cleanup() {
+  if [ -n "$waiter" ]; then kill "$waiter" 2>/dev/null || true; waiter=; fi
+  if [ ${#sleepers[@]} -gt 0 ]; then
+    kill "${sleepers[@]}" 2>/dev/null || true
+    wait "${sleepers[@]}" 2>/dev/null || true
+    sleepers=()
+  fi
+}
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+user_procs() {
+  "$PY" - <<'PY'
+import os
+n = 0
+for d in os.listdir("/proc"):
+    if d.isdigit():
+        try:
+            with open(f"/proc/{d}/statm") as f:
+                n += int(f.read().split()[1]) > 0
+        except (OSError, IndexError, ValueError):
+            pass
+print(n)
+PY
+}
+have=$(user_procs)
+need=$((MIN_PROCS + 20 - have)) # a margin for processes that come and go
+if [ "$need" -gt 0 ]; then
+  log "$have user processes: starting $need sleep processes"
+  for ((i = 0; i < need; i++)); do
+    sleep 86400 </dev/null >/dev/null 2>&1 &
+    sleepers+=($!)
+  done
+  sleep 1
+fi
+
+# --- quiet machine ---------------------------------------------------------------
+load1() { cut -d' ' -f1 /proc/loadavg; }
+waited=0
+while awk -v l="$(load1)" -v m="$MAX_LOAD" 'BEGIN { exit !(l > m) }'; do
+  if [ "$waited" -ge "$LOAD_WAIT_S" ]; then
+    log "load $(load1) still above $MAX_LOAD after ${waited}s: measuring anyway"
+    break
+  fi
+  log "1-minute load $(load1) > $MAX_LOAD: waiting 30 s"
+  # In the background so that a signal ends the wait at once (the trap runs then).
+  sleep 30 &
+  waiter=$!
+  wait "$waiter" || true
+  waiter=
+  waited=$((waited + 30))
+done
+
+{
+  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "nproc=$(nproc)"
+  echo "mem_total_kib=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
+  echo "kernel=$(uname -r)"
+  echo "cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+  echo "user_processes=$(user_procs)"
+  echo "proc_entries=$(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)"
+  echo "sleepers_started=${#sleepers[@]}"
+  echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "python=$("$PY" -c 'import sys; print(sys.version.split()[0])')"
+  echo "psutil=$("$PY" -c 'import psutil; print(psutil.__version__)')"
+  echo "memwarden=$("$MW" --version)"
+} >"$OUT/machine.env"
+
+# --- 1. in-process ----------------------------------------------------------------
+log "in-process: $N calls per variant"
+target/release/examples/bench_snapshot "$N" >"$OUT/inprocess.jsonl"
+"$PY" bench/psutil_check.py --bench "$N" >>"$OUT/inprocess.jsonl"
+echo "load_after_inprocess=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.env"
+
+# --- 2. whole process -------------------------------------------------------------
+CMDS=("$MW check --json" "$MW status" "$PY bench/psutil_check.py" "$PY -c 'import psutil'")
+rm -f "$OUT/whole.json"
 if command -v hyperfine >/dev/null; then
-  hyperfine -N --warmup 5 --runs 50 --export-markdown /tmp/memwarden-hyperfine.md \
-    'target/release/memwarden check --json' \
-    'target/release/memwarden status' \
-    "$PY bench/psutil_check.py" >/dev/null
-  cat /tmp/memwarden-hyperfine.md
+  log "whole process: hyperfine, $RUNS runs per command"
+  hyperfine -N --warmup 5 --runs "$RUNS" --style none --export-json "$OUT/whole.json" \
+    "${CMDS[@]}" >/dev/null
+  echo "whole_process_tool=hyperfine $(hyperfine --version | cut -d' ' -f2)" >>"$OUT/machine.env"
 else
-  for cmd in "target/release/memwarden check --json" "$PY bench/psutil_check.py"; do
-    s=$(date +%s%N); for _ in $(seq 20); do $cmd >/dev/null; done; e=$(date +%s%N)
-    echo "- $cmd: $(( (e - s) / 20000000 )) ms per run"
+  log "whole process: timing loop, $RUNS runs per command"
+  "$PY" - "$RUNS" "$OUT/whole.json" "${CMDS[@]}" <<'PY'
+import json, shlex, statistics, subprocess, sys, time
+runs, out, cmds = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+results = []
+for cmd in cmds:
+    argv = shlex.split(cmd)
+    for _ in range(5):
+        subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - t)
+    results.append({"command": cmd, "mean": statistics.mean(times), "stddev": statistics.stdev(times),
+                    "median": statistics.median(times), "min": min(times), "max": max(times), "times": times})
+json.dump({"results": results}, open(out, "w"))
+PY
+  echo "whole_process_tool=python subprocess loop" >>"$OUT/machine.env"
+fi
+echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.env"
+cleanup
+
+# --- report -----------------------------------------------------------------------
+"$PY" - "$OUT" <<'PY'
+import json, sys
+out = sys.argv[1]
+env = dict(l.rstrip("\n").split("=", 1) for l in open(f"{out}/machine.env") if "=" in l)
+rows = {(r["impl"].split()[0], r["key"]): r for r in map(json.loads, open(f"{out}/inprocess.jsonl"))}
+whole = {r["command"]: r for r in json.load(open(f"{out}/whole.json"))["results"]}
+
+print("## Machine\n")
+print(f"- {env['nproc']} cores ({env['cpu']}), {int(env['mem_total_kib']) / 2**20:.1f} GiB RAM, kernel {env['kernel']}")
+print(f"- {env['user_processes']} user processes ({env['proc_entries']} PIDs in /proc; "
+      f"{env['sleepers_started']} idle `sleep`s started for the run)")
+print(f"- load average before: {env['load_before']}; after in-process: {env['load_after_inprocess']}; "
+      f"after whole-process: {env['load_after']}")
+print(f"- {env['memwarden']}, Python {env['python']}, psutil {env['psutil']}, {env['whole_process_tool']}, {env['date']}\n")
+
+mw, mw_sys = rows[("memwarden", "full")], rows[("memwarden", "system")]
+ps_fresh, ps_cached = rows[("psutil", "fresh")], rows[("psutil", "cached")]
+n = mw["n"]
+print(f"## In-process snapshot ({n} calls per variant after a warm-up, ms)\n")
+print("| implementation | variant | processes | median | p10 | p90 | psutil median / memwarden median |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for r in (mw, mw_sys, ps_cached, ps_fresh):
+    ratio = f"**{r['median_ms'] / mw['median_ms']:.1f}x**" if r["impl"].startswith("psutil") else ""
+    print(f"| {r['impl']} | {r['variant']} | {r['processes']} | {r['median_ms']:.3f} | {r['p10_ms']:.3f} | "
+          f"{r['p90_ms']:.3f} | {ratio} |")
+first = mw.get("first_call_ms")
+if first is not None:
+    print(f"\nmemwarden's first call in a fresh process (opens every statm, tries NVML): {first:.3f} ms")
+if "gpu" in mw:
+    print(f"\nGPU probe: {mw['gpu']}")
+r_cached = ps_cached["median_ms"] / mw["median_ms"]
+r_fresh = ps_fresh["median_ms"] / mw["median_ms"]
+verdict = "met" if r_cached >= 10 else "MISSED"
+aim = "aim of 20x reached" if r_cached >= 20 else "aim of 20x not reached"
+print(f"\nTarget (library >= 10x psutil in-process, aim 20x): {verdict} -- {r_cached:.1f}x against psutil's "
+      f"cached steady state, {r_fresh:.1f}x against a fresh process_iter; {aim}.\n")
+
+print("## Whole process (ms)\n")
+ref = next(c for c in whole if c.endswith("bench/psutil_check.py"))
+print("| command | mean ± sd | median | min | max | python+psutil median / this median |")
+print("|---|---:|---:|---:|---:|---:|")
+for cmd, r in whole.items():
+    ms = {k: r[k] * 1e3 for k in ("mean", "stddev", "median", "min", "max")}
+    ratio = whole[ref]["median"] / r["median"]
+    print(f"| `{cmd}` | {ms['mean']:.1f} ± {ms['stddev']:.1f} | {ms['median']:.1f} | {ms['min']:.1f} | "
+          f"{ms['max']:.1f} | {ratio:.1f}x |")
+check = next(c for c in whole if c.endswith("check --json"))
+rm = whole[ref]["median"] / whole[check]["median"]
+rmean = whole[ref]["mean"] / whole[check]["mean"]
+verdict = "met" if min(rm, rmean) >= 10 else ("MISSED" if max(rm, rmean) < 10 else "borderline")
+print(f"\nTarget (`memwarden check --json` >= 10x python3 + psutil as a whole process): {verdict} -- "
+      f"{rm:.1f}x by median, {rmean:.1f}x by mean.")
+PY
+
+# --- 3. heap cleanup (opt-in) -----------------------------------------------------
+if [ "$HEAP" = 1 ]; then
+  "$PY" -m pip install -q --disable-pip-version-check maturin
+  "$PY" -c 'import memwarden' 2>/dev/null || "$PY" -m pip install -q .
+  if "$PY" -c 'import torch' 2>/dev/null; then flag=--torch; else flag=; fi
+  echo
+  echo "## Cleanup of 1 GiB freed-but-retained heap"
+  echo
+  for approach in seed memwarden; do
+    "$PY" bench/heap_workload.py --approach "$approach" --mib 2048 $flag | tee -a "$OUT/heap.jsonl"
   done
 fi
-echo
-echo "## cleanup of 1 GiB freed-but-retained heap (bytes + torch CPU tensors)"
-if "$PY" -c 'import torch' 2>/dev/null; then flag=--torch; else flag=; fi
-for approach in seed memwarden; do
-  "$PY" bench/heap_workload.py --approach "$approach" --mib 2048 $flag
-done

@@ -189,6 +189,9 @@ fn pread_all(part: &mut [(u32, Option<OwnedFd>)]) -> Vec<StatmRead> {
         .collect()
 }
 
+/// Process count from which the statm reads are spread over several cores.
+const PARALLEL_SCAN_MIN: usize = 4096;
+
 static STATM_CACHE: Mutex<Option<StatmCache>> = Mutex::new(None);
 
 fn fd_budget() -> usize {
@@ -262,9 +265,10 @@ pub fn top_processes(
     for (pid, fd) in work.iter_mut().filter(|(_, fd)| fd.is_none()) {
         *fd = open_statm(proc_fd.as_raw_fd(), pid_text(*pid, &mut text));
     }
-    // Reading is independent per process: spread the preads over a few cores
-    // when there are enough processes to pay for the threads.
-    let threads = if work.len() >= 256 {
+    // Reading is independent per process, but threads only pay off on large
+    // machines: at ~500 processes one thread was as fast idle and 30-40% faster
+    // with the cores busy (as they are while ComfyUI runs).
+    let threads = if work.len() >= PARALLEL_SCAN_MIN {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(4)
