@@ -15,11 +15,7 @@ fn rss_unchanged(before: (u64, u64, u64), after: (u64, u64, u64)) {
 
 #[test]
 fn pages_a_child_out_to_swap() {
-    let lock = swap_lock();
-    let swap = match SwapFile::create(lock, 512) {
-        Ok(s) => s,
-        Err(e) => skip!("cannot enable a swap file here: {e}"),
-    };
+    let swap = swap_or_skip!(512);
     let mut child = AllocChild::spawn(256);
     let before = child.status();
     let out = memwarden(&[
@@ -66,11 +62,7 @@ fn pages_a_child_out_to_swap() {
 
 #[test]
 fn cold_marks_without_paging_out() {
-    let lock = swap_lock();
-    let _swap = match SwapFile::create(lock, 512) {
-        Ok(s) => s,
-        Err(e) => skip!("cannot enable a swap file here: {e}"),
-    };
+    let _swap = swap_or_skip!(512);
     let child = AllocChild::spawn(128);
     let out = memwarden(&[
         "trim",
@@ -129,11 +121,7 @@ fn guard_refuses_without_swap_and_changes_nothing() {
 
 #[test]
 fn guard_refuses_when_swap_is_too_small() {
-    let lock = swap_lock();
-    let _swap = match SwapFile::create(lock, 64) {
-        Ok(s) => s,
-        Err(e) => skip!("cannot enable a swap file here: {e}"),
-    };
+    let _swap = swap_or_skip!(64);
     let child = AllocChild::spawn(256);
     let before = child.status();
     let out = memwarden(&[
@@ -153,11 +141,7 @@ fn guard_refuses_when_swap_is_too_small() {
 
 #[test]
 fn cgroup_without_swap_allowance_is_refused() {
-    let lock = swap_lock();
-    let _swap = match SwapFile::create(lock, 512) {
-        Ok(s) => s,
-        Err(e) => skip!("cannot enable a swap file here: {e}"),
-    };
+    let _swap = swap_or_skip!(512);
     let group = match V1Group::create(
         std::path::Path::new(V1_MEMORY),
         &format!("memwarden-noswap-{}", std::process::id()),

@@ -40,10 +40,6 @@ class AnyType(str):
 ANY = AnyType("*")
 
 
-def _always() -> float:
-    return float("nan")
-
-
 def _snapshot(top: int = 10) -> dict[str, Any]:
     import json
 
@@ -91,12 +87,26 @@ def _cuda_devices(torch: Any | None) -> list[int]:
     return []
 
 
+class MemwardenNode:
+    """What every memwarden node shares: the entry point, the category, being an
+    output node (so it runs even with nothing wired after it) and always
+    re-executing (NaN never equals the cached value)."""
+
+    FUNCTION = "run"
+    CATEGORY = CATEGORY
+    OUTPUT_NODE = True
+
+    @classmethod
+    def IS_CHANGED(cls, **_: Any) -> float:
+        return float("nan")
+
+
 # ---------------------------------------------------------------------------
 # Seed: memory-cleaner-usage-guide.md
 # ---------------------------------------------------------------------------
 
 
-class MemoryCleanerForce:
+class MemoryCleanerForce(MemwardenNode):
     """Memory Cleaner (Force): the seed's 7-step cleanup with OS-level trim.
 
     Linux mapping of the Windows inputs: ``aggressive_trim`` = return the heap to
@@ -124,14 +134,7 @@ class MemoryCleanerForce:
 
     RETURN_TYPES = (ANY, "STRING", "FLOAT")
     RETURN_NAMES = ("anything", "report", "freed_gb")
-    FUNCTION = "run"
-    CATEGORY = CATEGORY
-    OUTPUT_NODE = True
     DESCRIPTION = "Unload models, collect garbage, empty torch caches and return memory to the OS."
-
-    @classmethod
-    def IS_CHANGED(cls, **_: Any) -> float:
-        return _always()
 
     def run(
         self,
@@ -167,7 +170,7 @@ class MemoryCleanerForce:
 # ---------------------------------------------------------------------------
 
 
-class MemoryMonitor:
+class MemoryMonitor(MemwardenNode):
     """Memory Monitor: status line, full report, percentages and pressure level."""
 
     @classmethod
@@ -183,13 +186,6 @@ class MemoryMonitor:
 
     RETURN_TYPES = (ANY, "STRING", "STRING", "FLOAT", "FLOAT", "STRING", "BOOLEAN")
     RETURN_NAMES = ("anything", "status", "report", "ram_percent", "vram_percent", "pressure_level", "warning")
-    FUNCTION = "run"
-    CATEGORY = CATEGORY
-    OUTPUT_NODE = True
-
-    @classmethod
-    def IS_CHANGED(cls, **_: Any) -> float:
-        return _always()
 
     def run(
         self, warning_threshold: float, detailed_report: bool, top_processes: int, anything: Any = None
@@ -216,7 +212,7 @@ class MemoryMonitor:
         return _out(report, anything, status, report, ram, vram, pressure.level, warning)
 
 
-class MemoryCleanup:
+class MemoryCleanup(MemwardenNode):
     """Memory Cleanup: a manual cleanup, standard or aggressive."""
 
     @classmethod
@@ -231,13 +227,6 @@ class MemoryCleanup:
 
     RETURN_TYPES = (ANY, "STRING", "FLOAT")
     RETURN_NAMES = ("anything", "report", "freed_gb")
-    FUNCTION = "run"
-    CATEGORY = CATEGORY
-    OUTPUT_NODE = True
-
-    @classmethod
-    def IS_CHANGED(cls, **_: Any) -> float:
-        return _always()
 
     def run(self, mode: str, clear_vram: bool, anything: Any = None) -> dict[str, Any]:
         if mode not in ("standard", "aggressive"):
@@ -258,7 +247,7 @@ def _unload_models() -> str:
     return f"models: unloaded {n} model(s) through ComfyUI's model management"
 
 
-class VRAMOptimizer:
+class VRAMOptimizer(MemwardenNode):
     """VRAM Optimizer: Conservative / Moderate / Aggressive, on all GPUs or one."""
 
     LEVELS: ClassVar[list[str]] = ["Conservative", "Moderate", "Aggressive"]
@@ -276,13 +265,6 @@ class VRAMOptimizer:
 
     RETURN_TYPES = (ANY, "STRING", "FLOAT")
     RETURN_NAMES = ("anything", "report", "vram_freed_gb")
-    FUNCTION = "run"
-    CATEGORY = CATEGORY
-    OUTPUT_NODE = True
-
-    @classmethod
-    def IS_CHANGED(cls, **_: Any) -> float:
-        return _always()
 
     def run(self, mode: str, gpu_index: int, reset_peak_stats: bool, anything: Any = None) -> dict[str, Any]:
         if mode not in self.LEVELS:
@@ -330,7 +312,7 @@ class VRAMOptimizer:
         return _out(report, anything, report, round(max(freed, 0) / GB, 3))
 
 
-class VRAMUnload:
+class VRAMUnload(MemwardenNode):
     """VRAM Unload: force every model out of VRAM through ComfyUI."""
 
     @classmethod
@@ -339,13 +321,6 @@ class VRAMUnload:
 
     RETURN_TYPES = (ANY, "STRING", "FLOAT")
     RETURN_NAMES = ("anything", "report", "vram_freed_gb")
-    FUNCTION = "run"
-    CATEGORY = CATEGORY
-    OUTPUT_NODE = True
-
-    @classmethod
-    def IS_CHANGED(cls, **_: Any) -> float:
-        return _always()
 
     def run(self, anything: Any = None) -> dict[str, Any]:
         before = _snapshot(0)
@@ -366,7 +341,7 @@ class VRAMUnload:
 # ---------------------------------------------------------------------------
 
 
-class UnifiedMemoryManager:
+class UnifiedMemoryManager(MemwardenNode):
     """Unified Memory Manager: monitoring, threshold-triggered optimization with a
     cooldown, and the last 10 optimizations, in one node.
 
@@ -407,13 +382,6 @@ class UnifiedMemoryManager:
         "optimization_performed",
         "trigger_image",
     )
-    FUNCTION = "run"
-    CATEGORY = CATEGORY
-    OUTPUT_NODE = True
-
-    @classmethod
-    def IS_CHANGED(cls, **_: Any) -> float:
-        return _always()
 
     def run(
         self,

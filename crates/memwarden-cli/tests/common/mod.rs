@@ -165,6 +165,18 @@ pub fn system_swap_total() -> u64 {
         * 1024
 }
 
+/// `swap_or_skip!(MIB)`: a swap file of MIB MiB for this test (holding the swap
+/// lock), or skip the test saying why swap cannot be enabled here.
+#[macro_export]
+macro_rules! swap_or_skip {
+    ($mib:expr) => {
+        match $crate::common::SwapFile::create($crate::common::swap_lock(), $mib) {
+            Ok(s) => s,
+            Err(e) => $crate::skip!("cannot enable a swap file here: {e}"),
+        }
+    };
+}
+
 /// A swap file enabled for the duration of a test; swapoff and removed on drop.
 pub struct SwapFile {
     path: PathBuf,
