@@ -197,9 +197,9 @@ def _prompt_queue() -> Any | None:
 
 
 def _measure() -> tuple[int, Any]:
-    rss = json.loads(_native.process_json(os.getpid(), False))["rss_bytes"]
+    """This process's RSS and the machine, from one snapshot (it includes the caller)."""
     snap = json.loads(_native.snapshot_json(None, False, 0, "visible", True))
-    return int(rss), snap
+    return int(snap["process"]["rss_bytes"]), snap
 
 
 def _vram_used(snap: dict[str, Any], torch: Any | None) -> int | None:

@@ -6,7 +6,6 @@ use std::fmt::Write;
 use anstyle::{AnsiColor, Style};
 
 use crate::model::*;
-use crate::pressure::level_word;
 use crate::units::{format_bytes as fb, format_bytes_signed, format_gb_short};
 
 /// Rendering options.
@@ -65,31 +64,32 @@ pub fn status_line(s: &Snapshot) -> String {
         format_gb_short(e.total_bytes),
         e.percent_used
     );
-    let vram = if s.gpu.devices.is_empty() {
-        "VRAM: n/a".to_string()
-    } else {
-        let used: u64 = s.gpu.devices.iter().map(|d| d.used_bytes).sum();
-        let total: u64 = s.gpu.devices.iter().map(|d| d.total_bytes).sum();
-        format!(
+    let vram = match vram_totals(s) {
+        None => "VRAM: n/a".to_string(),
+        Some((used, total)) => format!(
             "VRAM: {}GB/{}GB ({:.0}%)",
             format_gb_short(used),
             format_gb_short(total),
             crate::parse::meminfo::percent(used, total)
-        )
+        ),
     };
     format!("{ram} | {vram}")
 }
 
+/// (used, total) VRAM summed over every visible GPU; None when none is visible.
+fn vram_totals(s: &Snapshot) -> Option<(u64, u64)> {
+    let d = &s.gpu.devices;
+    (!d.is_empty()).then(|| {
+        (
+            d.iter().map(|d| d.used_bytes).sum(),
+            d.iter().map(|d| d.total_bytes).sum(),
+        )
+    })
+}
+
 /// [`status_line`] with the numbers behind it.
 pub fn status(s: &Snapshot) -> StatusLine {
-    let (vu, vt) = if s.gpu.devices.is_empty() {
-        (None, None)
-    } else {
-        (
-            Some(s.gpu.devices.iter().map(|d| d.used_bytes).sum::<u64>()),
-            Some(s.gpu.devices.iter().map(|d| d.total_bytes).sum::<u64>()),
-        )
-    };
+    let vram = vram_totals(s);
     StatusLine {
         schema_version: SCHEMA_VERSION,
         status: status_line(s),
@@ -97,11 +97,9 @@ pub fn status(s: &Snapshot) -> StatusLine {
         ram_total_bytes: s.effective.total_bytes,
         ram_percent: s.effective.percent_used,
         ram_source: s.effective.source,
-        vram_used_bytes: vu,
-        vram_total_bytes: vt,
-        vram_percent: vu
-            .zip(vt)
-            .map(|(u, t)| crate::parse::meminfo::percent(u, t)),
+        vram_used_bytes: vram.map(|v| v.0),
+        vram_total_bytes: vram.map(|v| v.1),
+        vram_percent: vram.map(|(u, t)| crate::parse::meminfo::percent(u, t)),
         pressure: s.pressure.level,
     }
 }
@@ -482,9 +480,4 @@ pub fn reclaim_report(r: &ReclaimReport, _opts: RenderOptions) -> String {
         format_bytes_signed(r.reclaimed_bytes),
         r.duration_ms
     )
-}
-
-/// Pressure level word, for callers that only want the level.
-pub fn pressure_word(s: &Snapshot) -> &'static str {
-    level_word(s.pressure.level)
 }

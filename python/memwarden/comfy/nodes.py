@@ -13,6 +13,7 @@ Conventions (ComfyUI's classic node API, which every ComfyUI version loads):
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import math
 import sys
@@ -40,14 +41,12 @@ class AnyType(str):
 ANY = AnyType("*")
 
 
-def _snapshot(top: int = 10) -> dict[str, Any]:
-    import json
-
-    return dict(json.loads(_native.snapshot_json(None, False, top, "visible", True)))
-
-
 def _snapshot_json(top: int = 10) -> str:
     return _native.snapshot_json(None, False, top, "visible", True)
+
+
+def _snapshot(top: int = 10) -> dict[str, Any]:
+    return dict(json.loads(_snapshot_json(top)))
 
 
 def _percents(snap: dict[str, Any]) -> tuple[float, float]:
@@ -193,8 +192,6 @@ class MemoryMonitor(MemwardenNode):
         _check_range("warning_threshold", warning_threshold, 0.0, 100.0)
         _check_range("top_processes", top_processes, 0, 100)
         snap_json = _snapshot_json(int(top_processes))
-        import json
-
         snap = json.loads(snap_json)
         status = _native.render_status_line(snap_json)
         ram, vram = _percents(snap)
@@ -401,8 +398,6 @@ class UnifiedMemoryManager(MemwardenNode):
         _check_range("cooldown_seconds", cooldown_seconds, 0.0, 86400.0)
         if mode not in self.MODES:
             raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
-        import json
-
         snap_json = _snapshot_json(10)
         snap = json.loads(snap_json)
         ram, vram = _percents(snap)

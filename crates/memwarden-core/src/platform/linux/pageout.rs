@@ -152,8 +152,7 @@ pub fn pageout(pid: u32, opts: &PageoutOptions, progress: Progress<'_>) -> Resul
         },
     });
 
-    let proc_mem = read_process(pid)?;
-    let before = status(pid)?;
+    let before = read_process(pid)?;
 
     // --- guard: anonymous pages need swap
     let system = read_system_memory()?;
@@ -161,7 +160,7 @@ pub fn pageout(pid: u32, opts: &PageoutOptions, progress: Progress<'_>) -> Resul
     let verdict = guard::evaluate(
         &system,
         cgroup.as_ref(),
-        before.rss_anon,
+        before.rss_anon_bytes,
         opts.min_swap_free,
         opts.force,
     );
@@ -257,29 +256,29 @@ pub fn pageout(pid: u32, opts: &PageoutOptions, progress: Progress<'_>) -> Resul
         ok: true,
         detail: format!(
             "RSS {} -> {}, swap {} -> {}",
-            format_bytes(before.vm_rss),
+            format_bytes(before.rss_bytes),
             format_bytes(after.vm_rss),
-            format_bytes(before.vm_swap),
+            format_bytes(before.swap_bytes),
             format_bytes(after.vm_swap)
         ),
     });
     Ok(PageoutReport {
         schema_version: SCHEMA_VERSION,
         pid,
-        name: proc_mem.name,
-        cmdline: proc_mem.cmdline,
+        name: before.name,
+        cmdline: before.cmdline,
         advice: opts.advice,
         steps,
         ranges_advised: advised,
         bytes_advised: total,
         ranges_skipped: skipped,
-        rss_before_bytes: before.vm_rss,
+        rss_before_bytes: before.rss_bytes,
         rss_after_bytes: after.vm_rss,
-        rss_anon_before_bytes: before.rss_anon,
+        rss_anon_before_bytes: before.rss_anon_bytes,
         rss_anon_after_bytes: after.rss_anon,
-        swap_before_bytes: before.vm_swap,
+        swap_before_bytes: before.swap_bytes,
         swap_after_bytes: after.vm_swap,
-        freed_bytes: before.vm_rss as i64 - after.vm_rss as i64,
+        freed_bytes: before.rss_bytes as i64 - after.vm_rss as i64,
         duration_ms: t0.elapsed().as_secs_f64() * 1e3,
         guard: verdict,
     })
