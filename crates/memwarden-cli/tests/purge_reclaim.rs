@@ -32,12 +32,7 @@ fn purge_drops_the_page_cache() {
     }
     assert!(out.status.success(), "{}", stderr(&out));
     let r = json(&out);
-    let names: Vec<&str> = r["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let names = step_names(&r);
     assert_eq!(names, ["sync", "drop_caches", "compact_memory"]);
     let dropped = r["cache_dropped_bytes"].as_i64().unwrap();
     assert!(

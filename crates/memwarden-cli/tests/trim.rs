@@ -28,12 +28,7 @@ fn pages_a_child_out_to_swap() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let r = json(&out);
-    let steps: Vec<&str> = r["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let steps = step_names(&r);
     assert_eq!(steps, ["open", "privileges", "guard", "advise", "verify"]);
     assert!(r["steps"]
         .as_array()

@@ -51,6 +51,16 @@ pub fn json(out: &Output) -> serde_json::Value {
     })
 }
 
+/// The `name` of each entry of a report's `steps`, in order.
+pub fn step_names(report: &serde_json::Value) -> Vec<&str> {
+    report["steps"]
+        .as_array()
+        .expect("a report with steps")
+        .iter()
+        .map(|s| s["name"].as_str().expect("a step name"))
+        .collect()
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
