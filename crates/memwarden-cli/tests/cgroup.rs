@@ -95,3 +95,100 @@ fn text_report_says_which_limit_and_why() {
     assert!(t.contains("Limit      768.00 MiB"), "{t}");
     assert!(t.contains("container figures used"), "{t}");
 }
+
+/// A parent limited to 512 MiB holds a 128 MiB process in one child group; memwarden
+/// runs in a sibling group whose own limit (1 GiB) is looser and whose own usage is
+/// near zero. The figures compared with the 512 MiB limit must be the parent's.
+#[test]
+fn usage_comes_from_the_group_that_sets_the_limit() {
+    let name = format!("memwarden-nested-{}", std::process::id());
+    let parent = match V1Group::create(std::path::Path::new(V1_MEMORY), &name) {
+        Ok(g) => g,
+        Err(e) => skip!("{e}"),
+    };
+    parent.set("memory.limit_in_bytes", &(512 * MIB).to_string());
+    let holder = V1Group::create(&parent.dir, "a").unwrap();
+    let runner = V1Group::create(&parent.dir, "b").unwrap();
+    runner.set("memory.limit_in_bytes", &(1024 * MIB).to_string());
+    let exe = alloc_child_path();
+    let child = AllocChild::spawn_with(&mut holder.enter_and_exec(exe.to_str().unwrap(), &["128"]));
+
+    let out = runner
+        .enter_and_exec(bin(), &["check", "--json", "--top", "0", "--no-gpu"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let cg = &v["container"]["cgroup"];
+    assert!(
+        cg["path"].as_str().unwrap().ends_with(&format!("{name}/b")),
+        "{cg}"
+    );
+    assert_eq!(cg["limit_bytes"].as_u64().unwrap(), 512 * MIB, "{cg}");
+    assert!(
+        cg["limit_set_at"].as_str().unwrap().ends_with(&name),
+        "{cg}"
+    );
+    let usage = cg["usage_bytes"].as_u64().unwrap();
+    let ws = cg["working_set_bytes"].as_u64().unwrap();
+    assert!(
+        usage >= 128 * MIB,
+        "usage {usage} must include the sibling's 128 MiB: {cg}"
+    );
+    assert!(
+        (128 * MIB..512 * MIB).contains(&ws),
+        "working set {ws}: {cg}"
+    );
+    let e = &v["effective"];
+    assert_eq!(e["total_bytes"].as_u64().unwrap(), 512 * MIB);
+    assert_eq!(e["used_bytes"].as_u64().unwrap(), ws);
+    assert!(e["available_bytes"].as_u64().unwrap() <= 384 * MIB, "{e}");
+
+    // The status line reads the same: at least 0.1 GB used of 0.5 GB.
+    let status = runner
+        .enter_and_exec(bin(), &["status", "--json"])
+        .output()
+        .unwrap();
+    let st = json(&status);
+    let used = st["ram_used_bytes"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{st}"));
+    assert!(used >= 128 * MIB, "{st}");
+    drop(child);
+}
+
+/// A leaf limit tighter than its parent's binds, and its own usage goes with it.
+#[test]
+fn tighter_leaf_limit_binds_with_its_own_usage() {
+    let name = format!("memwarden-leaf-{}", std::process::id());
+    let parent = match V1Group::create(std::path::Path::new(V1_MEMORY), &name) {
+        Ok(g) => g,
+        Err(e) => skip!("{e}"),
+    };
+    parent.set("memory.limit_in_bytes", &(2048 * MIB).to_string());
+    let holder = V1Group::create(&parent.dir, "a").unwrap();
+    let leaf = V1Group::create(&parent.dir, "b").unwrap();
+    leaf.set("memory.limit_in_bytes", &(256 * MIB).to_string());
+    let exe = alloc_child_path();
+    let child = AllocChild::spawn_with(&mut holder.enter_and_exec(exe.to_str().unwrap(), &["128"]));
+    let out = leaf
+        .enter_and_exec(bin(), &["check", "--json", "--top", "0", "--no-gpu"])
+        .output()
+        .unwrap();
+    let v = json(&out);
+    let cg = &v["container"]["cgroup"];
+    assert_eq!(cg["limit_bytes"].as_u64().unwrap(), 256 * MIB, "{cg}");
+    assert!(
+        cg["limit_set_at"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{name}/b")),
+        "{cg}"
+    );
+    let usage = cg["usage_bytes"].as_u64().unwrap();
+    assert!(
+        usage < 64 * MIB,
+        "the leaf's own usage, not the sibling's 128 MiB: {cg}"
+    );
+    drop(child);
+}

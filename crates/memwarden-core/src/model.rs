@@ -110,9 +110,12 @@ pub struct CgroupMemory {
     pub path: String,
     /// Directory in the mounted cgroup filesystem that was read.
     pub dir: String,
-    /// Tightest memory limit along the path to the root; None = unlimited.
+    /// The memory limit that binds on the path to the root: of the groups that set
+    /// one, the one with the least headroom (limit minus its usage); None = unlimited.
     pub limit_bytes: Option<u64>,
-    /// Directory whose limit is the tightest one.
+    /// Directory of the group whose limit binds. Usage, working set and the
+    /// memory.stat figures below are read from this group, so they compare with the
+    /// limit; without a limit they are the process's own group's (`dir`).
     pub limit_set_at: Option<String>,
     /// cgroup v2 memory.high (throttling threshold), tightest along the path.
     pub high_bytes: Option<u64>,
@@ -129,7 +132,11 @@ pub struct CgroupMemory {
     /// Swap the group may use on top of its memory limit; None = unlimited or
     /// not accounted.
     pub swap_limit_bytes: Option<u64>,
-    /// Swap used by the group, when accounted.
+    /// Directory of the group whose swap limit binds (memory.swap.max on v2,
+    /// memory.memsw.limit_in_bytes on v1); swap usage is read there.
+    #[serde(default)]
+    pub swap_limit_set_at: Option<String>,
+    /// Swap used by the group, when accounted (the swap limit's group when there is one).
     pub swap_usage_bytes: Option<u64>,
 }
 

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::model::{CgroupMemory, ContainerRuntime};
 use crate::parse::cgroup::{
     parse_cgroup_mounts, parse_counter, parse_limit, parse_memory_stat, parse_proc_cgroup,
-    CgroupMount,
+    CgroupMount, MemoryStat,
 };
 
 use super::fsutil::{proc_err, read_text};
@@ -193,33 +193,56 @@ fn read_counter(dir: &Path, file: &str) -> Result<Option<u64>> {
     }
 }
 
-/// Tightest limit along the path, with the directory that sets it.
-fn tightest(loc: &CgroupLocation, file: &str) -> Result<Option<(u64, PathBuf)>> {
-    let mut best: Option<(u64, PathBuf)> = None;
+/// The group on the path to the root whose limit binds: among the ancestors (leaf
+/// included) that set `limit_file`, the one with the least headroom (limit minus
+/// its own `usage_file`). That is where the kernel will reclaim or OOM first, and
+/// the usage that goes with the limit must be read there too: a parent limited to
+/// 2 GiB that holds 800 MiB of siblings is what a leaf group's process can still
+/// use, not the leaf's own near-zero usage. Ties go to the deeper group.
+#[derive(Debug, Clone)]
+struct Binding {
+    limit: u64,
+    usage: Option<u64>,
+    dir: PathBuf,
+}
+
+fn binding(loc: &CgroupLocation, limit_file: &str, usage_file: &str) -> Result<Option<Binding>> {
+    let mut best: Option<Binding> = None;
     for d in ancestors(loc) {
-        if let Some(v) = read_limit(&d, file)? {
-            if best.as_ref().is_none_or(|(b, _)| v < *b) {
-                best = Some((v, d));
-            }
+        let Some(limit) = read_limit(&d, limit_file)? else {
+            continue;
+        };
+        let usage = read_counter(&d, usage_file)?;
+        let headroom = limit.saturating_sub(usage.unwrap_or(0));
+        if best
+            .as_ref()
+            .is_none_or(|b| headroom < b.limit.saturating_sub(b.usage.unwrap_or(0)))
+        {
+            best = Some(Binding {
+                limit,
+                usage,
+                dir: d,
+            });
         }
     }
     Ok(best)
 }
 
-pub fn read_cgroup(pid: u32) -> Result<Option<(CgroupMemory, CgroupLocation)>> {
-    let Some(loc) = locate_cgroup(pid)? else {
-        return Ok(None);
-    };
-    let dir = &loc.dir;
-    let mut m = CgroupMemory {
-        version: loc.version,
-        path: loc.path.clone(),
-        dir: dir.display().to_string(),
-        ..Default::default()
-    };
+/// Tightest value of `file` along the path (memory.high: the lowest throttles first).
+fn tightest(loc: &CgroupLocation, file: &str) -> Result<Option<u64>> {
+    let mut best: Option<u64> = None;
+    for d in ancestors(loc) {
+        if let Some(v) = read_limit(&d, file)? {
+            best = Some(best.map_or(v, |b| b.min(v)));
+        }
+    }
+    Ok(best)
+}
+
+fn read_stat_into(m: &mut CgroupMemory, dir: &Path, version: u8) -> Result<Option<MemoryStat>> {
     let stat_path = dir.join("memory.stat");
     let stat = match read_text(&stat_path) {
-        Ok(t) => Some(parse_memory_stat(&t, loc.version)?),
+        Ok(t) => Some(parse_memory_stat(&t, version)?),
         Err(_) => None,
     };
     if let Some(st) = stat {
@@ -227,34 +250,82 @@ pub fn read_cgroup(pid: u32) -> Result<Option<(CgroupMemory, CgroupLocation)>> {
         m.anon_bytes = st.anon;
         m.file_bytes = st.file;
     }
+    Ok(stat)
+}
+
+/// The memory cgroup of `pid`. Every figure that is compared with a limit comes
+/// from the group that sets that limit ([`binding`]): usage, working set and
+/// memory.stat from the memory limit's group, swap usage from the swap limit's
+/// group, and the location's `pressure_file` moves to the memory limit's group when
+/// that group has its own memory.pressure.
+pub fn read_cgroup(pid: u32) -> Result<Option<(CgroupMemory, CgroupLocation)>> {
+    let Some(mut loc) = locate_cgroup(pid)? else {
+        return Ok(None);
+    };
+    let mut m = CgroupMemory {
+        version: loc.version,
+        path: loc.path.clone(),
+        dir: loc.dir.display().to_string(),
+        ..Default::default()
+    };
+    let (usage_file, limit_file) = if loc.version == 1 {
+        ("memory.usage_in_bytes", "memory.limit_in_bytes")
+    } else {
+        ("memory.current", "memory.max")
+    };
+    let limit = binding(&loc, limit_file, usage_file)?;
+    let figures_dir = limit.as_ref().map_or(loc.dir.clone(), |b| b.dir.clone());
+    let stat = read_stat_into(&mut m, &figures_dir, loc.version)?;
+    m.usage_bytes = match &limit {
+        Some(b) => b.usage,
+        None => read_counter(&figures_dir, usage_file)?,
+    }
+    .or_else(|| {
+        // The v2 root has no memory.current: derive from memory.stat.
+        stat.and_then(|s| Some(s.anon? + s.file?))
+    })
+    .unwrap_or(0);
+    if let Some(b) = &limit {
+        m.limit_bytes = Some(b.limit);
+        m.limit_set_at = Some(b.dir.display().to_string());
+    }
     if loc.version == 1 {
-        let limit = tightest(&loc, "memory.limit_in_bytes")?;
-        m.usage_bytes = read_counter(dir, "memory.usage_in_bytes")?.unwrap_or(0);
-        let memsw = tightest(&loc, "memory.memsw.limit_in_bytes")?;
-        if let (Some((l, _)), Some((sw, _))) = (&limit, &memsw) {
-            m.swap_limit_bytes = Some(sw.saturating_sub(*l));
+        // memsw counts memory + swap: the swap allowance is what memsw leaves above
+        // the memory limit, and swap in use is memsw usage minus memory usage, both
+        // read in the group whose memsw limit binds.
+        let memsw = binding(
+            &loc,
+            "memory.memsw.limit_in_bytes",
+            "memory.memsw.usage_in_bytes",
+        )?;
+        let swap_dir = memsw
+            .as_ref()
+            .map_or(figures_dir.clone(), |b| b.dir.clone());
+        if let (Some(l), Some(sw)) = (&limit, &memsw) {
+            m.swap_limit_bytes = Some(sw.limit.saturating_sub(l.limit));
+            m.swap_limit_set_at = Some(sw.dir.display().to_string());
         }
-        if let Some(u) = read_counter(dir, "memory.memsw.usage_in_bytes")? {
-            m.swap_usage_bytes = Some(u.saturating_sub(m.usage_bytes));
-        }
-        if let Some((l, d)) = limit {
-            m.limit_bytes = Some(l);
-            m.limit_set_at = Some(d.display().to_string());
+        let memsw_usage = match &memsw {
+            Some(b) => b.usage,
+            None => read_counter(&swap_dir, "memory.memsw.usage_in_bytes")?,
+        };
+        if let Some(u) = memsw_usage {
+            let mem = read_counter(&swap_dir, usage_file)?.unwrap_or(m.usage_bytes);
+            m.swap_usage_bytes = Some(u.saturating_sub(mem));
         }
     } else {
-        let limit = tightest(&loc, "memory.max")?;
-        m.high_bytes = tightest(&loc, "memory.high")?.map(|(v, _)| v);
-        m.usage_bytes = read_counter(dir, "memory.current")?
-            .or_else(|| {
-                // The v2 root has no memory.current: derive from memory.stat.
-                stat.and_then(|s| Some(s.anon? + s.file?))
-            })
-            .unwrap_or(0);
-        m.swap_limit_bytes = tightest(&loc, "memory.swap.max")?.map(|(v, _)| v);
-        m.swap_usage_bytes = read_counter(dir, "memory.swap.current")?;
-        if let Some((l, d)) = limit {
-            m.limit_bytes = Some(l);
-            m.limit_set_at = Some(d.display().to_string());
+        m.high_bytes = tightest(&loc, "memory.high")?;
+        match binding(&loc, "memory.swap.max", "memory.swap.current")? {
+            Some(b) => {
+                m.swap_limit_bytes = Some(b.limit);
+                m.swap_limit_set_at = Some(b.dir.display().to_string());
+                m.swap_usage_bytes = b.usage;
+            }
+            None => m.swap_usage_bytes = read_counter(&figures_dir, "memory.swap.current")?,
+        }
+        let p = figures_dir.join("memory.pressure");
+        if figures_dir != loc.dir && p.exists() {
+            loc.pressure_file = Some(p);
         }
     }
     m.working_set_bytes = m.usage_bytes.saturating_sub(m.inactive_file_bytes);
