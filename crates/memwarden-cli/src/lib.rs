@@ -70,7 +70,7 @@ struct CheckArgs {
     #[arg(long, allow_negative_numbers = true)]
     pid: Option<i64>,
     /// How many processes to list by RSS (0 = none).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value = "10", allow_hyphen_values = true, value_parser = parse_count)]
     top: usize,
     /// Also read USS and PSS (smaps_rollup) for the process and the top list.
     #[arg(long)]
@@ -104,7 +104,7 @@ struct TrimArgs {
     #[arg(long)]
     cold: bool,
     /// Swap that must stay free beyond what is paged out (e.g. 1G, 512M).
-    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    #[arg(long, default_value = "1G", allow_hyphen_values = true, value_parser = parse_size)]
     min_swap_free: u64,
     /// Page out even when the swap guard refuses (the report says it was forced).
     #[arg(long)]
@@ -124,12 +124,21 @@ struct PurgeArgs {
 #[derive(Args)]
 struct ReclaimArgs {
     /// How much to reclaim, e.g. 512M or 2G.
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_size)]
     bytes: u64,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
-    units::parse_size(s).map_err(|e| e.to_string())
+    units::parse_size(s).map_err(|e| match e {
+        Error::InvalidInput(m) => m,
+        e => e.to_string(),
+    })
+}
+
+fn parse_count(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse::<usize>()
+        .map_err(|_| format!("'{s}' is not a count (a whole number, 0 or more)"))
 }
 
 struct Output {
@@ -137,16 +146,33 @@ struct Output {
     render: RenderOptions,
 }
 
+/// Write `s` to stdout. A closed pipe (`memwarden check | head`) ends the output
+/// quietly, as for any Unix filter; any other failure (`> /dev/full`, a full disk)
+/// is an error: the report did not reach its reader.
+fn write_stdout(s: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::Io {
+            context: "cannot write to standard output".into(),
+            source: e,
+        }),
+    }
+}
+
 impl Output {
-    fn emit<T: Serialize>(&self, value: &T, text: impl FnOnce(RenderOptions) -> String) {
-        let mut out = std::io::stdout().lock();
+    fn emit<T: Serialize>(
+        &self,
+        value: &T,
+        text: impl FnOnce(RenderOptions) -> String,
+    ) -> Result<(), Error> {
         let s = if self.json {
             serde_json::to_string_pretty(value).expect("report serializes") + "\n"
         } else {
             text(self.render)
         };
-        // A closed pipe (`memwarden check | head`) is not an error worth a panic.
-        let _ = out.write_all(s.as_bytes());
+        write_stdout(&s)
     }
 }
 
@@ -163,7 +189,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
                 },
                 gpu: !a.no_gpu,
             })?;
-            out.emit(&snap, |r| render::check_report(&snap, r));
+            out.emit(&snap, |r| render::check_report(&snap, r))?;
         }
         Command::Status => {
             let snap = memwarden_core::collect(&SnapshotOptions {
@@ -171,12 +197,20 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
                 ..Default::default()
             })?;
             let st = render::status(&snap);
-            out.emit(&st, |_| format!("{}\n", st.status));
+            out.emit(&st, |_| format!("{}\n", st.status))?;
         }
         Command::Trim(a) => {
-            let pid = match (a.pid, a.auto) {
-                (Some(p), _) => p,
-                (None, _) => auto_target()?,
+            // With --auto, every error says which process was chosen.
+            let (pid, chosen) = match a.pid {
+                Some(p) => (p, String::new()),
+                None => {
+                    let p = auto_target()?;
+                    let cmd = p.cmdline.clone();
+                    (
+                        p.pid as i64,
+                        format!("--auto chose PID {} ({cmd}): ", p.pid),
+                    )
+                }
             };
             let opts = PageoutOptions {
                 advice: if a.cold {
@@ -186,6 +220,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
                 },
                 min_swap_free: a.min_swap_free,
                 force: a.force,
+                knobs: memwarden_core::guard::GuardKnobs::cli(),
             };
             let bar = (!out.json && std::io::stderr().is_terminal()).then(|| {
                 let b = ProgressBar::new(0);
@@ -206,19 +241,19 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
-            let report = report?;
-            out.emit(&report, |r| render::pageout_report(&report, r));
+            let report = report.map_err(|e| e.prefixed(&chosen))?;
+            out.emit(&report, |r| render::pageout_report(&report, r))?;
         }
         Command::PurgeCache(a) => {
             let report = actions::purge_cache(PurgeOptions {
                 slab: a.slab,
                 compact: a.compact,
             })?;
-            out.emit(&report, |r| render::purge_report(&report, r));
+            out.emit(&report, |r| render::purge_report(&report, r))?;
         }
         Command::Reclaim(a) => {
             let report = actions::reclaim(a.bytes)?;
-            out.emit(&report, |r| render::reclaim_report(&report, r));
+            out.emit(&report, |r| render::reclaim_report(&report, r))?;
         }
         Command::Schema { name: None } => {
             let list: Vec<_> = schema::SCHEMAS
@@ -230,7 +265,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
                     .iter()
                     .map(|(n, c)| format!("{n:<18} {c}\n"))
                     .collect()
-            });
+            })?;
         }
         Command::Schema { name: Some(n) } => {
             let text = schema::schema_json(n).ok_or_else(|| {
@@ -240,31 +275,79 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
                     names.join(", ")
                 ))
             })?;
-            let _ = std::io::stdout().write_all(text.as_bytes());
+            write_stdout(&text)?;
         }
     }
     Ok(())
 }
 
 /// `trim --auto`: exactly one ComfyUI process, or a clear error listing what matched.
-fn auto_target() -> Result<i64, Error> {
-    let found = memwarden_core::find_processes(&memwarden_core::is_comfyui_cmdline)?;
-    match found.as_slice() {
-        [one] => Ok(one.pid as i64),
-        [] => Err(Error::Ambiguous(
-            "--auto found no ComfyUI process (looked for a command line naming ComfyUI and main.py \
-             or `comfy launch`); pass --pid N"
+fn auto_target() -> Result<memwarden_core::ProcessMemory, Error> {
+    let mut found = memwarden_core::find_comfyui()?;
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(Error::Ambiguous(
+            "--auto found no ComfyUI process (looked for a Python interpreter running the \
+             main.py of a ComfyUI checkout, resolved against its working directory); pass \
+             --pid N"
                 .into(),
         )),
-        many => Err(Error::Ambiguous(format!(
-            "--auto found {} ComfyUI processes; pass --pid with one of them:\n{}",
-            many.len(),
-            many.iter()
-                .map(|p| format!("  PID {:<8} {:>11}  {}", p.pid, units::format_bytes(p.rss_bytes), p.cmdline))
+        n => Err(Error::Ambiguous(format!(
+            "--auto found {n} ComfyUI processes; pass --pid with one of them:\n{}",
+            found
+                .iter()
+                .map(|p| format!(
+                    "  PID {:<8} {:>11}  {}",
+                    p.pid,
+                    units::format_bytes(p.rss_bytes),
+                    p.cmdline
+                ))
                 .collect::<Vec<_>>()
                 .join("\n")
         ))),
     }
+}
+
+/// Did the command line ask for JSON? (`--json` anywhere before a `--`.) Needed
+/// when the arguments do not parse, so that even a usage error is a JSON object.
+fn wants_json(args: &[OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
+}
+
+/// A clap usage error as memwarden reports it: one line, without clap's "error: "
+/// prefix, usage block and help hint.
+fn usage_message(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let body = text.split("\n\nUsage:").next().unwrap_or(&text);
+    let body = body
+        .split("\n\nFor more information")
+        .next()
+        .unwrap_or(body);
+    let line = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
+}
+
+fn report_error(json: bool, e: &Error) -> i32 {
+    let code = e.exit_code();
+    if json {
+        let report = ErrorReport {
+            schema_version: SCHEMA_VERSION,
+            error: e.to_string(),
+            kind: e.kind().into(),
+            exit_code: code,
+        };
+        let _ = write_stdout(&(serde_json::to_string_pretty(&report).expect("serializes") + "\n"));
+    }
+    eprintln!("memwarden: error: {e}");
+    code
 }
 
 /// Run the CLI with `args` (program name first) and return its exit code.
@@ -273,16 +356,23 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
             // --help and --version are "errors" that print to stdout and succeed.
             let _ = e.print();
-            return if e.use_stderr() {
-                exit_code::USAGE
-            } else {
-                exit_code::OK
-            };
+            return exit_code::OK;
+        }
+        Err(e) if wants_json(&args) => {
+            let err = Error::InvalidInput(usage_message(&e));
+            let code = report_error(true, &err);
+            debug_assert_eq!(code, exit_code::USAGE);
+            return exit_code::USAGE;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return exit_code::USAGE;
         }
     };
     let color = match cli.color {
@@ -299,21 +389,6 @@ where
     };
     match dispatch(&cli, &out) {
         Ok(()) => exit_code::OK,
-        Err(e) => {
-            let code = e.exit_code();
-            if out.json {
-                out.emit(
-                    &ErrorReport {
-                        schema_version: SCHEMA_VERSION,
-                        error: e.to_string(),
-                        kind: e.kind().into(),
-                        exit_code: code,
-                    },
-                    |_| String::new(),
-                );
-            }
-            eprintln!("memwarden: error: {e}");
-            code
-        }
+        Err(e) => report_error(out.json, &e),
     }
 }

@@ -13,6 +13,8 @@ pub struct PageoutOptions {
     pub min_swap_free: u64,
     /// Proceed even when the guard refuses; the report says so.
     pub force: bool,
+    /// What the caller calls `force` and `min_swap_free` (for the guard's messages).
+    pub knobs: crate::guard::GuardKnobs,
 }
 
 impl Default for PageoutOptions {
@@ -21,6 +23,7 @@ impl Default for PageoutOptions {
             advice: PageoutAdvice::Pageout,
             min_swap_free: crate::guard::DEFAULT_MIN_SWAP_FREE,
             force: false,
+            knobs: crate::guard::GuardKnobs::cli(),
         }
     }
 }
@@ -28,8 +31,12 @@ impl Default for PageoutOptions {
 /// Progress of a pageout: bytes advised so far out of the total to advise.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
-/// Page the idle private memory of `pid` out to swap (process_madvise with
-/// MADV_PAGEOUT or MADV_COLD), behind the swap guard.
+/// Page the idle private memory of `pid` out to swap (MADV_PAGEOUT, or MADV_COLD),
+/// behind the swap guard. Another process: pidfd_open + process_madvise, which needs
+/// CAP_SYS_NICE and ptrace access to it (Linux >= 5.10). The calling process itself
+/// (`pid` == its own PID): madvise over its own ranges, which needs no capability
+/// (Linux >= 5.4). Ranges the kernel refuses (mlocked, device, hugetlb) are skipped
+/// and counted in the report.
 pub fn pageout(pid: i64, opts: &PageoutOptions, progress: Progress<'_>) -> Result<PageoutReport> {
     let pid = crate::validate_pid(pid)?;
     platform::pageout(pid, opts, progress)

@@ -90,6 +90,31 @@ impl Error {
         }
     }
 
+    /// The same error, kind and exit code with `prefix` put before what it says, e.g.
+    /// which process `--auto` chose.
+    pub fn prefixed(self, prefix: &str) -> Self {
+        match self {
+            Error::NoSuchProcess { .. } => self,
+            Error::InvalidInput(m) => Error::InvalidInput(format!("{prefix}{m}")),
+            Error::PermissionDenied { what, needs } => Error::PermissionDenied {
+                what: format!("{prefix}{what}"),
+                needs,
+            },
+            Error::Unsupported(m) => Error::Unsupported(format!("{prefix}{m}")),
+            Error::GuardRefused(m) => Error::GuardRefused(format!("{prefix}{m}")),
+            Error::Protected(m) => Error::Protected(format!("{prefix}{m}")),
+            Error::Ambiguous(m) => Error::Ambiguous(format!("{prefix}{m}")),
+            Error::Malformed { file, detail } => Error::Malformed {
+                file: format!("{prefix}{file}"),
+                detail,
+            },
+            Error::Io { context, source } => Error::Io {
+                context: format!("{prefix}{context}"),
+                source,
+            },
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
         Error::Io {
             context: context.into(),

@@ -43,7 +43,9 @@ fn describe(e: &NvmlError) -> String {
 }
 
 fn init() -> Result<Nvml, String> {
-    if let Some(path) = std::env::var_os(NVML_LIB_ENV) {
+    // An empty value means unset (`MEMWARDEN_NVML_LIB= memwarden check`): loading
+    // "" would make dlopen return the program itself.
+    if let Some(path) = std::env::var_os(NVML_LIB_ENV).filter(|p| !p.is_empty()) {
         return Nvml::builder().lib_path(&path).init().map_err(|e| {
             format!(
                 "{} ({NVML_LIB_ENV}={})",

@@ -9,6 +9,33 @@ use crate::units::format_bytes;
 /// Default margin kept free in swap on top of what a pageout would use.
 pub const DEFAULT_MIN_SWAP_FREE: u64 = 1 << 30;
 
+/// What the caller calls the guard's two settings, so that a refusal names the one
+/// the reader can change: `--force` on the command line, `force=True` in Python,
+/// `skip_trim_if_c_low` in a ComfyUI node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardKnobs {
+    /// How to override a refusal, e.g. "pass --force".
+    pub force: String,
+    /// The name of the margin setting, e.g. "--min-swap-free".
+    pub margin: String,
+}
+
+impl GuardKnobs {
+    /// The command line's names.
+    pub fn cli() -> Self {
+        Self {
+            force: "pass --force".into(),
+            margin: "--min-swap-free".into(),
+        }
+    }
+}
+
+impl Default for GuardKnobs {
+    fn default() -> Self {
+        Self::cli()
+    }
+}
+
 /// Swap this process's cgroup may still use: system free swap capped by the
 /// cgroup's swap allowance.
 pub fn usable_swap(system: &SystemMemory, cgroup: Option<&CgroupMemory>) -> (u64, Option<String>) {
@@ -30,6 +57,21 @@ pub fn usable_swap(system: &SystemMemory, cgroup: Option<&CgroupMemory>) -> (u64
     (free, note)
 }
 
+/// MADV_COLD only moves pages to the inactive list; nothing is written to swap, so
+/// there is nothing for the guard to protect.
+pub fn cold_verdict(needed: u64, margin: u64) -> GuardVerdict {
+    GuardVerdict {
+        allowed: true,
+        forced: false,
+        swap_free_bytes: 0,
+        needed_bytes: needed,
+        margin_bytes: margin,
+        reason: "MADV_COLD only marks pages as first to reclaim; nothing is written to swap now, \
+                 so no free swap is needed"
+            .into(),
+    }
+}
+
 /// Decide whether paging out `needed` bytes of anonymous memory is safe.
 pub fn evaluate(
     system: &SystemMemory,
@@ -37,50 +79,64 @@ pub fn evaluate(
     needed: u64,
     margin: u64,
     force: bool,
+    knobs: &GuardKnobs,
 ) -> GuardVerdict {
     let (free, cap_note) = usable_swap(system, cgroup);
     let required = needed.saturating_add(margin);
-    let (ok, reason) = if system.swap_total_bytes == 0 {
+    let cap = cap_note
+        .as_deref()
+        .map(|n| format!("; {n}"))
+        .unwrap_or_default();
+    // (safe, what was found, what the reader can do about a refusal)
+    let (ok, found, advice) = if system.swap_total_bytes == 0 {
         (
             false,
             "no swap is configured: anonymous memory cannot be paged out, only file-backed \
-             pages can be dropped (they are re-read from disk when touched). Add swap \
-             (a swap file or zram) or pass --force to drop file-backed pages only"
+             pages can be dropped (they are re-read from disk when touched)"
                 .to_string(),
+            format!(
+                ". Add swap (a swap file or zram), or {} to drop file-backed pages only",
+                knobs.force
+            ),
         )
     } else if free == 0 && cap_note.is_some() {
         (
             false,
             format!(
-                "this cgroup may not use swap ({}); only file-backed pages could go. Pass --force to drop those",
+                "this cgroup may not use swap ({}); only file-backed pages could go",
                 cap_note.clone().unwrap_or_default()
             ),
+            format!(": {} to drop those", knobs.force),
         )
     } else if free < required {
         (
             false,
             format!(
-                "free swap {} is below the {} that would be paged out plus the {} margin (--min-swap-free){}",
+                "free swap {} is below the {} that would be paged out plus the {} margin ({}){cap}",
                 format_bytes(free),
                 format_bytes(needed),
                 format_bytes(margin),
-                cap_note.as_deref().map(|n| format!("; {n}")).unwrap_or_default()
+                knobs.margin,
             ),
+            String::new(),
         )
     } else {
         (
             true,
             format!(
-                "free swap {} covers {} to page out plus {} margin{}",
+                "free swap {} covers {} to page out plus {} margin{cap}",
                 format_bytes(free),
                 format_bytes(needed),
                 format_bytes(margin),
-                cap_note
-                    .as_deref()
-                    .map(|n| format!("; {n}"))
-                    .unwrap_or_default()
             ),
+            String::new(),
         )
+    };
+    let reason = match (ok, force) {
+        (true, _) => found,
+        // The override was used: its advice no longer applies.
+        (false, true) => format!("overridden on request: {found}"),
+        (false, false) => format!("{found}{advice}"),
     };
     GuardVerdict {
         allowed: ok || force,
@@ -88,11 +144,7 @@ pub fn evaluate(
         swap_free_bytes: free,
         needed_bytes: needed,
         margin_bytes: margin,
-        reason: if !ok && force {
-            format!("overridden by --force: {reason}")
-        } else {
-            reason
-        },
+        reason,
     }
 }
 
@@ -110,18 +162,19 @@ mod tests {
 
     #[test]
     fn no_swap_refuses_unless_forced() {
-        let v = evaluate(&sys(0, 0), None, 100, 10, false);
+        let v = evaluate(&sys(0, 0), None, 100, 10, false, &GuardKnobs::cli());
         assert!(!v.allowed && !v.forced);
         assert!(v.reason.contains("no swap"));
-        let v = evaluate(&sys(0, 0), None, 100, 10, true);
+        let v = evaluate(&sys(0, 0), None, 100, 10, true, &GuardKnobs::cli());
         assert!(v.allowed && v.forced);
-        assert!(v.reason.starts_with("overridden by --force"));
+        assert!(v.reason.starts_with("overridden on request"));
+        assert!(!v.reason.contains("--force"), "{}", v.reason);
     }
 
     #[test]
     fn margin_counts() {
-        assert!(evaluate(&sys(1000, 110), None, 100, 10, false).allowed);
-        assert!(!evaluate(&sys(1000, 109), None, 100, 10, false).allowed);
+        assert!(evaluate(&sys(1000, 110), None, 100, 10, false, &GuardKnobs::cli()).allowed);
+        assert!(!evaluate(&sys(1000, 109), None, 100, 10, false, &GuardKnobs::cli()).allowed);
     }
 
     #[test]
@@ -131,7 +184,14 @@ mod tests {
             swap_usage_bytes: Some(0),
             ..Default::default()
         };
-        let v = evaluate(&sys(1000, 1000), Some(&cg), 100, 10, false);
+        let v = evaluate(
+            &sys(1000, 1000),
+            Some(&cg),
+            100,
+            10,
+            false,
+            &GuardKnobs::cli(),
+        );
         assert!(!v.allowed);
         assert_eq!(v.swap_free_bytes, 50);
         assert!(v.reason.contains("cgroup"));
@@ -139,8 +199,15 @@ mod tests {
             swap_limit_bytes: Some(0),
             ..Default::default()
         };
-        assert!(evaluate(&sys(1000, 1000), Some(&none), 1, 0, false)
-            .reason
-            .contains("may not use swap"));
+        assert!(evaluate(
+            &sys(1000, 1000),
+            Some(&none),
+            1,
+            0,
+            false,
+            &GuardKnobs::cli()
+        )
+        .reason
+        .contains("may not use swap"));
     }
 }

@@ -19,16 +19,19 @@ pub mod pressure;
 pub mod render;
 pub mod schema;
 pub mod snapshot;
+pub mod target;
 pub mod units;
 
 pub use error::{Error, Result};
 pub use model::*;
 pub use snapshot::{collect, SnapshotOptions};
 
-/// Processes that match `pred` on their command line (kernel threads and the caller
-/// excluded), e.g. to find ComfyUI.
-pub fn find_processes(pred: &dyn Fn(&str) -> bool) -> Result<Vec<ProcessMemory>> {
-    platform::find_processes(pred)
+/// ComfyUI server processes ([`target::comfyui_main`]): Python interpreters running
+/// the main.py of a ComfyUI checkout, the caller excluded.
+pub fn find_comfyui() -> Result<Vec<ProcessMemory>> {
+    platform::find_processes(&target::may_be_comfyui, &|l| {
+        target::comfyui_main(l, &target::is_comfyui_dir).is_some()
+    })
 }
 
 /// Memory of one process (RSS split, VMS, swap; `detailed` adds USS/PSS).
@@ -44,22 +47,19 @@ pub fn process_memory(pid: i64, detailed: bool) -> Result<ProcessMemory> {
     Ok(p)
 }
 
-/// Does `cmdline` look like a ComfyUI server? (`python main.py` inside a ComfyUI
-/// checkout, or the comfy-cli launcher.)
-pub fn is_comfyui_cmdline(cmdline: &str) -> bool {
-    let lower = cmdline.to_ascii_lowercase();
-    let has_comfy = lower.contains("comfyui") || lower.contains("comfy ");
-    let launcher = lower
-        .split_ascii_whitespace()
-        .any(|a| a.ends_with("main.py") || a == "launch");
-    has_comfy && launcher && !lower.contains("memwarden")
-}
-
-/// A PID that may be read: a positive integer.
+/// A PID that may be read: from 1 to 2^31 - 1 (the kernel's pid_t; pid_max is at
+/// most 4194304).
 pub fn parse_pid(pid: i64) -> Result<u32> {
-    if pid <= 0 || pid > i32::MAX as i64 {
+    if pid <= 0 {
         return Err(Error::InvalidInput(format!(
-            "{pid} is not a valid PID (must be a positive integer)"
+            "{pid} is not a valid PID (PIDs are positive integers)"
+        )));
+    }
+    if pid > i32::MAX as i64 {
+        return Err(Error::InvalidInput(format!(
+            "{pid} is not a valid PID (too large: PIDs are at most {}, and the kernel's \
+             pid_max at most 4194304)",
+            i32::MAX
         )));
     }
     Ok(pid as u32)
@@ -81,25 +81,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn comfyui_detection() {
-        assert!(is_comfyui_cmdline(
-            "/usr/bin/python3 /home/u/ComfyUI/main.py --listen"
-        ));
-        assert!(is_comfyui_cmdline("python main.py --cwd ComfyUI"));
-        assert!(is_comfyui_cmdline(
-            "/venv/bin/python /venv/bin/comfy launch"
-        ));
-        assert!(!is_comfyui_cmdline("vim ComfyUI/README.md"));
-        assert!(!is_comfyui_cmdline("python main.py"));
-        assert!(!is_comfyui_cmdline("memwarden trim --auto ComfyUI/main.py"));
-    }
-
-    #[test]
     fn pid_validation() {
         assert!(matches!(validate_pid(0), Err(Error::InvalidInput(_))));
         assert!(matches!(validate_pid(-3), Err(Error::InvalidInput(_))));
         assert!(matches!(validate_pid(1), Err(Error::Protected(_))));
         assert_eq!(validate_pid(42).unwrap(), 42);
         assert_eq!(parse_pid(1).unwrap(), 1);
+        let e = parse_pid(2147483648).unwrap_err().to_string();
+        assert!(e.contains("too large"), "{e}");
     }
 }

@@ -2,7 +2,8 @@
 
 use crate::model::{PressureInfo, PressureLevel, Psi};
 
-/// Level from PSI: what share of the last 10 s tasks stalled waiting for memory.
+/// Level from PSI: what share of the last 10 s tasks stalled waiting for memory
+/// (avg10 only, the figure the description prints; avg60 is shown beside it).
 /// Thresholds follow what the kernel docs and systemd-oomd treat as notable
 /// (oomd acts at 60% full over 30 s by default).
 pub fn level_from_psi(p: &Psi) -> PressureLevel {
@@ -14,7 +15,7 @@ pub fn level_from_psi(p: &Psi) -> PressureLevel {
         PressureLevel::High
     } else if some >= 5.0 {
         PressureLevel::Moderate
-    } else if some > 0.0 || p.some.avg60 > 0.0 {
+    } else if some > 0.0 {
         PressureLevel::Low
     } else {
         PressureLevel::None
@@ -53,7 +54,7 @@ pub fn assess(system: Option<Psi>, cgroup: Option<Psi>, percent_used: f64) -> Pr
         Some((who, p, level)) => {
             let full = p
                 .full
-                .map(|f| format!(", all tasks {:.1}%", f.avg10))
+                .map(|f| format!("; all tasks {:.1}% of the last 10 s", f.avg10))
                 .unwrap_or_default();
             let words = match level {
                 PressureLevel::None => "no task waited for memory",
@@ -65,9 +66,11 @@ pub fn assess(system: Option<Psi>, cgroup: Option<Psi>, percent_used: f64) -> Pr
             (
                 level,
                 format!(
-                    "{}: {words} ({who}: some tasks stalled {:.1}% of the last 10 s{full})",
+                    "{}: {words} ({who}: some tasks stalled {:.1}% of the last 10 s, \
+                     {:.1}% of the last 60 s{full})",
                     level_word(level),
-                    p.some.avg10
+                    p.some.avg10,
+                    p.some.avg60
                 ),
             )
         }
@@ -115,6 +118,17 @@ mod tests {
         assert_eq!(level_from_psi(&psi(10.0, 0.0)), PressureLevel::Moderate);
         assert_eq!(level_from_psi(&psi(10.0, 6.0)), PressureLevel::High);
         assert_eq!(level_from_psi(&psi(70.0, 0.0)), PressureLevel::Critical);
+        // The level follows the last 10 s that the text reports, not the last 60 s.
+        let mut calm_now = psi(0.0, 0.0);
+        calm_now.some.avg60 = 3.0;
+        assert_eq!(level_from_psi(&calm_now), PressureLevel::None);
+        let p = assess(Some(calm_now), None, 10.0);
+        assert!(p.description.starts_with("none:"), "{}", p.description);
+        assert!(
+            p.description.contains("3.0% of the last 60 s"),
+            "{}",
+            p.description
+        );
     }
 
     #[test]

@@ -48,6 +48,11 @@ pub fn parse_size(input: &str) -> Result<u64> {
     if s.is_empty() {
         return Err(bad());
     }
+    if s.starts_with('-') {
+        return Err(Error::InvalidInput(format!(
+            "'{input}' is not a size: sizes cannot be negative"
+        )));
+    }
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
@@ -62,7 +67,8 @@ pub fn parse_size(input: &str) -> Result<u64> {
         _ => return Err(bad()),
     };
     let bytes = num * mult as f64;
-    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+    // u64::MAX as f64 rounds up to 2^64, which does not fit: >= refuses it.
+    if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
         return Err(bad());
     }
     Ok(bytes.round() as u64)
@@ -95,7 +101,21 @@ mod tests {
         assert_eq!(parse_size("1.5G").unwrap(), 3 << 29);
         assert_eq!(parse_size("2 GiB").unwrap(), 2 << 30);
         assert_eq!(parse_size("1k").unwrap(), 1024);
-        for bad in ["", "abc", "-1G", "1.2.3", "5Q", "G"] {
+        assert!(parse_size("-1")
+            .unwrap_err()
+            .to_string()
+            .contains("cannot be negative"));
+        for bad in [
+            "",
+            "abc",
+            "-1G",
+            "1.2.3",
+            "5Q",
+            "G",
+            "1e99",
+            "10ZB",
+            "16777216T",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad} should be rejected");
         }
     }

@@ -131,9 +131,31 @@ pub fn parse_stat(text: &str) -> Result<ProcStat> {
 }
 
 /// NUL-separated argv -> space-joined string.
+/// The command line as one printable line: arguments joined by spaces, and control
+/// characters (a newline inside an argument would break a table) shown as `?`, as
+/// `ps` does.
 pub fn parse_cmdline(raw: &[u8]) -> String {
     let trimmed = raw.strip_suffix(b"\0").unwrap_or(raw);
-    String::from_utf8_lossy(trimmed).replace('\0', " ")
+    String::from_utf8_lossy(trimmed)
+        .chars()
+        .map(|c| match c {
+            '\0' => ' ',
+            c if c.is_control() => '?',
+            c => c,
+        })
+        .collect()
+}
+
+/// The argument vector, unaltered (lossy UTF-8 only).
+pub fn split_cmdline(raw: &[u8]) -> Vec<String> {
+    let trimmed = raw.strip_suffix(b"\0").unwrap_or(raw);
+    if trimmed.is_empty() {
+        return Vec::new();
+    }
+    trimmed
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// One line of /proc/PID/maps.
@@ -285,5 +307,11 @@ mod tests {
             "python main.py --cpu"
         );
         assert_eq!(parse_cmdline(b""), "");
+        assert_eq!(parse_cmdline(b"sh\0-c\0echo a\nb\tc\0"), "sh -c echo a?b?c");
+        assert_eq!(
+            split_cmdline(b"sh\0-c\0echo a\nb\0"),
+            ["sh", "-c", "echo a\nb"]
+        );
+        assert!(split_cmdline(b"").is_empty());
     }
 }

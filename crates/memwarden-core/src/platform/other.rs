@@ -51,7 +51,10 @@ pub fn top_processes(
 ) -> Result<TopProcesses> {
     unsupported("listing processes")
 }
-pub fn find_processes(_pred: &dyn Fn(&str) -> bool) -> Result<Vec<ProcessMemory>> {
+pub fn find_processes(
+    _prefilter: &dyn Fn(&[String]) -> bool,
+    _pred: &dyn Fn(&crate::target::Launch) -> bool,
+) -> Result<Vec<ProcessMemory>> {
     unsupported("finding processes")
 }
 pub fn own_pid_namespace_is_nested() -> bool {

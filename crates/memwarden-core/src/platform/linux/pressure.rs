@@ -11,26 +11,6 @@ pub fn read_pressure(
     cgroup_pressure: Option<&Path>,
     warnings: &mut Vec<String>,
 ) -> (Option<Psi>, Option<Psi>) {
-    let system = match read_text("/proc/pressure/memory") {
-        Ok(t) => match parse_psi(&t, "/proc/pressure/memory") {
-            Ok(p) => Some(p),
-            Err(e) => {
-                warnings.push(e.to_string());
-                None
-            }
-        },
-        Err(e) => {
-            let why = match e.raw_os_error() {
-                Some(libc::ENOENT) => {
-                    "kernel without PSI (needs Linux >= 4.20 built with CONFIG_PSI)".into()
-                }
-                Some(libc::EOPNOTSUPP) => "PSI is disabled (boot with psi=1)".into(),
-                _ => e.to_string(),
-            };
-            warnings.push(format!("memory pressure unavailable: {why}"));
-            None
-        }
-    };
     let cgroup = cgroup_pressure.and_then(|p| {
         let name = p.display().to_string();
         match read_text(p) {
@@ -44,5 +24,33 @@ pub fn read_pressure(
             }
         }
     });
+    let system = match read_text("/proc/pressure/memory") {
+        Ok(t) => match parse_psi(&t, "/proc/pressure/memory") {
+            Ok(p) => Some(p),
+            Err(e) => {
+                warnings.push(e.to_string());
+                None
+            }
+        },
+        Err(e) => {
+            let why = match (e.raw_os_error(), &cgroup) {
+                // The kernel has PSI (the cgroup's memory.pressure reads): the system
+                // file is hidden, as some container runtimes and LXCFS do.
+                (_, Some(_)) => format!(
+                    "/proc/pressure/memory is not readable here ({e}), though the kernel has \
+                     PSI: the cgroup's memory.pressure is used"
+                ),
+                (Some(libc::ENOENT), None) => {
+                    "kernel without PSI (needs Linux >= 4.20 built with CONFIG_PSI), or \
+                     /proc/pressure hidden"
+                        .into()
+                }
+                (Some(libc::EOPNOTSUPP), None) => "PSI is disabled (boot with psi=1)".into(),
+                _ => e.to_string(),
+            };
+            warnings.push(format!("system memory pressure unavailable: {why}"));
+            None
+        }
+    };
     (system, cgroup)
 }

@@ -8,8 +8,10 @@ use std::sync::Mutex;
 use crate::error::{Error, Result};
 use crate::model::{ProcessMemory, ProcessScope, TopProcesses};
 use crate::parse::proc_pid::{
-    parse_cmdline, parse_smaps_rollup, parse_stat, parse_status, ProcStat, SmapsRollup,
+    parse_cmdline, parse_smaps_rollup, parse_stat, parse_status, split_cmdline, ProcStat,
+    SmapsRollup,
 };
+use crate::target::Launch;
 
 use super::fsutil::{proc_err, read_text};
 
@@ -323,8 +325,13 @@ pub fn top_processes(
     })
 }
 
-/// PIDs whose command line satisfies `pred`, excluding kernel threads and ourselves.
-pub fn find_processes(pred: &dyn Fn(&str) -> bool) -> Result<Vec<ProcessMemory>> {
+/// Processes whose launch (argument vector, working directory) satisfies `pred`,
+/// kernel threads, zombies and the caller excluded. `prefilter` sees the argument
+/// vector first so that the working directory is read only for likely matches.
+pub fn find_processes(
+    prefilter: &dyn Fn(&[String]) -> bool,
+    pred: &dyn Fn(&Launch) -> bool,
+) -> Result<Vec<ProcessMemory>> {
     let me = std::process::id();
     let dir = std::fs::read_dir("/proc").map_err(|e| Error::io("cannot list /proc", e))?;
     let mut out = Vec::new();
@@ -345,7 +352,15 @@ pub fn find_processes(pred: &dyn Fn(&str) -> bool) -> Result<Vec<ProcessMemory>>
         if raw.is_empty() {
             continue; // kernel threads and zombies have no command line
         }
-        if pred(&parse_cmdline(&raw)) {
+        let argv = split_cmdline(&raw);
+        if !prefilter(&argv) {
+            continue;
+        }
+        let launch = Launch {
+            argv,
+            cwd: std::fs::read_link(format!("/proc/{pid}/cwd")).ok(),
+        };
+        if pred(&launch) {
             if let Ok(p) = read_process(pid) {
                 out.push(p);
             }

@@ -11,7 +11,9 @@ use super::system::kernel_release;
 
 pub fn reclaim(bytes: u64) -> Result<ReclaimReport> {
     if bytes == 0 {
-        return Err(Error::InvalidInput("--bytes must be greater than 0".into()));
+        return Err(Error::InvalidInput(
+            "the amount to reclaim must be greater than 0 bytes".into(),
+        ));
     }
     let me = std::process::id();
     let loc = locate_cgroup(me)?

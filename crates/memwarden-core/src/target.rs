@@ -1,0 +1,207 @@
+//! Which process is ComfyUI (`trim --auto`): a pure decision over a process's
+//! argument vector and working directory, so it is tested without processes.
+//!
+//! ComfyUI's server is a Python interpreter running the `main.py` at the root of a
+//! ComfyUI checkout: `python main.py --listen` started from inside the checkout (the
+//! usual launch: the path is only in the working directory), `python
+//! /opt/ComfyUI/main.py`, the Windows portable build's `python_embeded\python.exe -s
+//! ComfyUI\main.py --windows-standalone-build`, the desktop app's venv python on its
+//! bundled `ComfyUI/main.py`, and the server that comfy-cli's `comfy launch` starts
+//! (itself `python main.py` in the workspace; the `comfy` launcher holds no models
+//! and is not matched). A non-Python process naming main.py (`tail -f
+//! ComfyUI/main.py`, an editor) never matches.
+
+use std::path::{Path, PathBuf};
+
+/// What is known of a process for the decision.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// The argument vector (/proc/PID/cmdline split at NUL).
+    pub argv: Vec<String>,
+    /// The working directory, when readable (/proc/PID/cwd).
+    pub cwd: Option<PathBuf>,
+}
+
+/// The last component of a path written with either separator.
+fn base_name(p: &str) -> &str {
+    p.rsplit(['/', '\\']).next().unwrap_or(p)
+}
+
+/// `python`, `python3`, `python3.11`, `python.exe`, `pythonw.exe`, `python3.12d`...
+pub fn is_python(program: &str) -> bool {
+    let name = base_name(program).to_ascii_lowercase();
+    let name = name.strip_suffix(".exe").unwrap_or(&name);
+    let Some(rest) = name.strip_prefix("python") else {
+        return false;
+    };
+    let rest = rest.strip_suffix('w').unwrap_or(rest);
+    let rest = rest.strip_suffix('d').unwrap_or(rest);
+    rest.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
+/// The script a Python command line runs, if it runs one (not `-c`, `-m` or a REPL).
+pub fn python_script(argv: &[String]) -> Option<&str> {
+    if !is_python(argv.first()?) {
+        return None;
+    }
+    let mut args = argv[1..].iter();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-c" | "-m" | "-" => return None,
+            // Options that take the next argument.
+            "-W" | "-X" | "--check-hash-based-pycs" => {
+                args.next();
+            }
+            s if s.starts_with("-c") || s.starts_with("-m") => return None,
+            s if s.starts_with('-') => {}
+            s => return Some(s),
+        }
+    }
+    None
+}
+
+/// Cheap first test, before the working directory is read: a Python interpreter
+/// running a script named main.py.
+pub fn may_be_comfyui(argv: &[String]) -> bool {
+    python_script(argv).is_some_and(|s| base_name(s).eq_ignore_ascii_case("main.py"))
+}
+
+/// Does `dir` hold a ComfyUI checkout? (its `comfy` package and `nodes.py`.)
+pub fn is_comfyui_dir(dir: &Path) -> bool {
+    dir.join("comfy").is_dir() && dir.join("nodes.py").is_file()
+}
+
+/// The ComfyUI main.py that `launch` runs, resolved against its working directory,
+/// or None when it is not a ComfyUI server. `is_checkout` tells whether a directory
+/// is a ComfyUI checkout ([`is_comfyui_dir`] on a live system); where the directory
+/// cannot be examined (no working directory, unreadable), a path with a component
+/// named ComfyUI (any case) is accepted instead.
+pub fn comfyui_main(launch: &Launch, is_checkout: &dyn Fn(&Path) -> bool) -> Option<PathBuf> {
+    if !may_be_comfyui(&launch.argv) {
+        return None;
+    }
+    let script = python_script(&launch.argv)?;
+    let windows_abs = script.len() > 2 && script.as_bytes()[1] == b':';
+    let path = if Path::new(script).is_absolute() || windows_abs {
+        PathBuf::from(script)
+    } else {
+        match &launch.cwd {
+            Some(cwd) => cwd.join(script),
+            None => PathBuf::from(script),
+        }
+    };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if dir.is_some_and(|d| d.is_absolute() && is_checkout(d)) {
+        return Some(path);
+    }
+    let named = path
+        .to_string_lossy()
+        .split(['/', '\\'])
+        .any(|c| c.eq_ignore_ascii_case("comfyui"));
+    named.then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn launch(args: &[&str], cwd: Option<&str>) -> Launch {
+        Launch {
+            argv: args.iter().map(|s| s.to_string()).collect(),
+            cwd: cwd.map(PathBuf::from),
+        }
+    }
+
+    /// Stand-in for the file system: only /srv/app is a ComfyUI checkout.
+    fn checkout(d: &Path) -> bool {
+        d == Path::new("/srv/app")
+    }
+
+    #[test]
+    fn interpreters() {
+        for p in [
+            "python",
+            "python3",
+            "/usr/bin/python3.11",
+            "python.exe",
+            r"C:\ComfyUI_windows_portable\python_embeded\python.exe",
+            "pythonw.exe",
+            "python3.12d",
+        ] {
+            assert!(is_python(p), "{p}");
+        }
+        for p in [
+            "tail",
+            "vim",
+            "pythonista",
+            "ipython",
+            "python-config",
+            "comfy",
+        ] {
+            assert!(!is_python(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn the_usual_launch_is_found_through_the_working_directory() {
+        let l = launch(&["python", "main.py", "--listen"], Some("/srv/app"));
+        assert_eq!(comfyui_main(&l, &checkout), Some("/srv/app/main.py".into()));
+        // Same command in a directory that is not a checkout and not named ComfyUI.
+        let l = launch(&["python", "main.py"], Some("/home/u/project"));
+        assert_eq!(comfyui_main(&l, &checkout), None);
+    }
+
+    #[test]
+    fn paths_and_launchers() {
+        let l = launch(
+            &["/venv/bin/python3", "-u", "/opt/ComfyUI/main.py", "--cpu"],
+            None,
+        );
+        assert!(comfyui_main(&l, &checkout).is_some());
+        let l = launch(
+            &["python3", "-X", "utf8", "../app/main.py"],
+            Some("/srv/other"),
+        );
+        assert_eq!(
+            comfyui_main(&l, &|d| d == Path::new("/srv/other/../app")),
+            Some("/srv/other/../app/main.py".into())
+        );
+        let portable = launch(
+            &[
+                r".\python_embeded\python.exe",
+                "-s",
+                r"ComfyUI\main.py",
+                "--windows-standalone-build",
+            ],
+            Some(r"C:\ComfyUI_windows_portable"),
+        );
+        assert!(comfyui_main(&portable, &checkout).is_some());
+        let desktop = launch(
+            &[
+                "/home/u/Documents/ComfyUI/.venv/bin/python",
+                "/opt/ComfyUI Desktop/resources/ComfyUI/main.py",
+                "--user-directory",
+                "/home/u/Documents/ComfyUI/user",
+            ],
+            None,
+        );
+        assert!(comfyui_main(&desktop, &checkout).is_some());
+    }
+
+    #[test]
+    fn never_a_non_python_process_or_a_non_script_run() {
+        for args in [
+            &["tail", "-f", "/srv/app/main.py"][..],
+            &["vim", "ComfyUI/main.py"],
+            &["python", "-c", "import main", "ComfyUI/main.py"],
+            &["python", "-m", "http.server", "ComfyUI/main.py"],
+            &["python", "ComfyUI/server.py", "main.py"],
+            &["/venv/bin/python", "/venv/bin/comfy", "launch"],
+            &["python"],
+            &[],
+        ] {
+            let l = launch(args, Some("/srv/app"));
+            assert_eq!(comfyui_main(&l, &checkout), None, "{args:?}");
+        }
+    }
+}
