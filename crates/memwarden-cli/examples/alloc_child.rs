@@ -1,14 +1,19 @@
 //! A process with a known allocation, for tests and benchmarks.
 //!
-//! `alloc_child MIB [heap-fragment]`
+//! `alloc_child MIB [heap-fragment | mlock]`
 //! - default: one anonymous private mapping of MIB MiB, every page written with
 //!   non-zero data (so it is really resident and cannot be shared or deduplicated).
 //! - `heap-fragment`: MIB MiB of small malloc blocks, then all but every 64th freed:
 //!   freed-but-retained heap that only malloc_trim gives back.
+//! - `mlock`: the default allocation plus a separate mapping of LOCKED_MIB MiB,
+//!   written and mlock()ed: a range the kernel refuses to page out or mark cold.
 //!
 //! Prints `ready PID` once resident, then serves commands on stdin, one per line:
 //! `touch` re-writes every page (brings paged-out memory back), `trim` calls
-//! malloc_trim(0), `exit` (or EOF) ends it.
+//! malloc_trim(0), `selftrim pageout|cold MIN_SWAP_FREE` pages this very process
+//! out through memwarden-core (as the ComfyUI nodes do in-process) and writes the
+//! report, or the error as `{"error","kind","exit_code"}`, as one JSON line on
+//! *stderr*, `exit` (or EOF) ends it. Every command answers `ok` on stdout.
 
 use std::io::{BufRead, Write};
 
@@ -18,13 +23,67 @@ fn touch(buf: &mut [u8], round: u8) {
     }
 }
 
+/// Size of the `mlock` mode's locked mapping (below the default RLIMIT_MEMLOCK of
+/// 8 MiB, so an unprivileged child can lock it too).
+const LOCKED_MIB: usize = 4;
+
+/// A written, mlock()ed anonymous mapping of `mib` MiB of its own (a VMA the kernel
+/// will not advise); lives until the process exits.
+fn locked_mapping(mib: usize) {
+    let len = mib << 20;
+    // SAFETY: a fresh private anonymous mapping, written within its bounds, then
+    // locked; it is never unmapped, so no reference outlives it.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED, "mmap");
+        touch(std::slice::from_raw_parts_mut(p as *mut u8, len), 7);
+        if libc::mlock(p, len) != 0 {
+            panic!("mlock: {}", std::io::Error::last_os_error());
+        }
+    }
+}
+
+/// `selftrim pageout|cold MIN_SWAP_FREE`: page this process out through the core.
+fn selftrim(args: &[&str]) -> String {
+    use memwarden_core::actions::{pageout, PageoutOptions};
+    use memwarden_core::model::PageoutAdvice;
+    let opts = PageoutOptions {
+        advice: match args.first() {
+            Some(&"cold") => PageoutAdvice::Cold,
+            _ => PageoutAdvice::Pageout,
+        },
+        min_swap_free: args.get(1).and_then(|a| a.parse().ok()).unwrap_or(0),
+        ..Default::default()
+    };
+    match pageout(std::process::id() as i64, &opts, &mut |_, _| {}) {
+        Ok(r) => serde_json::to_string(&r).expect("serializes"),
+        Err(e) => serde_json::json!({
+            "error": e.to_string(),
+            "kind": e.kind(),
+            "exit_code": e.exit_code(),
+        })
+        .to_string(),
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mib: usize = args
         .next()
         .and_then(|a| a.parse().ok())
-        .expect("usage: alloc_child MIB [heap-fragment]");
-    let fragment = args.next().as_deref() == Some("heap-fragment");
+        .expect("usage: alloc_child MIB [heap-fragment | mlock]");
+    let mode = args.next();
+    let fragment = mode.as_deref() == Some("heap-fragment");
+    if mode.as_deref() == Some("mlock") {
+        locked_mapping(LOCKED_MIB);
+    }
     let bytes = mib << 20;
 
     let mut big: Vec<u8> = Vec::new();
@@ -51,7 +110,13 @@ fn main() {
     let mut round = 2u8;
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
-        match line.trim() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.first().copied().unwrap_or("") {
+            "selftrim" => {
+                let report = selftrim(&words[1..]);
+                let stderr = std::io::stderr();
+                writeln!(stderr.lock(), "{report}").unwrap();
+            }
             "touch" => {
                 touch(&mut big, round);
                 round = round.wrapping_add(1);

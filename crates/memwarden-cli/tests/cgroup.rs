@@ -4,12 +4,11 @@ mod common;
 
 use common::*;
 
-#[test]
-fn reports_the_tightest_limit_of_its_own_cgroup() {
+fn reports_the_tightest_limit_of_its_own_cgroup(ctx: &mut Ctx) {
     let name = format!("memwarden-test-{}", std::process::id());
     let outer = match V1Group::create(std::path::Path::new(V1_MEMORY), &name) {
         Ok(g) => g,
-        Err(e) => skip!("{e}"),
+        Err(e) => skip!(ctx, "{e}"),
     };
     outer.set("memory.limit_in_bytes", &(512 * MIB).to_string());
     let inner = V1Group::create(&outer.dir, "inner").unwrap();
@@ -79,12 +78,11 @@ fn reports_the_tightest_limit_of_its_own_cgroup() {
     drop(child);
 }
 
-#[test]
-fn text_report_says_which_limit_and_why() {
+fn text_report_says_which_limit_and_why(ctx: &mut Ctx) {
     let name = format!("memwarden-text-{}", std::process::id());
     let group = match V1Group::create(std::path::Path::new(V1_MEMORY), &name) {
         Ok(g) => g,
-        Err(e) => skip!("{e}"),
+        Err(e) => skip!(ctx, "{e}"),
     };
     group.set("memory.limit_in_bytes", &(768 * MIB).to_string());
     let out = group
@@ -99,12 +97,11 @@ fn text_report_says_which_limit_and_why() {
 /// A parent limited to 512 MiB holds a 128 MiB process in one child group; memwarden
 /// runs in a sibling group whose own limit (1 GiB) is looser and whose own usage is
 /// near zero. The figures compared with the 512 MiB limit must be the parent's.
-#[test]
-fn usage_comes_from_the_group_that_sets_the_limit() {
+fn usage_comes_from_the_group_that_sets_the_limit(ctx: &mut Ctx) {
     let name = format!("memwarden-nested-{}", std::process::id());
     let parent = match V1Group::create(std::path::Path::new(V1_MEMORY), &name) {
         Ok(g) => g,
-        Err(e) => skip!("{e}"),
+        Err(e) => skip!(ctx, "{e}"),
     };
     parent.set("memory.limit_in_bytes", &(512 * MIB).to_string());
     let holder = V1Group::create(&parent.dir, "a").unwrap();
@@ -158,12 +155,11 @@ fn usage_comes_from_the_group_that_sets_the_limit() {
 }
 
 /// A leaf limit tighter than its parent's binds, and its own usage goes with it.
-#[test]
-fn tighter_leaf_limit_binds_with_its_own_usage() {
+fn tighter_leaf_limit_binds_with_its_own_usage(ctx: &mut Ctx) {
     let name = format!("memwarden-leaf-{}", std::process::id());
     let parent = match V1Group::create(std::path::Path::new(V1_MEMORY), &name) {
         Ok(g) => g,
-        Err(e) => skip!("{e}"),
+        Err(e) => skip!(ctx, "{e}"),
     };
     parent.set("memory.limit_in_bytes", &(2048 * MIB).to_string());
     let holder = V1Group::create(&parent.dir, "a").unwrap();
@@ -192,3 +188,10 @@ fn tighter_leaf_limit_binds_with_its_own_usage() {
     );
     drop(child);
 }
+
+test_main!(
+    reports_the_tightest_limit_of_its_own_cgroup,
+    text_report_says_which_limit_and_why,
+    usage_comes_from_the_group_that_sets_the_limit,
+    tighter_leaf_limit_binds_with_its_own_usage,
+);

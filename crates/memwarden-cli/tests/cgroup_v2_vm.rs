@@ -207,10 +207,10 @@ fn run_vm() -> Boot {
 }
 
 macro_rules! guest {
-    () => {
+    ($ctx:expr) => {
         match boot() {
             Boot::Ran(g) => g,
-            Boot::Skipped(why) => skip!("{why}"),
+            Boot::Skipped(why) => skip!($ctx, "{why}"),
             Boot::Failed(e) => panic!("{e}"),
         }
     };
@@ -228,9 +228,8 @@ fn u(v: &serde_json::Value) -> u64 {
 /// Scenario 1: memwarden runs in box/b (1 GiB limit of its own, nearly empty); its
 /// parent box (300 MiB) holds 100 MiB in box/a. The limit that binds is box's, so
 /// usage and working set must be box's too, not box/b's few KiB.
-#[test]
-fn nested_check_takes_limit_and_usage_from_the_limiting_parent() {
-    let g = guest!();
+fn nested_check_takes_limit_and_usage_from_the_limiting_parent(ctx: &mut Ctx) {
+    let g = guest!(ctx);
     let r = g.run("nested_check");
     assert_eq!(r.rc, 0, "{}", r.stderr);
     let v = r.json();
@@ -275,9 +274,8 @@ fn nested_check_takes_limit_and_usage_from_the_limiting_parent() {
 }
 
 /// Scenario 1, the status line from the same place: 300 MiB and box's usage.
-#[test]
-fn nested_status_uses_the_limiting_parent() {
-    let g = guest!();
+fn nested_status_uses_the_limiting_parent(ctx: &mut Ctx) {
+    let g = guest!(ctx);
     let r = g.run("nested_status");
     assert_eq!(r.rc, 0, "{}", r.stderr);
     let v = r.json();
@@ -297,9 +295,8 @@ fn nested_status_uses_the_limiting_parent() {
 
 /// Scenario 1b: box/c's own 150 MiB limit is tighter than box's 300 MiB (in limit
 /// and in headroom): the leaf's limit and the leaf's usage count.
-#[test]
-fn leaf_limit_tighter_than_its_parent_wins() {
-    let g = guest!();
+fn leaf_limit_tighter_than_its_parent_wins(ctx: &mut Ctx) {
+    let g = guest!(ctx);
     assert_eq!(g.fact_u64("box_c_max"), 150 * MIB);
     let r = g.run("leaf_check");
     assert_eq!(r.rc, 0, "{}", r.stderr);
@@ -333,9 +330,8 @@ fn leaf_limit_tighter_than_its_parent_wins() {
 
 /// Scenario 2: `reclaim --bytes 64M` in a group holding 128 MiB of clean page
 /// cache; the report's figures are memory.current before and after.
-#[test]
-fn reclaim_takes_memory_back_from_its_own_group() {
-    let g = guest!();
+fn reclaim_takes_memory_back_from_its_own_group(ctx: &mut Ctx) {
+    let g = guest!(ctx);
     assert!(
         g.fact_u64("rec_file_before") >= 120 * MIB,
         "the guest could not fill rec's page cache: {}",
@@ -372,9 +368,8 @@ fn reclaim_takes_memory_back_from_its_own_group() {
 }
 
 /// Scenario 2, refusals: a bad size exits 2 before anything is written.
-#[test]
-fn reclaim_refuses_bad_sizes_and_changes_nothing() {
-    let g = guest!();
+fn reclaim_refuses_bad_sizes_and_changes_nothing(ctx: &mut Ctx) {
+    let g = guest!(ctx);
     for bad in BAD_SIZES {
         let r = g.run(&format!("reclaim_bad_{bad}"));
         assert_eq!(r.rc, 2, "--bytes {bad}: {}", r.stderr);
@@ -390,9 +385,8 @@ const BAD_SIZES: [&str; 4] = ["0", "abc", "-5M", "12Q"];
 
 /// Scenario 2, refusals with --json: the error object of docs/json-schema.md
 /// ("any command with --json, on failure") on stdout.
-#[test]
-fn reclaim_bad_size_with_json_prints_the_error_object() {
-    let g = guest!();
+fn reclaim_bad_size_with_json_prints_the_error_object(ctx: &mut Ctx) {
+    let g = guest!(ctx);
     for bad in BAD_SIZES {
         let r = g.run(&format!("reclaim_bad_{bad}"));
         let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| {
@@ -408,9 +402,8 @@ fn reclaim_bad_size_with_json_prints_the_error_object() {
 
 /// Scenario 3: a group that had to reclaim under its 32 MiB limit; the snapshot
 /// carries its memory.pressure.
-#[test]
-fn snapshot_reads_the_cgroups_memory_pressure() {
-    let g = guest!();
+fn snapshot_reads_the_cgroups_memory_pressure(ctx: &mut Ctx) {
+    let g = guest!(ctx);
     let r = g.run("pressure_check");
     assert_eq!(r.rc, 0, "{}", r.stderr);
     let v = r.json();
@@ -441,11 +434,10 @@ fn swap_scenario(g: &Guest) -> bool {
 
 /// Scenario 4: with swap on, sw (memory.swap.max = 0) holding sw/leaf: trimming
 /// the 64 MiB child in sw/leaf is refused by the swap guard and nothing moves.
-#[test]
-fn swap_guard_refuses_when_the_parent_allows_no_swap() {
-    let g = guest!();
+fn swap_guard_refuses_when_the_parent_allows_no_swap(ctx: &mut Ctx) {
+    let g = guest!(ctx);
     if !swap_scenario(g) {
-        skip!("the guest could not set up swap: {:?}", g.notes);
+        skip!(ctx, "the guest could not set up swap: {:?}", g.notes);
     }
     let r = g.run("trim_no_allowance");
     assert_eq!(r.rc, 6, "exit code: {}\n{}", r.stderr, r.stdout);
@@ -462,11 +454,10 @@ fn swap_guard_refuses_when_the_parent_allows_no_swap() {
 
 /// Scenario 4, then sw allows 192 MiB of swap: the same trim goes through and the
 /// child's memory is in swap.
-#[test]
-fn trim_within_the_swap_allowance_pages_out() {
-    let g = guest!();
+fn trim_within_the_swap_allowance_pages_out(ctx: &mut Ctx) {
+    let g = guest!(ctx);
     if !swap_scenario(g) {
-        skip!("the guest could not set up swap: {:?}", g.notes);
+        skip!(ctx, "the guest could not set up swap: {:?}", g.notes);
     }
     let r = g.run("trim_allowed");
     assert_eq!(r.rc, 0, "{}\n{}", r.stderr, r.stdout);
@@ -492,3 +483,15 @@ fn trim_within_the_swap_allowance_pages_out() {
         g.fact("sw_leaf_swap_current")
     );
 }
+
+test_main!(
+    nested_check_takes_limit_and_usage_from_the_limiting_parent,
+    nested_status_uses_the_limiting_parent,
+    leaf_limit_tighter_than_its_parent_wins,
+    reclaim_takes_memory_back_from_its_own_group,
+    reclaim_refuses_bad_sizes_and_changes_nothing,
+    reclaim_bad_size_with_json_prints_the_error_object,
+    snapshot_reads_the_cgroups_memory_pressure,
+    swap_guard_refuses_when_the_parent_allows_no_swap,
+    trim_within_the_swap_allowance_pages_out,
+);

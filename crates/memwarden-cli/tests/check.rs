@@ -180,45 +180,6 @@ fn json_errors_are_objects_with_the_exit_code() {
 }
 
 #[test]
-fn auto_finds_exactly_one_comfyui() {
-    use std::os::unix::process::CommandExt;
-    // No ComfyUI yet: a specific error.
-    let out = memwarden(&["trim", "--auto"]);
-    if out.status.code() == Some(8) && stderr(&out).contains("found 1") {
-        skip!("a ComfyUI process already runs on this machine");
-    }
-    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no ComfyUI process"));
-    // A real process whose command line is ComfyUI's: --auto picks it.
-    let comfy = AllocChild::spawn_with(
-        std::process::Command::new(alloc_child_path())
-            .arg0("/opt/ComfyUI/main.py")
-            .arg("16"),
-    );
-    let out = memwarden(&["trim", "--auto", "--json", "--force", "--cold"]);
-    if out.status.code() == Some(4) {
-        skip!("cannot advise another process here: {}", stderr(&out));
-    }
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(json(&out)["pid"], comfy.pid);
-    // Two of them: refused, both listed.
-    let other = AllocChild::spawn_with(
-        std::process::Command::new(alloc_child_path())
-            .arg0("/srv/ComfyUI/main.py")
-            .arg("16"),
-    );
-    let out = memwarden(&["trim", "--auto"]);
-    assert_eq!(out.status.code(), Some(8));
-    let e = stderr(&out);
-    assert!(
-        e.contains("found 2")
-            && e.contains(&comfy.pid.to_string())
-            && e.contains(&other.pid.to_string()),
-        "{e}"
-    );
-}
-
-#[test]
 fn schema_command_lists_and_prints() {
     let out = memwarden(&["schema"]);
     assert!(stdout(&out).contains("snapshot") && stdout(&out).contains("pageout-report"));

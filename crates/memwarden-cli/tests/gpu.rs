@@ -117,10 +117,10 @@ fn memwarden_cmd(lib: &Path, args: &[&str]) -> Command {
 }
 
 macro_rules! stub_or_skip {
-    () => {
+    ($ctx:expr) => {
         match Stub::build() {
             Some(s) => s,
-            None => skip!("no C compiler (cc) to build the NVML stand-in"),
+            None => skip!($ctx, "no C compiler (cc) to build the NVML stand-in"),
         }
     };
 }
@@ -196,9 +196,8 @@ fn two_gpus() -> String {
     )
 }
 
-#[test]
-fn two_gpus_with_a_real_holder_and_a_pid_not_visible_here() {
-    let stub = stub_or_skip!();
+fn two_gpus_with_a_real_holder_and_a_pid_not_visible_here(ctx: &mut Ctx) {
+    let stub = stub_or_skip!(ctx);
     let child = Sleeper::spawn();
     let ghost = unused_pid();
     let procs = format!(
@@ -389,9 +388,8 @@ fn gb_short(bytes: u64) -> String {
     s.strip_suffix(".0").map(str::to_owned).unwrap_or(s)
 }
 
-#[test]
-fn status_line_sums_vram_over_the_gpus() {
-    let stub = stub_or_skip!();
+fn status_line_sums_vram_over_the_gpus(ctx: &mut Ctx) {
+    let stub = stub_or_skip!(ctx);
     let gpus = two_gpus();
     let vars = [("MEMWARDEN_STUB_GPUS", gpus.as_str())];
 
@@ -446,9 +444,8 @@ fn assert_degraded(out: &Output, reason_contains: &[&str]) -> serde_json::Value 
     v
 }
 
-#[test]
-fn driver_not_loaded_degrades_to_a_reason() {
-    let stub = stub_or_skip!();
+fn driver_not_loaded_degrades_to_a_reason(ctx: &mut Ctx) {
+    let stub = stub_or_skip!(ctx);
     let lib = stub.lib.to_string_lossy().into_owned();
     // NVML_ERROR_DRIVER_NOT_LOADED (9) and NVML_ERROR_NO_PERMISSION (4) from nvmlInit_v2.
     for (code, words) in [
@@ -487,7 +484,6 @@ fn driver_not_loaded_degrades_to_a_reason() {
     }
 }
 
-#[test]
 fn missing_library_degrades_to_a_reason() {
     let path = std::env::temp_dir().join(format!(
         "memwarden-no-such-dir-{}/libnvidia-ml.so.1",
@@ -510,9 +506,8 @@ fn missing_library_degrades_to_a_reason() {
     assert!(stdout(&out).trim_end().ends_with(" | VRAM: n/a"));
 }
 
-#[test]
-fn zero_devices_degrades_to_a_reason() {
-    let stub = stub_or_skip!();
+fn zero_devices_degrades_to_a_reason(ctx: &mut Ctx) {
+    let stub = stub_or_skip!(ctx);
     for gpus in [None, Some("")] {
         let vars: Vec<(&str, &str)> = gpus
             .map(|g| ("MEMWARDEN_STUB_GPUS", g))
@@ -539,11 +534,10 @@ fn zero_devices_degrades_to_a_reason() {
     }
 }
 
-#[test]
-fn own_pid_namespace_is_detected_and_said() {
-    let stub = stub_or_skip!();
+fn own_pid_namespace_is_detected_and_said(ctx: &mut Ctx) {
+    let stub = stub_or_skip!(ctx);
     if !is_root() {
-        skip!("unshare --pid needs root");
+        skip!(ctx, "unshare --pid needs root");
     }
     // A real PID namespace, as in a container: the driver reports host PIDs.
     let child = Sleeper::spawn();
@@ -561,10 +555,10 @@ fn own_pid_namespace_is_detected_and_said() {
         .output();
     let out = match out {
         Ok(o) => o,
-        Err(e) => skip!("unshare not available: {e}"),
+        Err(e) => skip!(ctx, "unshare not available: {e}"),
     };
     if !out.status.success() && stderr(&out).contains("unshare") {
-        skip!("cannot create a PID namespace here: {}", stderr(&out));
+        skip!(ctx, "cannot create a PID namespace here: {}", stderr(&out));
     }
     assert!(out.status.success(), "{}", stderr(&out));
     let g = &json(&out)["gpu"];
@@ -586,9 +580,8 @@ fn own_pid_namespace_is_detected_and_said() {
     );
 }
 
-#[test]
-fn a_lost_gpu_is_reported_not_dropped() {
-    let stub = stub_or_skip!();
+fn a_lost_gpu_is_reported_not_dropped(ctx: &mut Ctx) {
+    let stub = stub_or_skip!(ctx);
     // GPU 1 answers nvmlDeviceGetMemoryInfo_v2 with NVML_ERROR_GPU_IS_LOST (15).
     let gpus = two_gpus();
     let out = stub.run(
@@ -628,7 +621,6 @@ fn a_lost_gpu_is_reported_not_dropped() {
     );
 }
 
-#[test]
 fn a_library_that_cannot_load_says_why() {
     // A file that exists but is no shared library: not "no driver installed".
     let bogus = std::env::temp_dir().join(format!("memwarden-not-a-lib-{}.so", std::process::id()));
@@ -643,3 +635,14 @@ fn a_library_that_cannot_load_says_why() {
         .unwrap()
         .contains("not found"));
 }
+
+test_main!(
+    two_gpus_with_a_real_holder_and_a_pid_not_visible_here,
+    status_line_sums_vram_over_the_gpus,
+    driver_not_loaded_degrades_to_a_reason,
+    missing_library_degrades_to_a_reason,
+    zero_devices_degrades_to_a_reason,
+    own_pid_namespace_is_detected_and_said,
+    a_lost_gpu_is_reported_not_dropped,
+    a_library_that_cannot_load_says_why,
+);

@@ -78,13 +78,12 @@ mod x86_64 {
         cmd.output()
     }
 
-    #[test]
-    fn kernel_without_pidfd_open() {
+    pub fn kernel_without_pidfd_open(ctx: &mut Ctx) {
         let child = AllocChild::spawn(16);
         let pid = child.pid.to_string();
         let out = match memwarden_without(SYS_PIDFD_OPEN, &["trim", "--pid", &pid, "--force"]) {
             Ok(o) => o,
-            Err(e) => skip!("cannot install a seccomp filter here: {e}"),
+            Err(e) => skip!(ctx, "cannot install a seccomp filter here: {e}"),
         };
         assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
         assert!(
@@ -94,10 +93,9 @@ mod x86_64 {
         );
     }
 
-    #[test]
-    fn kernel_without_process_madvise_changes_nothing() {
+    pub fn kernel_without_process_madvise_changes_nothing(ctx: &mut Ctx) {
         if !is_root() {
-            skip!("advising another process needs CAP_SYS_NICE");
+            skip!(ctx, "advising another process needs CAP_SYS_NICE");
         }
         let child = AllocChild::spawn(64);
         let before = child.status();
@@ -107,7 +105,7 @@ mod x86_64 {
             &["trim", "--pid", &pid, "--force", "--json"],
         ) {
             Ok(o) => o,
-            Err(e) => skip!("cannot install a seccomp filter here: {e}"),
+            Err(e) => skip!(ctx, "cannot install a seccomp filter here: {e}"),
         };
         assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
         let v = json(&out);
@@ -123,3 +121,10 @@ mod x86_64 {
         assert!(before.0.abs_diff(after.0) < 2 * MIB && before.2 == after.2);
     }
 }
+
+test_main!(
+    #[cfg(target_arch = "x86_64")]
+    x86_64::kernel_without_pidfd_open,
+    #[cfg(target_arch = "x86_64")]
+    x86_64::kernel_without_process_madvise_changes_nothing,
+);

@@ -13,9 +13,8 @@ fn rss_unchanged(before: (u64, u64, u64), after: (u64, u64, u64)) {
     assert_eq!(before.2, after.2, "swap moved: {before:?} -> {after:?}");
 }
 
-#[test]
-fn pages_a_child_out_to_swap() {
-    let swap = swap_or_skip!(512);
+fn pages_a_child_out_to_swap(ctx: &mut Ctx) {
+    let swap = swap_or_skip!(ctx, 512);
     let mut child = AllocChild::spawn(256);
     let before = child.status();
     let out = memwarden(&[
@@ -55,9 +54,8 @@ fn pages_a_child_out_to_swap() {
     drop(swap);
 }
 
-#[test]
-fn cold_marks_without_paging_out() {
-    let _swap = swap_or_skip!(512);
+fn cold_marks_without_paging_out(ctx: &mut Ctx) {
+    let _swap = swap_or_skip!(ctx, 512);
     let child = AllocChild::spawn(128);
     let out = memwarden(&[
         "trim",
@@ -79,15 +77,26 @@ fn cold_marks_without_paging_out() {
     assert!(child.status().1 >= 120 * MIB);
 }
 
-#[test]
-fn guard_refuses_without_swap_and_changes_nothing() {
+fn guard_refuses_without_swap_and_changes_nothing(ctx: &mut Ctx) {
     let _lock = swap_lock();
     if system_swap_total() > 0 {
-        skip!("this machine has swap configured; the no-swap refusal needs none");
+        skip!(
+            ctx,
+            "this machine has swap configured; the no-swap refusal needs none"
+        );
     }
     let child = AllocChild::spawn(128);
     let before = child.status();
     let out = memwarden(&["trim", "--pid", &child.pid.to_string()]);
+    if !is_root() {
+        // The privileges are checked before the guard.
+        assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+        rss_unchanged(before, child.status());
+        skip!(
+            ctx,
+            "paging out another process needs CAP_SYS_NICE (not root)"
+        );
+    }
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
     let e = stderr(&out);
     assert!(
@@ -98,25 +107,21 @@ fn guard_refuses_without_swap_and_changes_nothing() {
     // --force proceeds and says so; with no swap only file-backed pages can go,
     // so the anonymous allocation stays resident.
     let out = memwarden(&["trim", "--pid", &child.pid.to_string(), "--force", "--json"]);
-    if out.status.code() == Some(4) {
-        skip!("cannot advise another process here: {}", stderr(&out));
-    }
     assert!(out.status.success(), "{}", stderr(&out));
     let r = json(&out);
     assert_eq!(r["guard"]["forced"], true);
     assert!(r["guard"]["reason"]
         .as_str()
         .unwrap()
-        .starts_with("overridden by --force"));
+        .starts_with("overridden on request"));
     assert!(
         child.status().1 >= 120 * MIB,
         "anon cannot leave without swap"
     );
 }
 
-#[test]
-fn guard_refuses_when_swap_is_too_small() {
-    let _swap = swap_or_skip!(64);
+fn guard_refuses_when_swap_is_too_small(ctx: &mut Ctx) {
+    let _swap = swap_or_skip!(ctx, 64);
     let child = AllocChild::spawn(256);
     let before = child.status();
     let out = memwarden(&[
@@ -134,18 +139,17 @@ fn guard_refuses_when_swap_is_too_small() {
     rss_unchanged(before, child.status());
 }
 
-#[test]
-fn cgroup_without_swap_allowance_is_refused() {
-    let _swap = swap_or_skip!(512);
+fn cgroup_without_swap_allowance_is_refused(ctx: &mut Ctx) {
+    let _swap = swap_or_skip!(ctx, 512);
     let group = match V1Group::create(
         std::path::Path::new(V1_MEMORY),
         &format!("memwarden-noswap-{}", std::process::id()),
     ) {
         Ok(g) => g,
-        Err(e) => skip!("{e}"),
+        Err(e) => skip!(ctx, "{e}"),
     };
     if !group.dir.join("memory.memsw.limit_in_bytes").exists() {
-        skip!("kernel without swap accounting (memory.memsw.*)");
+        skip!(ctx, "kernel without swap accounting (memory.memsw.*)");
     }
     group.set("memory.limit_in_bytes", &(1024 * MIB).to_string());
     group.set("memory.memsw.limit_in_bytes", &(1024 * MIB).to_string());
@@ -171,10 +175,9 @@ fn cgroup_without_swap_allowance_is_refused() {
     drop(child);
 }
 
-#[test]
-fn unprivileged_user_is_refused_and_nothing_changes() {
+fn unprivileged_user_is_refused_and_nothing_changes(ctx: &mut Ctx) {
     if !is_root() {
-        skip!("needs root to run memwarden as another user");
+        skip!(ctx, "needs root to run memwarden as another user");
     }
     let child = AllocChild::spawn(64);
     let before = child.status();
@@ -189,14 +192,13 @@ fn unprivileged_user_is_refused_and_nothing_changes() {
         .args(["trim", "--force", "--pid", &child.pid.to_string()])
         .output();
     let Ok(out) = out else {
-        skip!("setpriv not available")
+        skip!(ctx, "setpriv not available")
     };
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("CAP_SYS_NICE"), "{}", stderr(&out));
     rss_unchanged(before, child.status());
 }
 
-#[test]
 fn exited_process_is_not_found() {
     let child = AllocChild::spawn(1);
     let pid = child.pid;
@@ -204,3 +206,13 @@ fn exited_process_is_not_found() {
     let out = memwarden(&["trim", "--pid", &pid.to_string()]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
+
+test_main!(
+    pages_a_child_out_to_swap,
+    cold_marks_without_paging_out,
+    guard_refuses_without_swap_and_changes_nothing,
+    guard_refuses_when_swap_is_too_small,
+    cgroup_without_swap_allowance_is_refused,
+    unprivileged_user_is_refused_and_nothing_changes,
+    exited_process_is_not_found,
+);

@@ -1,7 +1,29 @@
 //! Shared fixtures for the integration tests: the real `memwarden` binary, a child
 //! process with a known allocation, a swap file, a cgroup v1 memory group.
-//! A fixture that cannot exist on this machine makes the test print why it
-//! skipped and return; it never fakes the thing it stands for.
+//! A fixture that cannot exist on this machine makes the test skip, saying why; it
+//! never fakes the thing it stands for.
+//!
+//! # Tests that can skip
+//!
+//! A skipped test is reported as *ignored*, with its reason, never as passed:
+//! `test trim_x ... ignored (swapon needs root)` and `test result: ok. 5 passed;
+//! 0 failed; 2 ignored; ...`. libtest cannot ignore a test once it has started, so
+//! a test binary whose tests may skip runs on [`test_main!`] (libtest-mimic)
+//! instead:
+//!
+//! 1. declare it in crates/memwarden-cli/Cargo.toml with `harness = false`:
+//!    `[[test]] name = "my_tests" harness = false`;
+//! 2. write its tests as plain functions, without `#[test]`; one that may skip takes
+//!    `ctx: &mut Ctx` and calls `skip!(ctx, "why, {}", detail)` (or a fixture macro
+//!    such as `swap_or_skip!(ctx, MIB)`), which returns from the test;
+//! 3. end the file with one line naming every test: `test_main!(a_test, other_test,
+//!    a_module::third_test);` (a `#[cfg(...)]` may stand before a name).
+//!
+//! A test function left out of `test_main!` is dead code, which clippy rejects, and
+//! `skip!` needs a `Ctx`, so a skip cannot compile in a libtest `#[test]`. Files
+//! whose tests never skip stay on libtest (`#[test]`, no Cargo.toml entry). With
+//! MEMWARDEN_TEST_SKIP_LOG set to a file, every skip also appends a line
+//! `binary::test: reason` to it: scripts/test lists them at its end.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -17,15 +39,146 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_memwarden")
 }
 
-/// Print why a test skipped and return. Written to stderr directly, not through
-/// `eprintln!`, so libtest's output capture cannot hide it.
+// Why libtest-mimic 0.8: its `Trial::ignorable_test` decides "ignored, with a
+// reason" while the test runs, and it keeps libtest's command line (filter,
+// `--exact`, `--skip`, `--list`, `--test-threads`, `--nocapture`, `-q`, `--format`)
+// and its closing line `test result: ok. N passed; N failed; N ignored; N measured;
+// N filtered out; finished in Xs`, which CI reads. libtest2-mimic 0.0.4 was the
+// other candidate: its closing line lacks `N measured`, it rejects `--nocapture`
+// and it prints no reason beside "ignored". Like every custom harness,
+// libtest-mimic cannot capture a test's output, so what a test prints is shown.
+
+/// What a test that may skip is handed; see [`skip!`].
+pub struct Ctx {
+    skipped: Option<String>,
+}
+
+impl Ctx {
+    /// Record that the test skips, and why. Use [`skip!`], which also returns.
+    pub fn skip(&mut self, reason: String) {
+        // One line however the reason was built (a command's stderr, say).
+        let one_line: Vec<&str> = reason
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        self.skipped = Some(one_line.join(" / "));
+    }
+}
+
+/// `skip!(ctx, "format", args...)`: end this test as ignored, saying why.
 #[macro_export]
 macro_rules! skip {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), "SKIPPED {}: {}", module_path!(), format!($($arg)*));
+    ($ctx:expr, $($arg:tt)+) => {{
+        $crate::common::Ctx::skip($ctx, format!($($arg)+));
         return;
     }};
+}
+
+/// A test function: `fn()` for one that always runs, `fn(&mut Ctx)` for one that
+/// may skip. `M` only tells the two impls apart.
+pub trait TestFn<M>: Send + 'static {
+    fn call(self, ctx: &mut Ctx);
+}
+
+impl<F: FnOnce() + Send + 'static> TestFn<()> for F {
+    fn call(self, _: &mut Ctx) {
+        self()
+    }
+}
+
+impl<F: FnOnce(&mut Ctx) + Send + 'static> TestFn<Ctx> for F {
+    fn call(self, ctx: &mut Ctx) {
+        self(ctx)
+    }
+}
+
+/// One test for [`run_tests`], named as libtest names it (`module::function`).
+pub fn trial<M>(path: &[&str], test: impl TestFn<M>) -> libtest_mimic::Trial {
+    let name = path.join("::");
+    libtest_mimic::Trial::ignorable_test(name.clone(), move || {
+        // In a thread named after the test, as libtest runs each test, so that a
+        // panic message names the test that failed.
+        let run = std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || {
+                let mut ctx = Ctx { skipped: None };
+                test.call(&mut ctx);
+                ctx.skipped
+            })
+            .expect("spawn the test's thread");
+        match run.join() {
+            Ok(None) => Ok(libtest_mimic::Completion::Completed),
+            Ok(Some(reason)) => {
+                log_skip(&name, &reason);
+                Ok(libtest_mimic::Completion::ignored_with(reason))
+            }
+            // The panic was printed already; the harness reports it as a failure.
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// Append `binary::test: reason` to $MEMWARDEN_TEST_SKIP_LOG, when it is set.
+fn log_skip(name: &str, reason: &str) {
+    let Some(path) = std::env::var_os("MEMWARDEN_TEST_SKIP_LOG").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let line = format!("{}::{name}: {reason}\n", env!("CARGO_CRATE_NAME"));
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        panic!("cannot record a skip in {}: {e}", path.to_string_lossy());
+    }
+}
+
+/// Run the trials as libtest would (sorted by name, libtest's arguments) and exit.
+pub fn run_tests(mut trials: Vec<libtest_mimic::Trial>) -> ! {
+    // Accept what libtest accepts beyond libtest-mimic's parser: the newer spelling
+    // `--no-capture` and RUST_TEST_THREADS.
+    let argv = std::env::args_os().map(|a| {
+        if a == "--no-capture" {
+            "--nocapture".into()
+        } else {
+            a
+        }
+    });
+    let mut args = libtest_mimic::Arguments::from_iter(argv);
+    if args.test_threads.is_none() {
+        args.test_threads = std::env::var("RUST_TEST_THREADS")
+            .ok()
+            .and_then(|n| n.parse().ok());
+    }
+    trials.sort_by(|a, b| a.name().cmp(b.name()));
+    libtest_mimic::run(&args, trials).exit()
+}
+
+/// `test_main!(test_a, test_b, module::test_c);`: the `main` of a `harness = false`
+/// test binary, running those functions (see the module's documentation).
+#[macro_export]
+macro_rules! test_main {
+    ($($(#[$attr:meta])* $($seg:ident)::+),* $(,)?) => {
+        // Under libtest this `main` would never run, and neither would the tests:
+        // then this one runs instead, and fails. Without libtest it does not exist.
+        #[test]
+        fn test_main_needs_harness_false() {
+            panic!("this test binary uses test_main!: give it `harness = false` in Cargo.toml");
+        }
+
+        // One push per test, so that a `#[cfg]` can stand before any of them.
+        #[allow(unused_mut, clippy::vec_init_then_push)]
+        fn main() {
+            let mut trials = ::std::vec::Vec::new();
+            $(
+                $(#[$attr])*
+                trials.push($crate::common::trial(&[$(stringify!($seg)),+], $($seg)::+));
+            )*
+            $crate::common::run_tests(trials)
+        }
+    };
 }
 
 pub fn is_root() -> bool {
@@ -159,7 +312,15 @@ pub fn proc_status(pid: u32) -> (u64, u64, u64) {
 pub struct SwapLock(File);
 
 pub fn swap_lock() -> SwapLock {
-    let f = File::create("/tmp/memwarden-swap.lock").unwrap();
+    const PATH: &str = "/tmp/memwarden-swap.lock";
+    // flock needs no write access: another user's lock file is opened read-only.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(PATH)
+        .or_else(|_| File::open(PATH))
+        .unwrap_or_else(|e| panic!("open {PATH}: {e}"));
     // SAFETY: a valid fd; LOCK_EX blocks until we hold the lock.
     assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
     SwapLock(f)
@@ -175,14 +336,14 @@ pub fn system_swap_total() -> u64 {
         * 1024
 }
 
-/// `swap_or_skip!(MIB)`: a swap file of MIB MiB for this test (holding the swap
-/// lock), or skip the test saying why swap cannot be enabled here.
+/// `swap_or_skip!(ctx, MIB)`: a swap file of MIB MiB for this test (holding the
+/// swap lock), or skip the test saying why swap cannot be enabled here.
 #[macro_export]
 macro_rules! swap_or_skip {
-    ($mib:expr) => {
+    ($ctx:expr, $mib:expr) => {
         match $crate::common::SwapFile::create($crate::common::swap_lock(), $mib) {
             Ok(s) => s,
-            Err(e) => $crate::skip!("cannot enable a swap file here: {e}"),
+            Err(e) => $crate::skip!($ctx, "cannot enable a swap file here: {e}"),
         }
     };
 }
