@@ -1,10 +1,13 @@
 """ComfyUI entry point: this repository cloned into ComfyUI/custom_nodes/.
 
-The nodes live in the installed ``memwarden`` package (``pip install .`` here, or
-``pip install memwarden``); this file only hands them to ComfyUI.
+The nodes live in the ``memwarden`` package, installed from this folder with
+``python -m pip install .`` by the Python that runs ComfyUI (it builds the Rust core,
+so it needs a Rust toolchain: cargo, from https://rustup.rs); this file only hands
+them to ComfyUI.
 """
 
 import importlib
+import os
 import sys
 
 if __name__ == "memwarden":
@@ -17,8 +20,10 @@ try:
 except ImportError as e:
     raise ImportError(
         "memwarden node pack: the memwarden Python package is not installed in the Python that runs "
-        "ComfyUI. Run `pip install .` in this folder (builds the Rust core; needs cargo) or "
-        f"`pip install memwarden`. ({e})"
+        f"ComfyUI. In this folder ({os.path.dirname(os.path.abspath(__file__))}) run "
+        f'`"{sys.executable}" -m pip install .` with this same Python; it builds the Rust core, so it '
+        "needs a Rust toolchain (cargo, from https://rustup.rs). Then restart ComfyUI. "
+        f"({type(e).__name__}: {e})"
     ) from e
 
 NODE_CLASS_MAPPINGS = _nodes.NODE_CLASS_MAPPINGS

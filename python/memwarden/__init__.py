@@ -105,7 +105,9 @@ def snapshot(
     limit, pressure, the ``top`` processes by RSS and the GPUs.
 
     ``detailed`` adds USS/PSS; ``scope="cgroup"`` limits the top list to this
-    process's cgroup. Raises NoSuchProcess / InvalidInput for a bad ``pid``.
+    process's cgroup. Raises NoSuchProcess for a ``pid`` that does not exist and
+    InvalidInput for any bad argument (a bool or float ``pid``, a negative ``top``,
+    an unknown ``scope``).
     """
     return Snapshot._from_json(_native.snapshot_json(pid, detailed, top, scope, gpu))
 
@@ -121,17 +123,23 @@ def status_line(gpu: bool = True) -> str:
 
 
 def format_bytes(n: int) -> str:
-    """Bytes in binary units: ``format_bytes(1536) == "1.50 KiB"``."""
-    return _native.format_bytes(int(n))
+    """Bytes in binary units: ``format_bytes(1536) == "1.50 KiB"``.
+
+    Raises InvalidInput for anything but a whole number of bytes (0 or more)."""
+    return _native.format_bytes(n)
 
 
 def parse_size(text: str) -> int:
-    """``"512M"`` / ``"1.5G"`` / ``"4096"`` -> bytes (binary suffixes)."""
+    """``"512M"`` / ``"1.5G"`` / ``"4096"`` -> bytes (binary suffixes).
+
+    Raises InvalidInput for a string that is not a size, and for a non-string."""
     return _native.parse_size(text)
 
 
 def process_memory(pid: int | None = None, detailed: bool = False) -> Record:
-    """RSS (anon/file/shmem), VMS, swap and, if ``detailed``, USS/PSS of ``pid``."""
+    """RSS (anon/file/shmem), VMS, swap and, if ``detailed``, USS/PSS of ``pid``
+    (default: this process). Raises InvalidInput for a ``pid`` that is not a
+    positive int (a bool is never a PID), NoSuchProcess when there is none."""
     return loads(_native.process_json(os.getpid() if pid is None else pid, detailed))
 
 
@@ -143,9 +151,11 @@ def trim_process(
     force: bool = False,
 ) -> Record:
     """Page the idle memory of ``pid`` out to swap (``memwarden trim``), behind the
-    swap guard. Raises GuardRefused (nothing changed) when swap is short."""
-    margin = parse_size(min_swap_free) if isinstance(min_swap_free, str) else int(min_swap_free)
-    return loads(_native.pageout_json(pid, cold, margin, force))
+    swap guard: free swap must cover what is paged out plus ``min_swap_free``
+    (bytes, or a size such as ``"512M"``). Raises GuardRefused (nothing changed)
+    when swap is short, naming ``force=True`` and ``min_swap_free``; InvalidInput
+    for a bad argument."""
+    return loads(_native.pageout_json(pid, cold, min_swap_free, force))
 
 
 def purge_cache(*, slab: bool = False, compact: bool = False) -> Record:
@@ -154,9 +164,9 @@ def purge_cache(*, slab: bool = False, compact: bool = False) -> Record:
 
 
 def reclaim(nbytes: int | str) -> Record:
-    """cgroup v2 ``memory.reclaim`` of this process's cgroup."""
-    n = parse_size(nbytes) if isinstance(nbytes, str) else int(nbytes)
-    return loads(_native.reclaim_json(n))
+    """cgroup v2 ``memory.reclaim`` of this process's cgroup: ``nbytes`` (1 or more,
+    or a size such as ``"512M"``)."""
+    return loads(_native.reclaim_json(nbytes))
 
 
 def trim_heap() -> Record:

@@ -5,8 +5,11 @@ timed and logged (``[5/7] ...``), ending in a ``CLEANUP RESULTS`` block.
 1-3. garbage collection passes, with counts
 4. torch caches: empty_cache, ipc_collect, peak stats, pinned host cache
 5. OS-level trim: return the heap to the OS (malloc_trim); in aggressive mode also
-   page this process's idle memory out (behind the swap guard), falling back to the
-   external helper ``python -m memwarden trim --pid <self>`` if the call fails
+   page this process's idle memory out (behind the swap guard); if the kernel
+   refuses that in-process, fall back to the external helper: the memwarden binary
+   named by ``MEMWARDEN_HELPER`` (granted CAP_SYS_NICE with
+   ``sudo setcap cap_sys_nice+ep /path/to/memwarden``), else
+   ``python -m memwarden trim --pid <self>``, which has only this process's privileges
 6. synchronize the GPU
 7. final garbage collection; then, optionally, purge the page cache (root)
 """
@@ -21,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from . import _native
@@ -44,12 +47,32 @@ MODE_ALIASES = {
 
 
 def normalize_mode(mode: str) -> str:
-    """Map any seed mode name (case-insensitive) to monitor/conservative/balanced/aggressive."""
-    key = str(mode).strip().lower()
+    """Map any seed mode name (case-insensitive) to monitor/conservative/balanced/aggressive.
+
+    Raises InvalidInput for anything else (a non-string included)."""
+    key = mode.strip().lower() if isinstance(mode, str) else None
     if key not in MODE_ALIASES:
         names = ", ".join(sorted({m.title() for m in MODE_ALIASES}))
-        raise ValueError(f"unknown cleanup mode {mode!r}; use one of: {names}")
+        raise _native.invalid_input(f"unknown cleanup mode {mode!r}; use one of: {names}")
     return MODE_ALIASES[key]
+
+
+def freed_phrase(gb: float) -> str:
+    """``freed 1.234 GB`` for a measured change in GB (positive = freed).
+
+    Growth reads ``freed 0.000 GB (grew 0.012 GB)``; a change too small to show at
+    three decimals reads ``freed 0.000 GB``, never ``-0.000``."""
+    if round(gb, 3) == 0:
+        return "freed 0.000 GB"
+    if gb < 0:
+        return f"freed 0.000 GB (grew {-gb:.3f} GB)"
+    return f"freed {gb:.3f} GB"
+
+
+def round_gb(gb: float) -> float:
+    """``gb`` rounded to 3 decimals, with ``-0.0`` made ``0.0`` (the sign stays for a
+    real negative: memory that grew)."""
+    return round(gb, 3) + 0.0
 
 
 @dataclass
@@ -95,8 +118,9 @@ class CleanupReport:
 
     @property
     def freed_gb(self) -> float:
-        """Process RAM freed plus VRAM freed, in GB (2^30), never negative."""
-        return max(0.0, (max(self.process_freed_bytes, 0) + max(self.vram_freed_bytes, 0)) / GB)
+        """Process RAM freed plus VRAM freed, in GB (2^30), as measured: negative when
+        they grew in total (e.g. weights moved from VRAM to RAM)."""
+        return (self.process_freed_bytes + self.vram_freed_bytes) / GB
 
     @property
     def text(self) -> str:
@@ -107,7 +131,7 @@ class CleanupReport:
         lines.append("CLEANUP RESULTS:")
         lines.append(
             f"  Process RAM: {self.process_rss_before_bytes / GB:.3f} GB -> "
-            f"{self.process_rss_after_bytes / GB:.3f} GB (freed {self.process_freed_bytes / GB:.3f} GB)"
+            f"{self.process_rss_after_bytes / GB:.3f} GB ({freed_phrase(self.process_freed_bytes / GB)})"
         )
         where = "container limit" if self.ram_source == "cgroup" else "host"
         lines.append(
@@ -119,8 +143,9 @@ class CleanupReport:
         else:
             lines.append(
                 f"  VRAM       : {self.vram_used_before_bytes / GB:.3f} GB -> "
-                f"{(self.vram_used_after_bytes or 0) / GB:.3f} GB (freed {self.vram_freed_bytes / GB:.3f} GB)"
+                f"{(self.vram_used_after_bytes or 0) / GB:.3f} GB ({freed_phrase(self.vram_freed_bytes / GB)})"
             )
+        lines.append(f"  Total      : {freed_phrase(self.freed_gb)} (process RAM + VRAM)")
         lines.append(f"  Time       : {self.duration_s:.2f} s")
         if self.deferred_trim_scheduled:
             lines.append("  Cached node outputs are dropped after the current prompt; the heap is trimmed then.")
@@ -150,10 +175,45 @@ class CleanupOptions:
     pageout_self: bool | None = None
     external_helper: bool = True
     guard_swap: bool = True
-    min_swap_free: int = _native.DEFAULT_MIN_SWAP_FREE
+    min_swap_free: int | str = _native.DEFAULT_MIN_SWAP_FREE
     sync_gpu: bool = True
     purge_cache: bool = False
     log: Callable[[str], None] | None = None
+    #: How a swap-guard refusal names the override and the margin: by default this
+    #: API's ``guard_swap=False`` and ``min_swap_free``; a node passes its own inputs.
+    guard_force_hint: str = "pass guard_swap=False"
+    guard_margin_hint: str = "min_swap_free"
+
+
+_FLAGS = ("torch_cache", "os_trim", "external_helper", "guard_swap", "sync_gpu", "purge_cache")
+_AUTO_FLAGS = ("unload_models", "drop_node_cache", "reset_peak_stats", "pageout_self")
+
+
+def _validated(mode: Any, options: dict[str, Any]) -> CleanupOptions:
+    """The options of one cleanup, every one checked before any step runs: a bad
+    value raises InvalidInput and nothing has changed."""
+    known = [f.name for f in fields(CleanupOptions) if f.name != "mode"]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise _native.invalid_input(
+            f"unknown cleanup option(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}"
+        )
+    o = CleanupOptions(mode=normalize_mode(mode), **options)
+    for name in _FLAGS:
+        _native.check_flag(name, getattr(o, name))
+    for name in _AUTO_FLAGS:
+        if getattr(o, name) is not None:
+            _native.check_flag(name, getattr(o, name))
+    if o.gc_passes is not None:
+        o.gc_passes = _native.check_int("gc_passes", o.gc_passes, 0, 3)
+    o.min_swap_free = _native.check_size("min_swap_free", o.min_swap_free)
+    if o.log is not None and not callable(o.log):
+        raise _native.invalid_input(f"log must be a callable taking one string, or None, got {o.log!r}")
+    for name in ("guard_force_hint", "guard_margin_hint"):
+        value = getattr(o, name)
+        if not isinstance(value, str) or not value.strip():
+            raise _native.invalid_input(f"{name} must be a non-empty string, got {value!r}")
+    return o
 
 
 def _mode_defaults(o: CleanupOptions) -> CleanupOptions:
@@ -179,11 +239,140 @@ def _torch() -> Any | None:
     return sys.modules.get("torch")
 
 
-def _cuda(torch: Any | None) -> bool:
+def cuda_devices(torch: Any | None) -> tuple[list[int], str]:
+    """The CUDA devices ``torch`` sees, and, when it sees none, why (torch not
+    loaded, a build without CUDA, no driver or GPU visible, a broken CUDA setup):
+    never a silent empty list."""
+    if torch is None:
+        return [], "torch is not loaded in this process"
     try:
-        return bool(torch is not None and torch.cuda.is_available())
-    except Exception:  # noqa: BLE001 - a broken CUDA setup must not break cleanup
-        return False
+        if torch.cuda.is_available():
+            n = int(torch.cuda.device_count())
+            if n > 0:
+                return list(range(n)), ""
+    except Exception as e:  # noqa: BLE001 - a broken CUDA setup is reported, never raised
+        return [], f"CUDA is not usable here: {type(e).__name__}: {e}"
+    version = getattr(torch, "__version__", "?")
+    built = getattr(torch.version, "cuda", None)
+    hip = getattr(torch.version, "hip", None)
+    if built is None and hip is None:
+        return [], f"torch {version} is built without CUDA"
+    why = f"torch {version}, built for {'CUDA ' + built if built else 'ROCm ' + str(hip)}, sees no GPU"
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if hidden is not None:
+        return [], f"{why} (CUDA_VISIBLE_DEVICES={hidden!r})"
+    return [], f"{why} (no driver or device visible)"
+
+
+def _cuda(torch: Any | None) -> bool:
+    return bool(cuda_devices(torch)[0])
+
+
+@dataclass
+class TorchCacheReport:
+    """What :func:`empty_torch_caches` did, per CUDA device (bytes)."""
+
+    devices: list[int] = field(default_factory=list)
+    reserved_before: list[int] = field(default_factory=list)
+    reserved_after: list[int] = field(default_factory=list)
+    free_total: list[tuple[int, int]] = field(default_factory=list)
+    #: The calls made: empty_cache, ipc_collect, synchronize.
+    calls: list[str] = field(default_factory=list)
+    peak_stats_reset: bool = False
+    #: What happened to the pinned host cache, if it was asked for.
+    host_note: str = ""
+    #: Why there was no CUDA device ("" when there was one).
+    no_cuda: str = ""
+
+    @property
+    def freed_bytes(self) -> int:
+        """Reserved (cached) VRAM released, over the devices it ran on."""
+        return sum(self.reserved_before) - sum(self.reserved_after)
+
+    @property
+    def detail(self) -> str:
+        """One line: what ran, and reserved VRAM before -> after (cleanup step 4)."""
+        if self.no_cuda:
+            parts = [f"no CUDA device: {self.no_cuda}; device caches not applicable"]
+        else:
+            parts = [
+                f"{' + '.join(self.calls)}: reserved "
+                f"{sum(self.reserved_before) / GB:.3f} -> {sum(self.reserved_after) / GB:.3f} GB"
+            ]
+            if self.peak_stats_reset:
+                parts.append("peak stats reset")
+        if self.host_note:
+            parts.append(self.host_note)
+        return "; ".join(parts)
+
+    def device_lines(self) -> list[str]:
+        """Per device: reserved before -> after (and the driver's free/total when
+        asked for); or, with no CUDA device, why (the VRAM Optimizer's report)."""
+        if self.no_cuda:
+            return [f"no CUDA device: {self.no_cuda}; nothing to optimize"]
+        lines = []
+        for i, d in enumerate(self.devices):
+            line = f"GPU {d}: reserved {self.reserved_before[i] / GB:.3f} -> {self.reserved_after[i] / GB:.3f} GB"
+            if self.free_total:
+                free, total = self.free_total[i]
+                line += f"; free {free / GB:.2f} of {total / GB:.2f} GB"
+            lines.append(line)
+        lines.append(f"reserved VRAM: {freed_phrase(self.freed_bytes / GB)}")
+        return lines
+
+
+def empty_torch_caches(
+    torch: Any | None,
+    devices: list[int] | None = None,
+    *,
+    ipc_collect: bool = True,
+    synchronize: bool = False,
+    reset_peak_stats: bool = True,
+    host_cache: bool = True,
+    driver_free: bool = False,
+) -> TorchCacheReport:
+    """The torch step, shared by the cleanup (step 4) and the VRAM Optimizer node.
+
+    ``empty_cache`` (which releases the caching allocator's free blocks on every
+    device), then optionally ``ipc_collect``, ``synchronize`` of each device in
+    ``devices`` (default: every one torch sees) and the reset of their peak
+    statistics; reserved VRAM is measured on ``devices`` before and after, and with
+    ``driver_free`` the driver's free/total too (this opens a CUDA context on a
+    device this process has not used). With ``host_cache`` also the pinned host
+    cache (``torch._C._host_emptyCache``). With no CUDA device it does nothing on
+    a device and the report says why (:func:`cuda_devices`)."""
+    visible, why = cuda_devices(torch)
+    r = TorchCacheReport(no_cuda="" if visible else why)
+    if visible:
+        assert torch is not None
+        r.devices = list(visible if devices is None else devices)
+        r.reserved_before = [int(torch.cuda.memory_reserved(d)) for d in r.devices]
+        torch.cuda.empty_cache()
+        r.calls.append("empty_cache")
+        if ipc_collect:
+            torch.cuda.ipc_collect()
+            r.calls.append("ipc_collect")
+        if synchronize:
+            for d in r.devices:
+                torch.cuda.synchronize(d)
+            r.calls.append("synchronize")
+        if reset_peak_stats:
+            for d in r.devices:
+                torch.cuda.reset_peak_memory_stats(d)
+            r.peak_stats_reset = True
+        r.reserved_after = [int(torch.cuda.memory_reserved(d)) for d in r.devices]
+        if driver_free:
+            for d in r.devices:
+                free, total = torch.cuda.mem_get_info(d)
+                r.free_total.append((int(free), int(total)))
+    if host_cache and torch is not None:
+        host_empty = getattr(torch._C, "_host_emptyCache", None)
+        if host_empty is None:
+            r.host_note = "this torch has no pinned host cache API"
+        elif visible:
+            host_empty()
+            r.host_note = "pinned host cache emptied"
+    return r
 
 
 def _comfy_mm() -> Any | None:
@@ -202,7 +391,9 @@ def _measure() -> tuple[int, Any]:
     return int(snap["process"]["rss_bytes"]), snap
 
 
-def _vram_used(snap: dict[str, Any], torch: Any | None) -> int | None:
+def vram_used(snap: dict[str, Any], torch: Any | None) -> int | None:
+    """VRAM in use over every GPU: NVML's figure from ``snap``, else (no NVML) the
+    driver's through torch; None when neither sees a GPU."""
     devices = snap["gpu"]["devices"]
     if devices:
         return int(sum(d["used_bytes"] for d in devices))
@@ -216,56 +407,143 @@ def _vram_used(snap: dict[str, Any], torch: Any | None) -> int | None:
 
 
 class _Deferred:
-    """At most one deferred trim waits at a time."""
+    """At most one deferred trim waits at a time; ``requests`` counts the cleanups
+    that asked for one, so a request made while the waiter trims is not lost."""
 
     lock = threading.Lock()
     pending = False
+    requests = 0
 
 
-def _schedule_deferred_trim(queue: Any, say: Callable[[str], None], timeout_s: float = 3600.0) -> bool:
+def _schedule_deferred_trim(
+    queue: Any,
+    say: Callable[[str], None],
+    timeout_s: float = 3600.0,
+    settle_s: float = 1.0,
+) -> bool:
     """After ComfyUI consumes the ``free_memory`` flag (after the current prompt) and
-    runs its own gc + soft_empty_cache, return the freed heap to the OS as well."""
+    runs its own gc + soft_empty_cache, return the freed heap to the OS as well.
+
+    A cleanup in the next queued prompt may ask again while the waiter is already
+    past the first reset; the waiter then waits for that prompt's reset too and
+    trims again, so every reset that a cleanup asked for is followed by a trim."""
     with _Deferred.lock:
+        _Deferred.requests += 1
         if _Deferred.pending:
             return True
         _Deferred.pending = True
 
+    def wait_for_reset() -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            flags = getattr(queue, "flags", {})
+            if "free_memory" not in flags:
+                return
+            time.sleep(0.2)
+
     def wait_and_trim() -> None:
-        try:
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                flags = getattr(queue, "flags", {})
-                if "free_memory" not in flags:
-                    break
-                time.sleep(0.2)
-            # ComfyUI's prompt_worker runs gc.collect() + soft_empty_cache() right
-            # after reading the flags; give it a moment, then trim.
-            time.sleep(1.0)
-            gc.collect()
-            r = json.loads(_native.trim_own_heap_json())
-            say(
-                f"[memwarden] deferred trim after ComfyUI freed cached outputs: "
-                f"RSS {r['rss_before_bytes'] / GB:.3f} GB -> {r['rss_after_bytes'] / GB:.3f} GB"
-            )
-        except Exception as e:  # noqa: BLE001 - a background helper must never raise
-            say(f"[memwarden] deferred trim failed: {e}")
-        finally:
+        while True:
             with _Deferred.lock:
-                _Deferred.pending = False
+                seen = _Deferred.requests
+            try:
+                wait_for_reset()
+                # ComfyUI's prompt_worker runs gc.collect() + soft_empty_cache() right
+                # after reading the flags; give it a moment, then trim.
+                time.sleep(settle_s)
+                gc.collect()
+                r = json.loads(_native.trim_own_heap_json())
+                say(
+                    f"[memwarden] deferred trim after ComfyUI freed cached outputs: "
+                    f"RSS {r['rss_before_bytes'] / GB:.3f} GB -> {r['rss_after_bytes'] / GB:.3f} GB"
+                )
+            except Exception as e:  # noqa: BLE001 - a background helper must never raise
+                say(f"[memwarden] deferred trim failed: {e}")
+            with _Deferred.lock:
+                if _Deferred.requests == seen:
+                    _Deferred.pending = False
+                    return
 
     threading.Thread(target=wait_and_trim, name="memwarden-deferred-trim", daemon=True).start()
     return True
 
 
-def _external_helper(pid: int, opts: CleanupOptions) -> dict[str, Any]:
-    """``python -m memwarden trim --pid <pid> --json``: the seed's helper fallback."""
-    cmd = [sys.executable, "-m", "memwarden", "trim", "--pid", str(pid), "--json"]
+def _in_our_terms(message: str, opts: CleanupOptions) -> str:
+    """A guard message of the ``memwarden`` command (``pass --force``,
+    ``--min-swap-free``) in the caller's terms (``opts.guard_*_hint``)."""
+    cli_force, cli_margin = _native.CLI_GUARD_HINTS
+    return message.replace(cli_force, opts.guard_force_hint).replace(cli_margin, opts.guard_margin_hint)
+
+
+#: Names the external helper: a native ``memwarden`` binary granted CAP_SYS_NICE.
+HELPER_ENV = "MEMWARDEN_HELPER"
+#: How a user grants the helper the capability to page out another process.
+SETCAP_COMMAND = "sudo setcap cap_sys_nice+ep /path/to/memwarden"
+HELPER_SETUP = (
+    f"to page out with CAP_SYS_NICE, grant a native memwarden binary the capability "
+    f"(`{SETCAP_COMMAND}`) and set {HELPER_ENV}=/path/to/memwarden for this process"
+)
+
+
+class HelperUnusable(Exception):
+    """MEMWARDEN_HELPER names nothing that can be run; nothing was run."""
+
+
+@dataclass
+class ExternalHelper:
+    """The command the external-helper fallback runs (``argv`` + ``trim ...``)."""
+
+    argv: list[str]
+    #: How reports name it: the binary's path, or ``python -m memwarden``.
+    name: str
+    #: True for the default ``python -m memwarden``: this process's own credentials.
+    own_privileges: bool
+
+
+def external_helper() -> ExternalHelper:
+    """The helper the fallback runs: the executable named by ``MEMWARDEN_HELPER``
+    (a native memwarden binary granted CAP_SYS_NICE with
+    ``sudo setcap cap_sys_nice+ep /path/to/memwarden``), or, when it is unset,
+    ``python -m memwarden``, which runs with this process's own privileges.
+
+    Raises HelperUnusable, saying why, when ``MEMWARDEN_HELPER`` is set but is not
+    an absolute path to an existing executable file."""
+    raw = os.environ.get(HELPER_ENV, "")
+    if not raw.strip():
+        return ExternalHelper([sys.executable, "-m", "memwarden"], "python -m memwarden", own_privileges=True)
+    path = os.path.expanduser(raw)
+    what = f"{HELPER_ENV}={raw!r}"
+    if not os.path.isabs(path):
+        raise HelperUnusable(f"{what} is not an absolute path; set it to the full path of the memwarden binary")
+    if not os.path.exists(path):
+        raise HelperUnusable(f"{what}: no such file")
+    if not os.path.isfile(path):
+        raise HelperUnusable(f"{what} is not a file (a directory?); it must name the memwarden binary itself")
+    if not os.access(path, os.X_OK):
+        raise HelperUnusable(f"{what} is not executable (chmod +x it, then `{SETCAP_COMMAND}`)")
+    return ExternalHelper([path], path, own_privileges=False)
+
+
+def _external_helper(pid: int, opts: CleanupOptions, helper: ExternalHelper | None = None) -> dict[str, Any]:
+    """``<helper> trim --pid <pid> --json``: the seed's helper fallback. Returns the
+    helper's JSON (a pageout report, or ``error``/``kind`` when it refused or
+    failed); never raises for a helper that cannot run or answers nonsense."""
+    helper = helper or external_helper()
+    cmd = [*helper.argv, "trim", "--pid", str(pid), "--json"]
     cmd += ["--min-swap-free", str(opts.min_swap_free)]
     if not opts.guard_swap:
         cmd.append("--force")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    data = json.loads(out.stdout) if out.stdout.strip() else {"error": out.stderr.strip()}
-    return dict(data)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.SubprocessError) as e:
+        return {"error": f"could not run {helper.name}: {e}"}
+    try:
+        data = json.loads(out.stdout)
+    except ValueError:
+        said = (out.stderr.strip() or out.stdout.strip())[-500:] or "no output"
+        return {"error": f"{helper.name} exited with status {out.returncode}: {said}"}
+    if not isinstance(data, dict):
+        return {"error": f"{helper.name} answered {out.stdout.strip()[:200]!r}, not a memwarden report"}
+    return data
 
 
 def cleanup(mode: str = "balanced", **options: Any) -> CleanupReport:
@@ -273,9 +551,10 @@ def cleanup(mode: str = "balanced", **options: Any) -> CleanupReport:
 
     ``mode``: monitor / conservative / balanced / aggressive (or the seeds' names:
     Monitor Only, Standard, Moderate). Keyword options override the mode's choice
-    of steps (see :class:`CleanupOptions`).
+    of steps (see :class:`CleanupOptions`). An unknown mode or option, or a value of
+    the wrong kind, raises InvalidInput before any step runs.
     """
-    opts = _mode_defaults(CleanupOptions(mode=mode, **options))
+    opts = _mode_defaults(_validated(mode, options))
     say = opts.log or log.info
     torch = _torch()
     t0 = time.perf_counter()
@@ -286,7 +565,7 @@ def cleanup(mode: str = "balanced", **options: Any) -> CleanupReport:
         ram_used_before_bytes=snap0["effective"]["used_bytes"],
         ram_total_bytes=snap0["effective"]["total_bytes"],
         ram_source=snap0["effective"]["source"],
-        vram_used_before_bytes=_vram_used(snap0, torch),
+        vram_used_before_bytes=vram_used(snap0, torch),
     )
 
     def step(index: int, name: str, fn: Callable[[], tuple[bool, str]] | None, skip_reason: str = "") -> None:
@@ -311,12 +590,34 @@ def cleanup(mode: str = "balanced", **options: Any) -> CleanupReport:
     rss1, snap1 = _measure()
     report.process_rss_after_bytes = rss1
     report.ram_used_after_bytes = snap1["effective"]["used_bytes"]
-    report.vram_used_after_bytes = _vram_used(snap1, torch)
+    report.vram_used_after_bytes = vram_used(snap1, torch)
     report.duration_s = time.perf_counter() - t0
     for line in report.text.splitlines()[len(report.steps) + 1 :]:
         if line:
             say(line)
     return report
+
+
+def unload_comfy_models(mm: Any) -> str:
+    """Unload every model through ComfyUI's own model management ``mm``
+    (``unload_all_models``, ``cleanup_models_gc`` where this ComfyUI has it,
+    ``cleanup_models``, ``soft_empty_cache``) and say what happened, pinned host
+    memory included where ComfyUI tracks it. Shared by the cleanup (step 0) and the
+    VRAM nodes."""
+    n = len(getattr(mm, "current_loaded_models", []))
+    pinned0 = getattr(mm, "TOTAL_PINNED_MEMORY", None)
+    mm.unload_all_models()
+    if hasattr(mm, "cleanup_models_gc"):
+        mm.cleanup_models_gc()
+    mm.cleanup_models()
+    mm.soft_empty_cache()
+    parts = [f"unloaded {n} model(s) from VRAM (weights move to RAM until their cached node outputs go)"]
+    if pinned0 is None:
+        parts.append("this ComfyUI has no pinned-memory accounting")
+    else:
+        pinned1 = getattr(mm, "TOTAL_PINNED_MEMORY", 0)
+        parts.append(f"pinned host memory {pinned0 / GB:.3f} GB -> {pinned1 / GB:.3f} GB")
+    return "; ".join(parts)
 
 
 def _run_steps(
@@ -331,20 +632,7 @@ def _run_steps(
     # 0 -- models
     def unload() -> tuple[bool, str]:
         assert mm is not None
-        n = len(getattr(mm, "current_loaded_models", []))
-        pinned0 = getattr(mm, "TOTAL_PINNED_MEMORY", None)
-        mm.unload_all_models()
-        if hasattr(mm, "cleanup_models_gc"):
-            mm.cleanup_models_gc()
-        mm.cleanup_models()
-        mm.soft_empty_cache()
-        parts = [f"unloaded {n} model(s) from VRAM (weights move to RAM until their cached node outputs go)"]
-        if pinned0 is None:
-            parts.append("this ComfyUI has no pinned-memory accounting")
-        else:
-            pinned1 = getattr(mm, "TOTAL_PINNED_MEMORY", 0)
-            parts.append(f"pinned host memory {pinned0 / GB:.3f} GB -> {pinned1 / GB:.3f} GB")
-        return True, "; ".join(parts)
+        return True, unload_comfy_models(mm)
 
     if not opts.unload_models:
         step(0, "Unload models", None, f"not in {opts.mode} mode")
@@ -377,27 +665,9 @@ def _run_steps(
 
     # 4 -- torch caches
     def torch_caches() -> tuple[bool, str]:
-        assert torch is not None
-        done = []
-        if _cuda(torch):
-            before = sum(torch.cuda.memory_reserved(d) for d in range(torch.cuda.device_count()))
-            torch.cuda.empty_cache()
-            torch.cuda.ipc_collect()
-            after = sum(torch.cuda.memory_reserved(d) for d in range(torch.cuda.device_count()))
-            done.append(f"empty_cache + ipc_collect: reserved {before / GB:.3f} -> {after / GB:.3f} GB")
-            if opts.reset_peak_stats:
-                for d in range(torch.cuda.device_count()):
-                    torch.cuda.reset_peak_memory_stats(d)
-                done.append("peak stats reset")
-        else:
-            done.append("no CUDA device: device caches not applicable")
-        host_empty = getattr(torch._C, "_host_emptyCache", None)
-        if host_empty is not None and _cuda(torch):
-            host_empty()
-            done.append("pinned host cache emptied")
-        elif host_empty is None:
-            done.append("this torch has no pinned host cache API")
-        return True, "; ".join(done)
+        # The same function the VRAM Optimizer node runs.
+        r = empty_torch_caches(torch, reset_peak_stats=bool(opts.reset_peak_stats))
+        return True, r.detail
 
     if not opts.torch_cache:
         step(4, "PyTorch cache", None, "disabled")
@@ -418,19 +688,43 @@ def _run_steps(
             return True, "; ".join(parts)
         pid = os.getpid()
         try:
-            r = loads(_native.pageout_json(pid, False, opts.min_swap_free, not opts.guard_swap))
+            r = loads(
+                _native.pageout_json(
+                    pid,
+                    False,
+                    opts.min_swap_free,
+                    not opts.guard_swap,
+                    force_hint=opts.guard_force_hint,
+                    margin_hint=opts.guard_margin_hint,
+                )
+            )
             parts.append(f"paged out {r.freed_bytes / GB:.3f} GB to swap ({r.guard.reason})")
         except _native.GuardRefused as e:
             parts.append(f"Skipping pageout: {e}")
         except (_native.Unsupported, _native.PermissionDenied) as e:
             if not opts.external_helper:
                 return False, "; ".join([*parts, f"pageout failed: {e}"])
-            parts.append(f"pageout failed in-process ({e}); using external helper")
-            data = _external_helper(pid, opts)
-            if "freed_bytes" in data:
-                parts.append(f"external helper freed {data['freed_bytes'] / GB:.3f} GB")
+            try:
+                helper = external_helper()
+            except HelperUnusable as bad:
+                return False, "; ".join([*parts, f"pageout failed in-process ({e}); external helper not run: {bad}"])
+            if helper.own_privileges:
+                parts.append(
+                    f"pageout failed in-process ({e}); using external helper {helper.name} "
+                    f"({HELPER_ENV} is not set, so it runs with this process's own privileges "
+                    f"and cannot do what this process could not; {HELPER_SETUP})"
+                )
             else:
-                return False, "; ".join([*parts, f"external helper failed: {data.get('error', data)}"])
+                parts.append(f"pageout failed in-process ({e}); using external helper {helper.name} ({HELPER_ENV})")
+            data = _external_helper(pid, opts, helper)
+            if "freed_bytes" in data:
+                parts.append(f"external helper {helper.name} paged out {data['freed_bytes'] / GB:.3f} GB")
+            elif data.get("kind") == "guard_refused":
+                # The helper is the memwarden command: its refusal names --force;
+                # say it in the caller's terms.
+                parts.append(f"Skipping pageout (external helper): {_in_our_terms(str(data.get('error')), opts)}")
+            else:
+                return False, "; ".join([*parts, f"external helper {helper.name} failed: {data.get('error', data)}"])
         return True, "; ".join(parts)
 
     if opts.os_trim:
@@ -445,10 +739,11 @@ def _run_steps(
             torch.cuda.synchronize(d)
         return True, f"synchronized {torch.cuda.device_count()} device(s)"
 
-    if opts.sync_gpu and _cuda(torch):
+    no_cuda = cuda_devices(torch)[1]
+    if opts.sync_gpu and not no_cuda:
         step(6, "CUDA sync", sync)
     else:
-        step(6, "CUDA sync", None, "no CUDA device" if opts.sync_gpu else "disabled")
+        step(6, "CUDA sync", None, f"no CUDA device: {no_cuda}" if opts.sync_gpu else "disabled")
 
     # 7 -- final collection, optional cache purge
     step(7, "Final GC", lambda: (True, f"collected {gc.collect()} objects"))

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import _native
+
+#: What the assessment reads from a snapshot.
+_SNAPSHOT_KEYS = ("effective", "system", "pressure", "gpu")
 
 
 @dataclass
@@ -23,11 +29,18 @@ class PressureReport:
 
 
 def check_memory_pressure(snap: Any = None) -> PressureReport:
-    """Assess memory pressure from a snapshot (taken now when not given)."""
+    """Assess memory pressure from a snapshot (taken now when not given).
+
+    ``snap``: a :func:`memwarden.snapshot` (or its dict); anything else raises
+    InvalidInput."""
     if snap is None:
         from . import snapshot
 
         snap = snapshot(top=0)
+    elif not isinstance(snap, Mapping) or not all(k in snap for k in _SNAPSHOT_KEYS):
+        raise _native.invalid_input(
+            f"snap must be a memwarden snapshot (memwarden.snapshot()) or None, got {type(snap).__name__}"
+        )
     eff, sysm, pres, gpu = snap["effective"], snap["system"], snap["pressure"], snap["gpu"]
     ram = float(eff["percent_used"])
     devices = gpu["devices"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from . import _native
+
 
 def torch_module() -> Any | None:
     """torch if it is already imported or importable, else None.
@@ -21,6 +23,7 @@ def torch_memory(import_if_needed: bool = True) -> list[dict[str, Any]]:
     Returns an empty list when torch is missing or sees no CUDA device (the CPU
     allocator keeps no statistics).
     """
+    import_if_needed = _native.check_flag("import_if_needed", import_if_needed)
     torch = torch_module()
     if torch is None and import_if_needed:
         try:

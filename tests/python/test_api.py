@@ -10,8 +10,9 @@ import subprocess
 import sys
 
 import memwarden
+import numpy
 import pytest
-from conftest import MIB, has_swap, vm_rss
+from conftest import MIB, guard_refusal_names, has_swap, vm_rss
 from memwarden import _native
 
 
@@ -45,16 +46,36 @@ def test_child_memory_is_measured(child):
     assert c.pid in [t.pid for t in snap.top_processes.processes]
 
 
+STATUS_RE = r"RAM: [\d.]+GB/([\d.]+)GB \(\d+%\) \| VRAM: (n/a|[\d.]+GB/([\d.]+)GB \(\d+%\))"
+
+
 def test_status_line_form():
     line = memwarden.status_line()
-    assert re.fullmatch(r"RAM: [\d.]+GB/[\d.]+GB \(\d+%\) \| VRAM: (n/a|[\d.]+GB/[\d.]+GB \(\d+%\))", line), line
+    m = re.fullmatch(STATUS_RE, line)
+    assert m, line
+    # One snapshot: its line and its status numbers are the same thing, exactly.
+    snap = memwarden.snapshot(top=0)
+    assert snap.status()["status"] == snap.status_line
+    # Two snapshots (status_line() and status() each take one): used memory may move
+    # in between, the totals cannot, and without a GPU the VRAM part is n/a in both.
     st = memwarden.status()
-    assert st.status == line or st.status.split(" | ")[1] == line.split(" | ")[1]
+    m2 = re.fullmatch(STATUS_RE, st.status)
+    assert m2, st.status
+    assert m2.group(1) == m.group(1)  # RAM total
+    if snap.gpu.devices:
+        assert m2.group(3) == m.group(3)  # VRAM total
+    else:
+        assert m.group(2) == m2.group(2) == "n/a"
 
 
 def test_format_and_parse():
     assert memwarden.format_bytes(1536) == "1.50 KiB"
+    assert memwarden.format_bytes(0) == "0 B"
     assert memwarden.parse_size("1.5G") == 3 << 29
+    assert memwarden.format_bytes(2**64 - 1) == "16.00 EiB"
+    # Integers that are not Python ints but say they are (__index__): accepted.
+    assert memwarden.format_bytes(numpy.int64(1536)) == "1.50 KiB"
+    assert memwarden.snapshot(numpy.int32(os.getpid()), top=numpy.uint8(0)).process.pid == os.getpid()
     with pytest.raises(memwarden.InvalidInput):
         memwarden.parse_size("lots")
 
@@ -66,18 +87,192 @@ def test_format_and_parse():
         (lambda: memwarden.snapshot(0), memwarden.InvalidInput, "invalid_input", 2),
         (lambda: memwarden.trim_process(1), memwarden.Protected, "protected", 7),
         (lambda: memwarden.trim_process(2), memwarden.Protected, "protected", 7),
-        (lambda: memwarden.snapshot(scope="everything"), memwarden.InvalidInput, None, None),
+        (lambda: memwarden.snapshot(scope="everything"), memwarden.InvalidInput, "invalid_input", 2),
     ],
 )
 def test_bad_input_raises_specific_errors(call, exc, kind, code):
     with pytest.raises(exc) as info:
         call()
     assert isinstance(info.value, memwarden.MemwardenError)
-    if kind:
-        assert info.value.kind == kind and info.value.exit_code == code
+    assert info.value.kind == kind and info.value.exit_code == code
 
 
-def test_trim_guard_refuses_without_swap_and_changes_nothing(child):
+ME = os.getpid()
+
+# Every bad argument of the public API: InvalidInput with .kind / .exit_code and a
+# message that names what is wrong (never a bare ValueError, TypeError or
+# OverflowError).
+BAD_ARGUMENTS = [
+    ("cleanup nonsense", lambda: memwarden.cleanup("nonsense"), "unknown cleanup mode 'nonsense'"),
+    ("cleanup None", lambda: memwarden.cleanup(None), "unknown cleanup mode None"),
+    ("cleanup option", lambda: memwarden.cleanup("balanced", turbo=True), "unknown cleanup option.*'turbo'"),
+    ("cleanup gc_passes", lambda: memwarden.cleanup("balanced", gc_passes=7), "gc_passes must be .* 0 to 3"),
+    ("cleanup flag", lambda: memwarden.cleanup("balanced", guard_swap="no"), "guard_swap must be True or False"),
+    ("cleanup margin", lambda: memwarden.cleanup("aggressive", min_swap_free=-1), "min_swap_free .*got -1"),
+    ("cleanup log", lambda: memwarden.cleanup("balanced", log="stdout"), "log must be a callable"),
+    ("snapshot scope", lambda: memwarden.snapshot(scope="x"), "scope must be 'visible' or 'cgroup', not 'x'"),
+    ("snapshot scope type", lambda: memwarden.snapshot(scope=1), "scope must be a string"),
+    ("snapshot top -1", lambda: memwarden.snapshot(top=-1), "top must be .*got -1"),
+    ("snapshot top float", lambda: memwarden.snapshot(top=2.5), "top must be .*not float"),
+    ("snapshot top None", lambda: memwarden.snapshot(top=None), "top must be .*not NoneType"),
+    ("snapshot pid bool", lambda: memwarden.snapshot(True), "pid must be .*not a bool"),
+    ("snapshot pid float", lambda: memwarden.snapshot(float(ME)), "pid must be .*not float"),
+    ("snapshot detailed", lambda: memwarden.snapshot(detailed=1), "detailed must be True or False"),
+    ("snapshot gpu", lambda: memwarden.snapshot(gpu="yes"), "gpu must be True or False"),
+    ("report color", lambda: memwarden.snapshot(top=0).report(color=1), "color must be True or False"),
+    ("trim bool", lambda: memwarden.trim_process(True), "pid must be .*not a bool"),
+    ("trim False", lambda: memwarden.trim_process(False), "pid must be .*not a bool"),
+    ("trim float", lambda: memwarden.trim_process(1.0), "pid must be .*not float"),
+    ("trim str", lambda: memwarden.trim_process(str(ME)), "pid must be .*not str"),
+    ("trim None", lambda: memwarden.trim_process(None), "pid must be .*not NoneType"),
+    ("trim negative", lambda: memwarden.trim_process(-5), "-5 is not a valid PID"),
+    ("trim huge", lambda: memwarden.trim_process(2**64), "is not a valid PID .*too large"),
+    ("trim margin -1", lambda: memwarden.trim_process(ME, min_swap_free=-1), "min_swap_free .*got -1"),
+    ("trim margin float", lambda: memwarden.trim_process(ME, min_swap_free=1.5), "min_swap_free .*not float"),
+    ("trim margin text", lambda: memwarden.trim_process(ME, min_swap_free="lots"), "min_swap_free: 'lots'"),
+    ("trim margin huge", lambda: memwarden.trim_process(ME, min_swap_free=2**64), "min_swap_free .*got"),
+    ("trim force", lambda: memwarden.trim_process(ME, force=1), "force must be True or False"),
+    ("trim cold", lambda: memwarden.trim_process(ME, cold="yes"), "cold must be True or False"),
+    ("format negative", lambda: memwarden.format_bytes(-1), "n must be .*got -1"),
+    ("format float", lambda: memwarden.format_bytes(1.5), "n must be .*not float"),
+    ("format bool", lambda: memwarden.format_bytes(True), "n must be .*not a bool"),
+    ("parse text", lambda: memwarden.parse_size("lots"), "'lots' is not a size"),
+    ("parse negative", lambda: memwarden.parse_size("-1G"), "'-1G' is not a size"),
+    ("parse int", lambda: memwarden.parse_size(5), "size must be a string, not int"),
+    ("parse None", lambda: memwarden.parse_size(None), "size must be a string, not NoneType"),
+    ("process bool", lambda: memwarden.process_memory(True), "pid must be .*not a bool"),
+    ("process negative", lambda: memwarden.process_memory(-1), "-1 is not a valid PID"),
+    ("process zero", lambda: memwarden.process_memory(0), "0 is not a valid PID"),
+    ("process huge", lambda: memwarden.process_memory(2**40), "is not a valid PID .*too large"),
+    ("process beyond i64", lambda: memwarden.process_memory(2**70), "is not a valid PID .*too large"),
+    ("process detailed", lambda: memwarden.process_memory(ME, detailed="yes"), "detailed must be True or False"),
+    ("reclaim negative", lambda: memwarden.reclaim(-1), "nbytes must be .*got -1"),
+    ("reclaim zero", lambda: memwarden.reclaim(0), "nbytes must be .*1 or more"),
+    ("reclaim float", lambda: memwarden.reclaim(1.5), "nbytes must be .*not float"),
+    ("reclaim text", lambda: memwarden.reclaim("lots"), "nbytes: 'lots' is not a size"),
+    ("purge slab", lambda: memwarden.purge_cache(slab="yes"), "slab must be True or False"),
+    ("purge compact", lambda: memwarden.purge_cache(compact=1), "compact must be True or False"),
+    ("pressure snap", lambda: memwarden.check_memory_pressure("x"), "snap must be a memwarden snapshot"),
+    ("torch_memory flag", lambda: memwarden.torch_memory("no"), "import_if_needed must be True or False"),
+    ("native hint", lambda: _native.pageout_json(ME, force_hint=3), "force_hint must be a string"),
+    ("native empty hint", lambda: _native.pageout_json(ME, margin_hint=" "), "margin_hint must not be empty"),
+    ("native snapshot", lambda: _native.render_status_line("{}"), "not a memwarden snapshot"),
+    ("native report", lambda: _native.render_pageout(b"{}"), "report must be a string"),
+    ("native argv", lambda: _native.run_cli("memwarden"), "argv must be a list of strings"),
+]
+
+
+@pytest.mark.parametrize(("call", "message"), [c[1:] for c in BAD_ARGUMENTS], ids=[c[0] for c in BAD_ARGUMENTS])
+def test_every_bad_argument_raises_invalid_input(call, message):
+    with pytest.raises(memwarden.InvalidInput, match=message) as info:
+        call()
+    assert isinstance(info.value, memwarden.MemwardenError)
+    assert info.value.kind == "invalid_input"
+    assert info.value.exit_code == 2
+
+
+def test_bad_arguments_change_nothing(child):
+    c = child(64)
+    before = vm_rss(c.pid)
+    for kwargs in ({"min_swap_free": -1}, {"force": 1}, {"cold": "yes"}, {"min_swap_free": 0.5}):
+        with pytest.raises(memwarden.InvalidInput):
+            memwarden.trim_process(c.pid, **kwargs)
+    assert abs(vm_rss(c.pid) - before) < 2 * MIB
+    lines: list[str] = []
+    with pytest.raises(memwarden.InvalidInput, match="min_swap_free"):
+        memwarden.cleanup("aggressive", min_swap_free=-1, log=lines.append)
+    assert lines == []  # no step ran
+
+
+def test_guard_refusal_names_the_python_parameters(child, swap_lock):
+    """A refusal through the Python API says what to change in Python terms."""
+    c = child(64)
+    with pytest.raises(memwarden.GuardRefused) as info:
+        memwarden.trim_process(c.pid, min_swap_free=1 << 50)
+    msg = str(info.value)
+    assert info.value.kind == "guard_refused" and info.value.exit_code == 6
+    if guard_refusal_names(msg) == "force":
+        assert "pass force=True" in msg, msg
+    else:
+        assert "margin (min_swap_free)" in msg, msg
+    assert "--force" not in msg and "--min-swap-free" not in msg, msg
+    # Callers with other names pass their own.
+    with pytest.raises(memwarden.GuardRefused) as info:
+        _native.pageout_json(c.pid, False, 1 << 50, False, force_hint="flip the switch", margin_hint="knob B")
+    msg = str(info.value)
+    if guard_refusal_names(msg) == "force":
+        assert "flip the switch" in msg, msg
+    else:
+        assert "margin (knob B)" in msg, msg
+    assert "force=True" not in msg and "--force" not in msg, msg
+
+
+STEPS = ["open", "privileges", "guard", "advise", "verify"]
+
+
+def test_trim_process_pages_a_child_out_to_swap(child, swap):
+    """The successful path: a child's 256 MiB of written memory goes to swap, the
+    report's figures are /proc's, and nothing is lost."""
+    swap(512)
+    c = child(256)
+    before = c.memory()
+    r = memwarden.trim_process(c.pid, min_swap_free="16M")
+    after = c.memory()
+    assert r.pid == c.pid and r.advice == "pageout", r
+    assert [s.name for s in r.steps] == STEPS and all(s.ok for s in r.steps), r.steps
+    assert r.guard.allowed is True and r.guard.forced is False
+    assert "MADV_PAGEOUT" in r.steps[3].detail and r.ranges_skipped == 0
+    # Most of the allocation left RAM for swap, as /proc shows it...
+    assert before["RssAnon"] - after["RssAnon"] >= 230 * MIB, (before, after)
+    assert after["VmSwap"] - before["VmSwap"] >= 230 * MIB, (before, after)
+    # ...and as the report says.
+    assert r.freed_bytes >= 230 * MIB, r
+    assert abs(r.rss_before_bytes - before["VmRSS"]) < 2 * MIB
+    assert abs(r.rss_after_bytes - after["VmRSS"]) < 2 * MIB
+    assert r.swap_after_bytes == after["VmSwap"]
+    # Touching it brings it back, every byte as written.
+    assert c.check() == "ok"
+    assert c.memory()["RssAnon"] >= 250 * MIB
+
+
+def test_trim_process_cold_needs_no_swap(child, swap_lock):
+    """cold=True (MADV_COLD) passes the guard with no swap at all (this machine has
+    none unless a test adds it, and the lock keeps them away): it marks the child's
+    pages first to go and moves nothing now."""
+    c = child(128)
+    before = c.memory()
+    r = memwarden.trim_process(c.pid, cold=True)  # default margin: 1 GiB of free swap
+    after = c.memory()
+    assert r.advice == "cold" and [s.name for s in r.steps] == STEPS
+    assert r.guard.allowed is True and r.guard.forced is False
+    assert "no free swap is needed" in r.guard.reason, r.guard
+    assert "MADV_COLD" in r.steps[3].detail and r.ranges_skipped == 0
+    assert r.bytes_advised >= 128 * MIB  # the whole allocation was advised
+    assert after["RssAnon"] >= before["RssAnon"] - 4 * MIB, (before, after)
+    assert after["VmSwap"] == before["VmSwap"]
+    assert c.check() == "ok"
+
+
+@pytest.mark.parametrize("cold", [False, True], ids=["no-advice", "younger-marked-cold"])
+def test_cold_pages_go_first_under_pressure(memory_group, swap, child, cold):
+    """What cold=True is for: two children of 128 MiB in one memory cgroup, then
+    reclaim of 100 MiB from the group (what memory pressure does). Without advice
+    the kernel takes the older child's pages; with the younger one marked cold, it
+    takes the younger one's instead."""
+    swap(512)
+    older = child(128, memory_group.path)
+    younger = child(128, memory_group.path)
+    if cold:
+        r = memwarden.trim_process(younger.pid, cold=True)
+        assert r.advice == "cold" and r.guard.allowed
+    memory_group.squeeze(100 * MIB)
+    taken, kept = (younger, older) if cold else (older, younger)
+    t, k = taken.memory(), kept.memory()
+    assert t["VmSwap"] >= 80 * MIB, (t, k)
+    assert k["VmSwap"] < 16 * MIB and k["RssAnon"] >= 112 * MIB, (t, k)
+
+
+def test_trim_guard_refuses_without_swap_and_changes_nothing(child, swap_lock):
     if has_swap():
         pytest.skip("this machine has swap; the no-swap refusal needs none")
     c = child(64)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
+import re
 import subprocess
 import sys
+import time
 
 import memwarden
 import pytest
 import torch
-from conftest import MIB, ROOT, vm_rss
-from memwarden.cleanup import normalize_mode
+from conftest import MIB, ROOT, guard_refusal_names, vm_rss
+from memwarden.cleanup import GB, CleanupReport, freed_phrase, normalize_mode, round_gb
 
 
 @pytest.mark.parametrize(
@@ -30,9 +33,13 @@ def test_mode_aliases(name, mode):
     assert normalize_mode(name) == mode
 
 
-def test_unknown_mode_is_rejected_before_anything_runs():
-    with pytest.raises(ValueError, match="unknown cleanup mode 'turbo'"):
-        memwarden.cleanup("turbo")
+@pytest.mark.parametrize("mode", ["turbo", None, 3, ""])
+def test_unknown_mode_is_rejected_before_anything_runs(mode):
+    lines: list[str] = []
+    with pytest.raises(memwarden.InvalidInput, match=f"unknown cleanup mode {re.escape(repr(mode))}") as info:
+        memwarden.cleanup(mode, log=lines.append)
+    assert info.value.kind == "invalid_input" and info.value.exit_code == 2
+    assert lines == []
 
 
 def test_seven_steps_logged_and_numbered():
@@ -54,11 +61,44 @@ def test_monitor_only_changes_nothing():
 
 
 def test_report_numbers_match_measured_rss():
+    before = vm_rss(os.getpid())
     r = memwarden.cleanup("conservative")
-    assert abs(r.process_rss_after_bytes - vm_rss(os.getpid())) < 16 * MIB
+    after = vm_rss(os.getpid())
+    assert abs(r.process_rss_before_bytes - before) < 16 * MIB
+    assert abs(r.process_rss_after_bytes - after) < 16 * MIB
     d = r.to_dict()
-    assert d["process_freed_bytes"] == r.process_rss_before_bytes - r.process_rss_after_bytes
-    assert d["freed_gb"] >= 0
+    assert d["process_freed_bytes"] == r.process_freed_bytes
+    assert d["freed_gb"] == r.freed_gb
+
+
+def test_freed_figures_are_signed_and_never_negative_zero():
+    assert freed_phrase(0.0) == "freed 0.000 GB"
+    assert freed_phrase(-1e-7) == "freed 0.000 GB"
+    assert freed_phrase(1.25) == "freed 1.250 GB"
+    assert freed_phrase(-0.012) == "freed 0.000 GB (grew 0.012 GB)"
+    assert round_gb(-1e-7) == 0.0 and math.copysign(1.0, round_gb(-1e-7)) == 1.0
+    assert round_gb(-0.0123) == -0.012
+    # A process that grew by 4 KiB: shown as 0.000, never -0.000; the number keeps its sign.
+    tiny = CleanupReport(mode="balanced", process_rss_before_bytes=100 * MIB, process_rss_after_bytes=100 * MIB + 4096)
+    assert "-0.000" not in tiny.text
+    process_line = next(line for line in tiny.text.splitlines() if "Process RAM" in line)
+    assert process_line.endswith("(freed 0.000 GB)"), process_line
+    assert tiny.freed_gb == -4096 / GB
+    # One that grew by 12.5 MiB, with VRAM freed 100 MiB: each line says what happened,
+    # the total is the measured sum.
+    grew = CleanupReport(
+        mode="balanced",
+        process_rss_before_bytes=100 * MIB,
+        process_rss_after_bytes=100 * MIB + 12 * MIB + MIB // 2,
+        vram_used_before_bytes=1000 * MIB,
+        vram_used_after_bytes=900 * MIB,
+    )
+    text = grew.text
+    assert "(freed 0.000 GB (grew 0.012 GB))" in text, text
+    assert "(freed 0.098 GB)" in text, text
+    assert grew.freed_gb == (100 * MIB - 12.5 * MIB) / GB
+    assert "Total      : freed 0.085 GB" in text, text
+    assert "-0.0" not in text
 
 
 def test_cleanup_frees_torch_tensors_held_only_by_garbage():
@@ -76,8 +116,12 @@ def test_cleanup_frees_torch_tensors_held_only_by_garbage():
         r = memwarden.cleanup("balanced")
     finally:
         gc.enable()
-    assert before - vm_rss(os.getpid()) >= 200 * MIB, r.text
+    measured = before - vm_rss(os.getpid())
+    assert measured >= 200 * MIB, r.text
     assert sum(int(s.detail.split()[1]) for s in r.steps[1:4]) > 0  # objects collected
+    # The report's figure is the measured one, and its text says so.
+    assert abs(r.process_freed_bytes - measured) < 16 * MIB, (measured, r.text)
+    assert f"(freed {r.process_freed_bytes / GB:.3f} GB)" in r.text
 
 
 def run_workload(approach: str) -> dict:
@@ -102,10 +146,26 @@ def test_fragmented_heap_is_returned_to_the_os():
     assert seed["after_over_live"] > 1.8, seed
 
 
-def test_external_helper_trims_this_process_from_a_child():
-    """The seed's fallback: ``python -m memwarden trim --pid <self>`` in a child process."""
-    from memwarden.cleanup import CleanupOptions, _external_helper
+def helpers() -> list:
+    out = [pytest.param(None, id="python -m memwarden")]
+    native = [ROOT / "target" / b / "memwarden" for b in ("release", "debug")]
+    out += [pytest.param(str(p), id="native binary") for p in native if p.is_file()][:1]
+    return out
 
+
+@pytest.mark.parametrize("helper", helpers())
+def test_external_helper_trims_this_process_from_a_child(helper, monkeypatch):
+    """The fallback: ``<helper> trim --pid <self>`` in a child process, the helper
+    being MEMWARDEN_HELPER's binary or, without it, ``python -m memwarden``."""
+    from memwarden.cleanup import HELPER_ENV, CleanupOptions, _external_helper, external_helper
+
+    if helper is None:
+        monkeypatch.delenv(HELPER_ENV, raising=False)
+        assert external_helper().argv == [sys.executable, "-m", "memwarden"]
+        assert external_helper().own_privileges is True
+    else:
+        monkeypatch.setenv(HELPER_ENV, helper)
+        assert external_helper().argv == [helper] and external_helper().own_privileges is False
     data = _external_helper(os.getpid(), CleanupOptions(guard_swap=False, min_swap_free=0))
     assert data["pid"] == os.getpid(), data
     assert [s["name"] for s in data["steps"]] == ["open", "privileges", "guard", "advise", "verify"]
@@ -115,9 +175,72 @@ def test_external_helper_trims_this_process_from_a_child():
     assert refused.get("kind") == "guard_refused" and refused["exit_code"] == 6, refused
 
 
-def test_aggressive_cleanup_reports_the_guard_decision():
+def test_external_helper_that_cannot_run_or_answers_nonsense():
+    """Whatever the helper does, the fallback reports it instead of raising."""
+    from memwarden.cleanup import CleanupOptions, ExternalHelper, _external_helper
+
+    opts = CleanupOptions()
+    gone = _external_helper(
+        os.getpid(), opts, ExternalHelper(["/nonexistent/memwarden"], "/nonexistent/memwarden", False)
+    )
+    assert gone["error"].startswith("could not run /nonexistent/memwarden: "), gone
+    echo = _external_helper(os.getpid(), opts, ExternalHelper(["/bin/echo"], "/bin/echo", False))
+    assert (
+        echo["error"]
+        == f"/bin/echo exited with status 0: trim --pid {os.getpid()} --json --min-swap-free {opts.min_swap_free}"
+    )
+    false = _external_helper(os.getpid(), opts, ExternalHelper(["/bin/false"], "/bin/false", False))
+    assert false["error"] == "/bin/false exited with status 1: no output", false
+
+
+def test_aggressive_cleanup_reports_the_guard_decision(swap_lock):
     r = memwarden.cleanup("aggressive", min_swap_free=1 << 50)
     step5 = next(s.detail for s in r.steps if s.index == 5)
     assert "malloc_trim" in step5
     assert "Skipping pageout" in step5, step5
-    assert "free swap" in step5 or "no swap" in step5, step5
+    assert not re.search(r"paged out [\d.]+ GB", step5), step5  # nothing was paged out
+    # In this API's terms: cleanup(guard_swap=False) overrides, min_swap_free is the margin.
+    if guard_refusal_names(step5) == "force":
+        assert "pass guard_swap=False" in step5, step5
+    else:
+        assert "margin (min_swap_free)" in step5, step5
+    assert "--force" not in step5 and "--min-swap-free" not in step5, step5
+
+
+def test_deferred_trim_follows_every_reset_asked_for() -> None:
+    """Two prompts queued back to back, each with a cleanup: the second asks while
+    the waiter is already past the first reset. Each reset is followed by a trim."""
+    import importlib
+    import threading as _threading
+
+    # `memwarden.cleanup` is the function; the module holds the scheduler.
+    cl = importlib.import_module("memwarden.cleanup")
+
+    class Queue:
+        def __init__(self) -> None:
+            self.flags: dict[str, bool] = {}
+
+    queue = Queue()
+    said: list[str] = []
+    trimmed = _threading.Event()
+
+    def say(line: str) -> None:
+        said.append(line)
+        trimmed.set()
+
+    queue.flags["free_memory"] = True  # prompt 1's cleanup set it
+    assert cl._schedule_deferred_trim(queue, say, timeout_s=30, settle_s=2.0)
+    queue.flags.pop("free_memory")  # ComfyUI's reset after prompt 1
+    time.sleep(1.0)  # the waiter saw the reset (polls every 0.2 s) and lets ComfyUI settle (2 s)
+    queue.flags["free_memory"] = True  # prompt 2's cleanup asks again
+    assert cl._schedule_deferred_trim(queue, say, timeout_s=30, settle_s=2.0)
+    assert trimmed.wait(10), said
+    trimmed.clear()
+    assert len(said) == 1, said
+    queue.flags.pop("free_memory")  # ComfyUI's reset after prompt 2
+    assert trimmed.wait(10), said
+    deadline = time.monotonic() + 10
+    while cl._Deferred.pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [line.startswith("[memwarden] deferred trim after") for line in said] == [True, True], said
+    assert not cl._Deferred.pending

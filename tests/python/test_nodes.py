@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import inspect
 import math
+import os
+import re
+import subprocess
 import sys
+import time
 import types
 
+import memwarden
 import pytest
 import torch
+from conftest import MIB, ROOT, guard_refusal_names, proc_memory
+from memwarden import _native
+from memwarden.cleanup import HELPER_ENV, cuda_devices
 from memwarden.comfy import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-from memwarden.comfy.nodes import UnifiedMemoryManager
+from memwarden.comfy import nodes as nodes_module
+from memwarden.comfy.nodes import OptimizerState, UnifiedMemoryManager
 
 COMFY_TYPES = {"BOOLEAN", "FLOAT", "INT", "STRING", "IMAGE", "*"}
 
@@ -40,6 +51,31 @@ SEED_NODES = {
         "trigger_image",
     ],
 }
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def umm_clock(monkeypatch):
+    """Every test starts the Unified Memory Manager afresh (no cooldown, no history)
+    on a clock it controls; the process-wide state is put back afterwards."""
+    clock = Clock()
+    monkeypatch.setattr(UnifiedMemoryManager, "state", OptimizerState(clock=clock))
+    return clock
+
+
+@pytest.fixture(autouse=True)
+def no_helper_configured(monkeypatch):
+    """MEMWARDEN_HELPER from the environment must not steer the tests."""
+    monkeypatch.delenv(HELPER_ENV, raising=False)
 
 
 def defaults(cls) -> dict:
@@ -106,55 +142,218 @@ def test_data_flow_nodes_pass_the_same_object_through(key):
         assert isinstance(value, {"STRING": str, "FLOAT": float, "BOOLEAN": bool}[kind]), (kind, value)
 
 
+def reported_total(report: str) -> float:
+    """The report's total, as a signed number: "freed 0.000 GB (grew 0.012 GB)" is -0.012."""
+    m = re.search(r"Total +: freed ([\d.]+) GB(?: \(grew ([\d.]+) GB\))?", report)
+    assert m, report
+    return -float(m.group(2)) if m.group(2) else float(m.group(1))
+
+
 def test_memory_cleaner_report_and_freed(caplog):
     caplog.set_level("INFO", logger="memwarden")
     anything, report, freed = execute("MemoryCleanerForce", aggressive_trim=False)
     assert anything is None
     assert "CLEANUP RESULTS:" in report and "[5/7] OS-level trim" in report
-    assert freed >= 0.0
+    # The output is the figure the report shows (signed: negative when memory grew),
+    # never a negative zero.
+    assert freed == reported_total(report), report
+    if freed == 0:
+        assert math.copysign(1.0, freed) == 1.0  # 0.0, not -0.0
+    assert "-0.000" not in report
     # Written to the console log too, with the status line.
     assert any("RAM: " in r.getMessage() for r in caplog.records)
 
 
-def test_memory_cleaner_guard_maps_to_swap():
-    # skip_trim_if_c_low guards swap; with no swap (or too little) pageout is skipped, said plainly.
-    _, report, _ = execute("MemoryCleanerForce", aggressive_trim=True, min_c_free_gb=100000.0)
-    assert "Skipping pageout" in report or "paged out" in report
+def assert_refusal_in_node_terms(report: str) -> None:
+    assert "Skipping pageout" in report, report
+    assert not re.search(r"paged out [\d.]+ GB", report), report  # nothing was paged out
+    if guard_refusal_names(report) == "force":
+        # Overriding the guard is this node's switch, not the CLI's --force.
+        assert "turn skip_trim_if_c_low off" in report, report
+    else:
+        assert "margin (min_c_free_gb)" in report, report
+    for other in ("--force", "--min-swap-free", "force=True", "guard_swap", "min_swap_free"):
+        assert other not in report, (other, report)
+
+
+def test_memory_cleaner_guard_maps_to_swap(swap_lock):
+    # skip_trim_if_c_low guards swap: no machine has 100000 GB of free swap to keep,
+    # so the guard refuses, and says so in the node's own terms.
+    _, report, freed = execute("MemoryCleanerForce", aggressive_trim=True, min_c_free_gb=100000.0)
+    assert_refusal_in_node_terms(report)
+    assert freed == reported_total(report)
+
+
+def test_memory_cleaner_external_helper_refusal_in_node_terms(monkeypatch, swap_lock):
+    """When the in-process pageout is not possible, the node runs the external helper
+    (the memwarden command, which speaks of --force); its refusal still reads in
+    the node's terms."""
+
+    def unsupported(*args, **kwargs):
+        raise _native.Unsupported("process_madvise is not available (simulated)")
+
+    monkeypatch.setattr(_native, "pageout_json", unsupported)
+    _, report, _ = execute("MemoryCleanerForce", aggressive_trim=True, external_helper=True, min_c_free_gb=100000.0)
+    assert "using external helper" in report, report
+    assert "Skipping pageout (external helper)" in report, report
+    assert_refusal_in_node_terms(report)
+
+
+def native_cli() -> str:
+    """The native memwarden binary of this checkout (what a user grants
+    cap_sys_nice and names in MEMWARDEN_HELPER)."""
+    for build in ("release", "debug"):
+        path = ROOT / "target" / build / "memwarden"
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    pytest.skip("no native memwarden binary in target/: build it with `cargo build -p memwarden-cli`")
+
+
+@pytest.fixture
+def helper_runs(monkeypatch):
+    """Records every ``... trim ...`` command run as a subprocess (and runs it)."""
+    runs: list[list[str]] = []
+    real = subprocess.run
+
+    def recording(cmd, *args, **kwargs):
+        if "trim" in cmd:
+            runs.append(list(cmd))
+        return real(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", recording)
+    return runs
+
+
+def pageout_refused_in_process(monkeypatch):
+    """The kernel refuses this process its own pageout, as it does without
+    CAP_SYS_NICE (process_madvise's capability check; simulated)."""
+
+    def refused(*args, **kwargs):
+        raise _native.PermissionDenied("advising the memory of PID 1234: needs CAP_SYS_NICE (simulated)")
+
+    monkeypatch.setattr(_native, "pageout_json", refused)
+
+
+def test_memory_cleaner_without_a_helper_says_it_has_only_our_privileges(monkeypatch, helper_runs):
+    pageout_refused_in_process(monkeypatch)
+    _, report, _ = execute("MemoryCleanerForce", min_c_free_gb=100000.0)
+    assert helper_runs and helper_runs[0][:3] == [sys.executable, "-m", "memwarden"], helper_runs
+    assert "using external helper python -m memwarden (MEMWARDEN_HELPER is not set" in report, report
+    assert "runs with this process's own privileges" in report, report
+    assert "`sudo setcap cap_sys_nice+ep /path/to/memwarden`" in report, report
+    assert "set MEMWARDEN_HELPER=/path/to/memwarden" in report, report
+
+
+def test_memory_cleaner_runs_the_helper_named_by_memwarden_helper(monkeypatch, helper_runs, swap_lock):
+    """MEMWARDEN_HELPER names the native binary: the fallback runs that binary (not
+    python -m memwarden); its guard refusal still reads in the node's terms."""
+    cli = native_cli()
+    monkeypatch.setenv(HELPER_ENV, cli)
+    pageout_refused_in_process(monkeypatch)
+    _, report, _ = execute("MemoryCleanerForce", min_c_free_gb=100000.0)
+    assert len(helper_runs) == 1 and helper_runs[0][0] == cli, helper_runs
+    assert helper_runs[0][1:4] == ["trim", "--pid", str(os.getpid())], helper_runs
+    assert f"using external helper {cli} (MEMWARDEN_HELPER)" in report, report
+    assert "own privileges" not in report, report
+    assert f"Privileges : nothing to elevate in-process on Linux; external helper: {cli}" in report, report
+    assert "Skipping pageout (external helper)" in report, report
+    assert_refusal_in_node_terms(report)
+
+
+def test_memory_cleaner_helper_pages_this_process_out(monkeypatch, helper_runs, swap):
+    """With swap, the helper binary pages this process out for real (the in-process
+    call refused, as without CAP_SYS_NICE), and nothing of it is lost."""
+    cli = native_cli()
+    ballast = bytearray(b"\x01" * (128 * MIB))
+    swap((proc_memory(os.getpid())["RssAnon"] >> 20) + 512)
+    monkeypatch.setenv(HELPER_ENV, cli)
+    pageout_refused_in_process(monkeypatch)
+    _, report, _ = execute("MemoryCleanerForce", min_c_free_gb=0.0)
+    assert [r[0] for r in helper_runs] == [cli], helper_runs
+    m = re.search(rf"external helper {re.escape(cli)} paged out ([\d.]+) GB", report)
+    assert m, report
+    assert float(m.group(1)) >= 0.125, report  # the ballast at least
+    assert proc_memory(os.getpid())["VmSwap"] >= 100 * MIB
+    assert ballast.count(1) == len(ballast)  # it comes back, intact
+
+
+@pytest.mark.parametrize("problem", ["missing", "directory", "not executable", "relative"])
+def test_memory_cleaner_refuses_a_bad_memwarden_helper(problem, monkeypatch, helper_runs, tmp_path):
+    """A MEMWARDEN_HELPER that names nothing runnable: a clear message and nothing run."""
+    path = {
+        "missing": str(tmp_path / "no-such-memwarden"),
+        "directory": str(tmp_path),
+        "not executable": str(tmp_path / "memwarden"),
+        "relative": "bin/memwarden",
+    }[problem]
+    (tmp_path / "memwarden").write_text("#!/bin/sh\nexit 0\n")
+    monkeypatch.setenv(HELPER_ENV, path)
+    pageout_refused_in_process(monkeypatch)
+    _, report, _ = execute("MemoryCleanerForce", min_c_free_gb=100000.0)
+    assert helper_runs == []
+    why = {
+        "missing": ": no such file",
+        "directory": " is not a file",
+        "not executable": " is not executable",
+        "relative": " is not an absolute path",
+    }[problem]
+    assert f"external helper not run: MEMWARDEN_HELPER={path!r}{why}" in report, report
+    step5 = next(line for line in report.splitlines() if line.startswith("[5/7]"))
+    assert "pageout failed in-process" in step5 and "external helper not run" in step5, step5
+    if problem == "missing":
+        # Through the Python API too: step 5 failed, saying why; still nothing run.
+        step = next(s for s in memwarden.cleanup("aggressive", min_swap_free=0).steps if s.index == 5)
+        assert step.ok is False and f"MEMWARDEN_HELPER={path!r}{why}" in step.detail, step
+        assert helper_runs == []
 
 
 def test_monitor_outputs_numbers():
     _, status, report, ram, vram, level, warning = execute("MemoryMonitor", warning_threshold=0.0)
     assert status.startswith("RAM: ")
-    assert 0 < ram < 100 and vram >= 0
+    assert 0 < ram < 100
+    devices = memwarden.snapshot(top=0).gpu.devices
+    if devices:
+        assert 0.0 <= vram <= 100.0
+    else:
+        assert vram == 0.0  # no GPU visible: nothing is used
     assert level in ("none", "low", "moderate", "high", "critical")
     assert warning is True and report.startswith("WARNING")
 
 
-def test_bad_inputs_are_refused_before_acting():
-    with pytest.raises(ValueError, match="min_c_free_gb"):
-        execute("MemoryCleanerForce", min_c_free_gb=-1.0)
-    with pytest.raises(ValueError, match="mode"):
-        execute("MemoryCleanup", mode="extreme")
-    with pytest.raises(ValueError, match="gpu_index 3 does not exist"):
-        execute("VRAMOptimizer", gpu_index=3)
-    with pytest.raises(ValueError, match="warning_threshold"):
-        execute("MemoryMonitor", warning_threshold=float("nan"))
-    before = len(UnifiedMemoryManager.history)
-    with pytest.raises(ValueError, match="ram_threshold"):
-        execute("UnifiedMemoryManager", ram_threshold=150.0, enable_optimization=True)
-    assert len(UnifiedMemoryManager.history) == before
+BAD_NODE_INPUTS = [
+    ("MemoryCleanerForce", {"min_c_free_gb": -1.0}, "min_c_free_gb must be a number from 0 to 100000, got -1.0"),
+    ("MemoryCleanerForce", {"min_c_free_gb": True}, "min_c_free_gb must be .*not a bool"),
+    ("MemoryCleanerForce", {"min_c_free_gb": "20"}, "min_c_free_gb must be .*not str"),
+    ("MemoryCleanerForce", {"aggressive_trim": "yes"}, "aggressive_trim must be True or False"),
+    ("MemoryCleanerForce", {"skip_trim_if_c_low": 1}, "skip_trim_if_c_low must be True or False"),
+    ("MemoryCleanup", {"mode": "extreme"}, "mode must be one of 'standard', 'aggressive', got 'extreme'"),
+    ("MemoryCleanup", {"clear_vram": None}, "clear_vram must be True or False"),
+    ("VRAMOptimizer", {"gpu_index": 3}, "gpu_index 3 does not exist"),
+    ("VRAMOptimizer", {"gpu_index": 99}, "gpu_index must be an integer from -1 to 63, got 99"),
+    ("VRAMOptimizer", {"gpu_index": True}, "gpu_index must be .*not a bool"),
+    ("VRAMOptimizer", {"mode": "moderate"}, "mode must be one of 'Conservative', 'Moderate', 'Aggressive'"),
+    ("MemoryMonitor", {"warning_threshold": float("nan")}, "warning_threshold must be .*got nan"),
+    ("MemoryMonitor", {"top_processes": 2.5}, "top_processes must be .*not float"),
+    ("MemoryMonitor", {"top_processes": -1}, "top_processes must be an integer from 0 to 100, got -1"),
+    ("UnifiedMemoryManager", {"ram_threshold": 150.0}, "ram_threshold must be a number from 0 to 100, got 150.0"),
+    ("UnifiedMemoryManager", {"cooldown_seconds": -5}, "cooldown_seconds must be .*got -5"),
+    ("UnifiedMemoryManager", {"mode": "Turbo"}, "mode must be one of 'Monitor Only'"),
+    ("UnifiedMemoryManager", {"auto_optimize": "on"}, "auto_optimize must be True or False"),
+]
 
 
-@pytest.fixture
-def fresh_umm():
-    UnifiedMemoryManager.history.clear()
-    UnifiedMemoryManager.last_optimization = 0.0
-    yield
-    UnifiedMemoryManager.history.clear()
-    UnifiedMemoryManager.last_optimization = 0.0
+@pytest.mark.parametrize(("key", "inputs", "message"), BAD_NODE_INPUTS)
+def test_bad_inputs_are_refused_before_acting(key, inputs, message, caplog):
+    caplog.set_level("INFO", logger="memwarden")
+    before = len(UnifiedMemoryManager.state.history)
+    with pytest.raises(memwarden.InvalidInput, match=message) as info:
+        execute(key, **{"enable_optimization": True, **inputs} if key == "UnifiedMemoryManager" else inputs)
+    assert info.value.kind == "invalid_input" and info.value.exit_code == 2
+    assert len(UnifiedMemoryManager.state.history) == before
+    assert not caplog.records  # nothing ran, nothing was reported
 
 
-def test_unified_monitor_only(fresh_umm):
+def test_unified_monitor_only():
     image = torch.rand(1, 64, 64, 3)
     out = execute("UnifiedMemoryManager", trigger_image=image)
     assert len(out) == 7
@@ -166,7 +365,7 @@ def test_unified_monitor_only(fresh_umm):
     assert "CONTAINER" in report  # container-aware detailed report
 
 
-def test_unified_thresholds_cooldown_and_history(fresh_umm):
+def test_unified_thresholds_cooldown_and_history():
     common = dict(enable_optimization=True, auto_optimize=True, mode="Conservative", cooldown_seconds=3600.0)
     # Below thresholds: no optimization.
     out = execute("UnifiedMemoryManager", ram_threshold=100.0, vram_threshold=100.0, **common)
@@ -174,7 +373,7 @@ def test_unified_thresholds_cooldown_and_history(fresh_umm):
     # Threshold 0: RAM is over it, so it optimizes.
     out = execute("UnifiedMemoryManager", ram_threshold=0.0, **common)
     assert out[5] is True and "CLEANUP RESULTS:" in out[1]
-    assert len(UnifiedMemoryManager.history) == 1
+    assert len(UnifiedMemoryManager.state.history) == 1
     # Within the cooldown: refused, saying how long is left.
     out = execute("UnifiedMemoryManager", ram_threshold=0.0, **common)
     assert out[5] is False and "cooldown" in out[1]
@@ -187,24 +386,319 @@ def test_unified_thresholds_cooldown_and_history(fresh_umm):
             mode="Conservative",
             cooldown_seconds=0.0,
         )
-    assert len(UnifiedMemoryManager.history) == 10
+    assert len(UnifiedMemoryManager.state.history) == 10
     report = execute("UnifiedMemoryManager", cooldown_seconds=0.0)[1]
     assert "Last 10 optimization(s):" in report
-    assert UnifiedMemoryManager.history[-1]["time"][:2] == "20"
+    assert UnifiedMemoryManager.state.history[-1]["time"][:2] == "20"
 
 
-def test_inside_comfyui_models_are_unloaded_through_its_own_api(monkeypatch):
-    """Interaction with ComfyUI's model management (the real one is exercised by the
-    end-to-end test): the cleanup calls exactly ComfyUI's own functions."""
+def test_unified_cooldown_expires(umm_clock):
+    """cooldown_seconds=1: a run inside the window is skipped and says why and for
+    how long; a run once it has passed optimizes again (the clock is the test's:
+    no sleeping)."""
+    common = dict(enable_optimization=True, mode="Conservative", cooldown_seconds=1.0)
+    history = UnifiedMemoryManager.state.history
+    out = execute("UnifiedMemoryManager", **common)
+    assert out[5] is True and "Optimization: performed (manual (optimization enabled))" in out[1]
+    assert len(history) == 1
+    # (Steps are binary fractions, so the clock lands exactly where it says.)
+    umm_clock.now += 0.5
+    _, report, _, _, freed, performed, _ = execute("UnifiedMemoryManager", **common)
+    assert performed is False and freed == 0.0
+    assert "Optimization: not performed (cooldown: 0.5 s left of 1 s (wanted: manual" in report, report
+    assert "CLEANUP RESULTS:" not in report and len(history) == 1
+    umm_clock.now += 0.4375  # still inside: 0.9375 s since
+    assert execute("UnifiedMemoryManager", **common)[5] is False
+    umm_clock.now += 0.0625  # exactly 1 s since the last optimization: the window is over
+    out = execute("UnifiedMemoryManager", **common)
+    assert out[5] is True and "CLEANUP RESULTS:" in out[1]
+    assert len(history) == 2 and "Last 2 optimization(s):" in out[1]
+    # The window starts again from this optimization.
+    umm_clock.now += 0.5
+    assert "cooldown: 0.5 s left of 1 s" in execute("UnifiedMemoryManager", **common)[1]
+
+
+def test_unified_cooldown_on_the_real_clock(monkeypatch):
+    """The default clock is the monotonic one; a short window, waited out exactly."""
+    state = OptimizerState()
+    assert state.clock is time.monotonic
+    monkeypatch.setattr(UnifiedMemoryManager, "state", state)
+    common = dict(enable_optimization=True, mode="Conservative", cooldown_seconds=0.5)
+    assert execute("UnifiedMemoryManager", **common)[5] is True
+    assert execute("UnifiedMemoryManager", **common)[5] is False
+    assert state.last_optimization is not None
+    time.sleep(max(0.0, state.last_optimization + 0.5 - time.monotonic()))
+    assert execute("UnifiedMemoryManager", **common)[5] is True
+
+
+def class_state() -> dict:
+    """Every data attribute of every node class (callables aside), deep-copied."""
+    out = {}
+    for key, cls in NODE_CLASS_MAPPINGS.items():
+        for klass in cls.__mro__:
+            for name, value in vars(klass).items():
+                if name.startswith("__") or callable(value) or isinstance(value, (classmethod, staticmethod)):
+                    continue
+                out[(key, klass.__name__, name)] = copy.deepcopy(value)
+    return out
+
+
+def test_nodes_keep_no_state_but_the_unified_managers(umm_clock):
+    """Running every node changes no class attribute except the Unified Memory
+    Manager's one explicit state object (which the autouse fixture replaces for
+    each test), and leaves nothing on the node objects."""
+    before = class_state()
+    state = UnifiedMemoryManager.state
+    for key, cls in NODE_CLASS_MAPPINGS.items():
+        node = cls()
+        inputs = {**defaults(cls), **({"enable_optimization": True} if key == "UnifiedMemoryManager" else {})}
+        getattr(node, cls.FUNCTION)(**inputs)
+        assert vars(node) == {}, (key, vars(node))
+    after = class_state()
+    changed = {k for k in before if repr(before[k]) != repr(after[k])}
+    assert changed == {("UnifiedMemoryManager", "UnifiedMemoryManager", "state")}, changed
+    assert UnifiedMemoryManager.state is state and len(state.history) == 1
+
+
+# -- the VRAM nodes without CUDA --------------------------------------------------
+
+
+@pytest.fixture
+def torch_step_calls(monkeypatch):
+    """Records how the VRAM Optimizer calls the cleanup's shared torch step (and
+    lets it run for real)."""
     calls = []
+    real = nodes_module.empty_torch_caches
+
+    def recording(*args, **kwargs):
+        r = real(*args, **kwargs)
+        calls.append((args, kwargs, r))
+        return r
+
+    monkeypatch.setattr(nodes_module, "empty_torch_caches", recording)
+    return calls
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible: the no-CUDA report cannot be seen")
+@pytest.mark.parametrize("mode", ["Conservative", "Moderate", "Aggressive"])
+def test_vram_optimizer_without_cuda_reports_why(mode, torch_step_calls):
+    """torch is loaded, CUDA is not there: the node still runs its device-agnostic
+    steps (gc, ComfyUI's unload), runs the cleanup's torch step, and says why there
+    was nothing to optimize instead of a bare 0."""
+    payload = torch.ones(4)
+    anything, report, freed = execute("VRAMOptimizer", mode=mode, anything=payload)
+    assert anything is payload and freed == 0.0
+    why = cuda_devices(torch)[1]
+    assert why.startswith(f"torch {torch.__version__}"), why
+    assert f"no CUDA device: {why}; nothing to optimize" in report, report
+    assert ("gc: collected" in report) == (mode != "Conservative"), report
+    assert ("models: not running inside ComfyUI" in report) == (mode == "Aggressive"), report
+    # The very function the cleanup's step 4 runs, with this mode's calls.
+    [(args, kwargs, r)] = torch_step_calls
+    assert args == (torch, None)
+    assert kwargs["ipc_collect"] == (mode != "Conservative")
+    assert kwargs["synchronize"] == (mode == "Aggressive")
+    assert kwargs["reset_peak_stats"] is True and kwargs["driver_free"] is True
+    assert r.no_cuda == why and r.devices == [] and r.freed_bytes == 0
+    step4 = memwarden.cleanup("conservative").steps[4]
+    assert step4.detail == f"no CUDA device: {why}; device caches not applicable", step4
+
+
+def test_no_cuda_reasons(monkeypatch):
+    """Each way of having no CUDA device has its own reason."""
+    assert cuda_devices(None) == ([], "torch is not loaded in this process")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible: the other reasons cannot be seen")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert cuda_devices(torch)[1].endswith("sees no GPU (CUDA_VISIBLE_DEVICES='')")
+
+    def broken() -> bool:
+        raise RuntimeError("CUDA driver initialization failed (simulated)")
+
+    monkeypatch.setattr(torch.cuda, "is_available", broken)
+    why = cuda_devices(torch)[1]
+    assert why == "CUDA is not usable here: RuntimeError: CUDA driver initialization failed (simulated)"
+    assert f"no CUDA device: {why}" in execute("VRAMOptimizer", mode="Moderate")[1]
+
+
+def test_vram_optimizer_without_torch_says_so():
+    """Outside a torch process (a fresh interpreter that never imported torch)."""
+    code = (
+        "import sys\n"
+        "from memwarden.comfy.nodes import VRAMOptimizer\n"
+        "out = VRAMOptimizer().run('Moderate', -1, True)['result']\n"
+        "assert 'torch' not in sys.modules\n"
+        "print(out[1]); print(out[2])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "no CUDA device: torch is not loaded in this process; nothing to optimize" in out.stdout, out.stdout
+    assert out.stdout.splitlines()[-1] == "0.0"
+
+
+def test_vram_optimizer_gpu_index_without_cuda_names_the_reason():
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible")
+    with pytest.raises(memwarden.InvalidInput) as info:
+        execute("VRAMOptimizer", gpu_index=0)
+    assert f"visible CUDA devices: none ({cuda_devices(torch)[1]})" in str(info.value)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none visible to torch here)")
+def test_vram_optimizer_releases_reserved_vram_on_a_gpu():
+    """With a GPU: memory torch caches after a tensor is freed is released and
+    reported per device."""
+    x = torch.empty(256 * MIB, dtype=torch.uint8, device="cuda:0")
+    del x
+    reserved = torch.cuda.memory_reserved(0)
+    assert reserved >= 256 * MIB
+    _, report, freed = execute("VRAMOptimizer", mode="Moderate", gpu_index=0)
+    assert torch.cuda.memory_reserved(0) < reserved
+    assert freed >= 0.25, report
+    assert "GPU 0: reserved" in report and "reserved VRAM: freed" in report, report
+
+
+class StandInCuda:
+    """torch.cuda as the torch step uses it, for two GPUs of 8 GiB, recording the
+    calls; empty_cache releases 3/4 of what is reserved. Used only to check which
+    calls each mode makes and the report's arithmetic, where no GPU is at hand (the
+    real thing: test_vram_optimizer_releases_reserved_vram_on_a_gpu)."""
+
+    def __init__(self) -> None:
+        self.calls: list = []
+        self.reserved = {0: 2 * (1 << 30), 1: 1 << 30}
+
+    def is_available(self) -> bool:
+        return True
+
+    def device_count(self) -> int:
+        return 2
+
+    def memory_reserved(self, d: int) -> int:
+        return self.reserved[d]
+
+    def empty_cache(self) -> None:
+        self.calls.append("empty_cache")
+        self.reserved = {d: r // 4 for d, r in self.reserved.items()}
+
+    def ipc_collect(self) -> None:
+        self.calls.append("ipc_collect")
+
+    def synchronize(self, d: int) -> None:
+        self.calls.append(("synchronize", d))
+
+    def reset_peak_memory_stats(self, d: int) -> None:
+        self.calls.append(("reset_peak_memory_stats", d))
+
+    def mem_get_info(self, d: int) -> tuple[int, int]:
+        return 8 * (1 << 30) - self.reserved[d], 8 * (1 << 30)
+
+
+@pytest.mark.parametrize(
+    ("mode", "gpu_index", "calls", "lines", "freed"),
+    [
+        (
+            "Conservative",
+            -1,
+            ["empty_cache", ("reset_peak_memory_stats", 0), ("reset_peak_memory_stats", 1)],
+            [
+                "GPU 0: reserved 2.000 -> 0.500 GB; free 7.50 of 8.00 GB",
+                "GPU 1: reserved 1.000 -> 0.250 GB; free 7.75 of 8.00 GB",
+                "reserved VRAM: freed 2.250 GB",
+            ],
+            2.25,
+        ),
+        (
+            "Aggressive",
+            1,
+            ["empty_cache", "ipc_collect", ("synchronize", 1), ("reset_peak_memory_stats", 1)],
+            ["GPU 1: reserved 1.000 -> 0.250 GB; free 7.75 of 8.00 GB", "reserved VRAM: freed 0.750 GB"],
+            0.75,
+        ),
+    ],
+)
+def test_vram_optimizer_device_calls_per_mode(mode, gpu_index, calls, lines, freed, monkeypatch):
+    cuda = StandInCuda()
+    stand_in = types.SimpleNamespace(
+        cuda=cuda, _C=types.SimpleNamespace(), __version__="stand-in", version=types.SimpleNamespace(cuda="12.4")
+    )
+    monkeypatch.setattr(nodes_module, "_torch", lambda: stand_in)
+    _, report, out = execute("VRAMOptimizer", mode=mode, gpu_index=gpu_index)
+    assert cuda.calls == calls
+    assert report.splitlines()[-len(lines) :] == lines, report
+    assert out == freed
+
+
+def fake_model_management(calls: list) -> types.ModuleType:
     mm = types.ModuleType("comfy.model_management")
     mm.current_loaded_models = [object(), object()]
     mm.unload_all_models = lambda: calls.append("unload_all_models")
     mm.cleanup_models_gc = lambda: calls.append("cleanup_models_gc")
     mm.cleanup_models = lambda: calls.append("cleanup_models")
     mm.soft_empty_cache = lambda force=False: calls.append("soft_empty_cache")
-    monkeypatch.setitem(sys.modules, "comfy.model_management", mm)
+    return mm
+
+
+def test_vram_unload_inside_comfyui(monkeypatch):
+    """VRAM Unload's body inside ComfyUI (its model management stood in for; the
+    real one is the end-to-end test's): the same unload as the cleanup's step 0,
+    and the VRAM it measured, or why there was none to measure."""
+    calls: list = []
+    monkeypatch.setitem(sys.modules, "comfy.model_management", fake_model_management(calls))
+    _, report, freed = execute("VRAMUnload")
+    assert calls == ["unload_all_models", "cleanup_models_gc", "cleanup_models", "soft_empty_cache"]
+    assert report.startswith("models: unloaded 2 model(s) from VRAM"), report
+    gpu = memwarden.snapshot(top=0).gpu
+    if gpu.devices or torch.cuda.is_available():
+        assert "VRAM used: " in report, report
+    else:
+        assert freed == 0.0
+        assert f"VRAM: n/a, nothing measured (NVML: {gpu.unavailable_reason}" in report, report
+        assert f"torch: {cuda_devices(torch)[1]})" in report, report
+
+
+def test_vram_optimizer_aggressive_unloads_inside_comfyui(monkeypatch):
+    calls: list = []
+    monkeypatch.setitem(sys.modules, "comfy.model_management", fake_model_management(calls))
+    report = execute("VRAMOptimizer", mode="Aggressive")[1]
+    assert calls == ["unload_all_models", "cleanup_models_gc", "cleanup_models", "soft_empty_cache"]
+    assert "models: unloaded 2 model(s)" in report, report
+
+
+def test_inside_comfyui_models_are_unloaded_through_its_own_api(monkeypatch):
+    """Interaction with ComfyUI's model management (the real one is exercised by the
+    end-to-end test): the cleanup calls exactly ComfyUI's own functions."""
+    calls: list = []
+    monkeypatch.setitem(sys.modules, "comfy.model_management", fake_model_management(calls))
     _, report, _ = execute("MemoryCleanup", mode="standard")
     assert calls == ["unload_all_models", "cleanup_models_gc", "cleanup_models", "soft_empty_cache"]
     assert "unloaded 2 model(s)" in report
     assert "no pinned-memory accounting" in report
+
+
+def load_pack_entry_point():
+    """Load the repository root __init__.py the way ComfyUI loads a custom node pack."""
+    spec = importlib.util.spec_from_file_location("memwarden_pack_under_test", ROOT / "__init__.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pack_entry_point_hands_the_nodes_to_comfyui():
+    pack = load_pack_entry_point()
+    assert pack.NODE_CLASS_MAPPINGS is NODE_CLASS_MAPPINGS
+    assert pack.NODE_DISPLAY_NAME_MAPPINGS is NODE_DISPLAY_NAME_MAPPINGS
+
+
+def test_pack_entry_point_says_how_to_install_what_exists(monkeypatch):
+    # The package is missing from the Python that runs ComfyUI: the message says what
+    # works today (pip install . here, with that Python; it needs cargo), and names
+    # no package-index install (there is none yet).
+    monkeypatch.setitem(sys.modules, "memwarden.comfy", None)
+    with pytest.raises(ImportError) as info:
+        load_pack_entry_point()
+    msg = str(info.value)
+    assert f'"{sys.executable}" -m pip install .' in msg, msg
+    assert str(ROOT) in msg, msg
+    assert "cargo" in msg and "rustup" in msg, msg
+    assert "pip install memwarden" not in msg, msg

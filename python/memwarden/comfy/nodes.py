@@ -15,13 +15,27 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import math
 import sys
 import time
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
 
 from .. import _native
-from ..cleanup import GB, CleanupReport, cleanup
+from ..cleanup import (
+    GB,
+    HELPER_ENV,
+    HELPER_SETUP,
+    CleanupReport,
+    HelperUnusable,
+    cleanup,
+    cuda_devices,
+    empty_torch_caches,
+    external_helper,
+    freed_phrase,
+    round_gb,
+    unload_comfy_models,
+    vram_used,
+)
 from ..pressure import check_memory_pressure
 
 log = logging.getLogger("memwarden")
@@ -68,22 +82,30 @@ def _out(report: str, *result: Any) -> dict[str, Any]:
     return {"ui": {"text": [report]}, "result": result}
 
 
-def _check_range(name: str, value: float, lo: float, hi: float) -> None:
-    if not isinstance(value, (int, float)) or math.isnan(value) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be a number between {lo} and {hi}, got {value!r}")
+# Input checks: each raises memwarden.InvalidInput (kind "invalid_input", exit_code
+# 2) naming the input, before the node does anything. The checks themselves live in
+# the native module, with those of the Python API.
+
+
+def _number(name: str, value: Any, lo: float, hi: float) -> float:
+    return _native.check_number(name, value, lo, hi)
+
+
+def _int(name: str, value: Any, lo: int, hi: int) -> int:
+    return _native.check_int(name, value, lo, hi)
+
+
+def _flags(**values: Any) -> None:
+    for name, value in values.items():
+        _native.check_flag(name, value)
+
+
+def _choice(name: str, value: Any, choices: list[str]) -> str:
+    return _native.check_choice(name, value, choices)
 
 
 def _torch() -> Any | None:
     return sys.modules.get("torch")
-
-
-def _cuda_devices(torch: Any | None) -> list[int]:
-    try:
-        if torch is not None and torch.cuda.is_available():
-            return list(range(torch.cuda.device_count()))
-    except Exception:  # noqa: BLE001 - a broken CUDA setup reads as "no GPU"
-        pass
-    return []
 
 
 class MemwardenNode:
@@ -105,14 +127,32 @@ class MemwardenNode:
 # ---------------------------------------------------------------------------
 
 
+def _helper_status() -> str:
+    """What the external-helper fallback would run, for the Privileges line."""
+    try:
+        helper = external_helper()
+    except HelperUnusable as e:
+        return f"external helper unusable: {e}"
+    if helper.own_privileges:
+        return (
+            f"external helper: {HELPER_ENV} not set, so it would run {helper.name} with this process's own "
+            f"privileges ({HELPER_SETUP})"
+        )
+    return f"external helper: {helper.name} ({HELPER_ENV})"
+
+
 class MemoryCleanerForce(MemwardenNode):
     """Memory Cleaner (Force): the seed's 7-step cleanup with OS-level trim.
 
     Linux mapping of the Windows inputs: ``aggressive_trim`` = return the heap to
     the OS and page idle memory out to swap; ``enable_privileges`` = no elevation
     exists or is needed to trim one's own process on Linux (the report says which
-    capabilities are effective); ``external_helper`` = fall back to
-    ``python -m memwarden trim --pid <self>``; ``skip_trim_if_c_low`` /
+    capabilities are effective); ``external_helper`` = if the kernel refuses the
+    in-process pageout, run the helper named by ``MEMWARDEN_HELPER`` (a native
+    memwarden binary granted CAP_SYS_NICE with
+    ``sudo setcap cap_sys_nice+ep /path/to/memwarden``), else
+    ``python -m memwarden trim --pid <self>`` with this process's own privileges
+    (the report says so); ``skip_trim_if_c_low`` /
     ``min_c_free_gb`` = the swap guard and its margin (swap, not C:, is what fills);
     ``purge_standby`` = drop the page cache (root).
     """
@@ -123,7 +163,14 @@ class MemoryCleanerForce(MemwardenNode):
             "required": {
                 "aggressive_trim": ("BOOLEAN", {"default": True}),
                 "enable_privileges": ("BOOLEAN", {"default": True}),
-                "external_helper": ("BOOLEAN", {"default": True}),
+                "external_helper": (
+                    "BOOLEAN",
+                    {
+                        "default": True,
+                        "tooltip": "if the in-process pageout is refused, run the memwarden binary named by "
+                        "MEMWARDEN_HELPER (granted cap_sys_nice with setcap)",
+                    },
+                ),
                 "skip_trim_if_c_low": ("BOOLEAN", {"default": True}),
                 "min_c_free_gb": ("FLOAT", {"default": 20.0, "min": 0.0, "max": 100000.0, "step": 1.0}),
                 "purge_standby": ("BOOLEAN", {"default": False}),
@@ -145,7 +192,14 @@ class MemoryCleanerForce(MemwardenNode):
         purge_standby: bool,
         anything: Any = None,
     ) -> dict[str, Any]:
-        _check_range("min_c_free_gb", min_c_free_gb, 0.0, 100000.0)
+        _flags(
+            aggressive_trim=aggressive_trim,
+            enable_privileges=enable_privileges,
+            external_helper=external_helper,
+            skip_trim_if_c_low=skip_trim_if_c_low,
+            purge_standby=purge_standby,
+        )
+        margin_gb = _number("min_c_free_gb", min_c_free_gb, 0.0, 100000.0)
         report = cleanup(
             "aggressive" if aggressive_trim else "balanced",
             drop_node_cache=True,
@@ -153,15 +207,18 @@ class MemoryCleanerForce(MemwardenNode):
             pageout_self=aggressive_trim,
             external_helper=external_helper,
             guard_swap=skip_trim_if_c_low,
-            min_swap_free=int(min_c_free_gb * GB),
+            min_swap_free=int(margin_gb * GB),
             purge_cache=purge_standby,
+            # A guard refusal names this node's inputs, not the CLI's --force.
+            guard_force_hint="turn skip_trim_if_c_low off",
+            guard_margin_hint="min_c_free_gb",
         )
         text = report.text
         if enable_privileges:
-            text += "\n  Privileges : none needed on Linux to trim this process (pageout of another needs CAP_SYS_NICE)"
+            text += "\n  Privileges : nothing to elevate in-process on Linux; " + _helper_status()
         status = _native.render_status_line(_snapshot_json(0))
         _emit("Memory Cleaner (Force)", status, text)
-        return _out(text, anything, text, round(report.freed_gb, 3))
+        return _out(text, anything, text, round_gb(report.freed_gb))
 
 
 # ---------------------------------------------------------------------------
@@ -189,9 +246,10 @@ class MemoryMonitor(MemwardenNode):
     def run(
         self, warning_threshold: float, detailed_report: bool, top_processes: int, anything: Any = None
     ) -> dict[str, Any]:
-        _check_range("warning_threshold", warning_threshold, 0.0, 100.0)
-        _check_range("top_processes", top_processes, 0, 100)
-        snap_json = _snapshot_json(int(top_processes))
+        warning_threshold = _number("warning_threshold", warning_threshold, 0.0, 100.0)
+        _flags(detailed_report=detailed_report)
+        top = _int("top_processes", top_processes, 0, 100)
+        snap_json = _snapshot_json(top)
         snap = json.loads(snap_json)
         status = _native.render_status_line(snap_json)
         ram, vram = _percents(snap)
@@ -226,22 +284,18 @@ class MemoryCleanup(MemwardenNode):
     RETURN_NAMES = ("anything", "report", "freed_gb")
 
     def run(self, mode: str, clear_vram: bool, anything: Any = None) -> dict[str, Any]:
-        if mode not in ("standard", "aggressive"):
-            raise ValueError(f"mode must be 'standard' or 'aggressive', got {mode!r}")
+        _choice("mode", mode, ["standard", "aggressive"])
+        _flags(clear_vram=clear_vram)
         report = cleanup(mode, unload_models=clear_vram, torch_cache=clear_vram)
         _emit("Memory Cleanup", _native.render_status_line(_snapshot_json(0)), report.text)
-        return _out(report.text, anything, report.text, round(report.freed_gb, 3))
+        return _out(report.text, anything, report.text, round_gb(report.freed_gb))
 
 
 def _unload_models() -> str:
     mm = sys.modules.get("comfy.model_management")
     if mm is None:
         return "models: not running inside ComfyUI, nothing to unload"
-    n = len(getattr(mm, "current_loaded_models", []))
-    mm.unload_all_models()
-    mm.cleanup_models()
-    mm.soft_empty_cache()
-    return f"models: unloaded {n} model(s) through ComfyUI's model management"
+    return "models: " + unload_comfy_models(mm)
 
 
 class VRAMOptimizer(MemwardenNode):
@@ -264,49 +318,37 @@ class VRAMOptimizer(MemwardenNode):
     RETURN_NAMES = ("anything", "report", "vram_freed_gb")
 
     def run(self, mode: str, gpu_index: int, reset_peak_stats: bool, anything: Any = None) -> dict[str, Any]:
-        if mode not in self.LEVELS:
-            raise ValueError(f"mode must be one of {self.LEVELS}, got {mode!r}")
+        _choice("mode", mode, self.LEVELS)
+        gpu_index = _int("gpu_index", gpu_index, -1, 63)
+        _flags(reset_peak_stats=reset_peak_stats)
         torch = _torch()
-        devices = _cuda_devices(torch)
+        devices, no_cuda = cuda_devices(torch)
         if gpu_index != -1 and gpu_index not in devices:
-            raise ValueError(
-                f"gpu_index {gpu_index} does not exist here; visible CUDA devices: {devices or 'none'} (-1 = all)"
+            raise _native.invalid_input(
+                f"gpu_index {gpu_index} does not exist here; visible CUDA devices: "
+                f"{devices or f'none ({no_cuda})'} (-1 = all)"
             )
-        targets = devices if gpu_index == -1 else [gpu_index]
         lines = [f"VRAM Optimizer ({mode}, {'all GPUs' if gpu_index == -1 else f'GPU {gpu_index}'})"]
-        if not targets:
-            lines.append("no CUDA device visible to torch: nothing to optimize")
-            report = "\n".join(lines)
-            _emit("VRAM Optimizer", _native.render_status_line(_snapshot_json(0)), report)
-            return _out(report, anything, report, 0.0)
-        assert torch is not None
         if mode == "Aggressive":
             lines.append(_unload_models())
         if mode != "Conservative":
             import gc
 
             lines.append(f"gc: collected {gc.collect()} objects")
-        freed = 0
-        for d in targets:
-            before = torch.cuda.memory_reserved(d)
-            with torch.cuda.device(d):
-                torch.cuda.empty_cache()
-                if mode != "Conservative":
-                    torch.cuda.ipc_collect()
-                if mode == "Aggressive":
-                    torch.cuda.synchronize(d)
-            if reset_peak_stats:
-                torch.cuda.reset_peak_memory_stats(d)
-            after = torch.cuda.memory_reserved(d)
-            freed += before - after
-            free, total = torch.cuda.mem_get_info(d)
-            lines.append(
-                f"GPU {d}: reserved {before / GB:.3f} -> {after / GB:.3f} GB; "
-                f"free {free / GB:.2f} of {total / GB:.2f} GB"
-            )
+        # The cleanup's torch step (step 4), with this node's choice of calls.
+        r = empty_torch_caches(
+            torch,
+            None if gpu_index == -1 else [gpu_index],
+            ipc_collect=mode != "Conservative",
+            synchronize=mode == "Aggressive",
+            reset_peak_stats=reset_peak_stats,
+            host_cache=False,
+            driver_free=True,
+        )
+        lines.extend(r.device_lines())
         report = "\n".join(lines)
         _emit("VRAM Optimizer", _native.render_status_line(_snapshot_json(0)), report)
-        return _out(report, anything, report, round(max(freed, 0) / GB, 3))
+        return _out(report, anything, report, round_gb(r.freed_bytes / GB))
 
 
 class VRAMUnload(MemwardenNode):
@@ -320,22 +362,56 @@ class VRAMUnload(MemwardenNode):
     RETURN_NAMES = ("anything", "report", "vram_freed_gb")
 
     def run(self, anything: Any = None) -> dict[str, Any]:
-        before = _snapshot(0)
+        torch = _torch()
+        before = vram_used(_snapshot(0), torch)
         line = _unload_models()
-        after = _snapshot(0)
-        used = [sum(d["used_bytes"] for d in s["gpu"]["devices"]) for s in (before, after)]
+        snap = _snapshot(0)
+        after = vram_used(snap, torch)
         report = line
-        if before["gpu"]["devices"]:
-            report += f"\nVRAM used: {used[0] / GB:.3f} GB -> {used[1] / GB:.3f} GB"
+        freed = 0
+        if before is None or after is None:
+            nvml = snap["gpu"]["unavailable_reason"] or "no NVIDIA GPU visible"
+            report += f"\nVRAM: n/a, nothing measured (NVML: {nvml}; torch: {cuda_devices(torch)[1]})"
         else:
-            report += "\nVRAM: " + (before["gpu"]["unavailable_reason"] or "no GPU visible")
+            freed = before - after
+            report += f"\nVRAM used: {before / GB:.3f} GB -> {after / GB:.3f} GB ({freed_phrase(freed / GB)})"
         _emit("VRAM Unload", _native.render_status_line(_snapshot_json(0)), report)
-        return _out(report, anything, report, round(max(used[0] - used[1], 0) / GB, 3))
+        return _out(report, anything, report, round_gb(freed / GB))
 
 
 # ---------------------------------------------------------------------------
 # Seed: unified-memory-manager-quickstart.md
 # ---------------------------------------------------------------------------
+
+
+@dataclass
+class OptimizerState:
+    """What the Unified Memory Manager remembers between runs: when it last
+    optimized (``clock`` seconds, monotonic) and its last 10 optimizations.
+
+    One per process, held by the node class on purpose: ComfyUI makes new node
+    objects whenever it resets its caches (``POST /free``, or an Aggressive
+    optimization, which asks for exactly that), and a cooldown kept on the object
+    would be forgotten right after the optimization it is meant to space out. A
+    test (or anything else wanting a clean slate or its own clock) replaces it:
+    ``UnifiedMemoryManager.state = OptimizerState(clock=...)``."""
+
+    clock: Callable[[], float] = time.monotonic
+    history: collections.deque[dict[str, Any]] = field(default_factory=lambda: collections.deque(maxlen=10))
+    #: ``clock()`` at the last optimization; None before the first.
+    last_optimization: float | None = None
+
+    def cooldown_left(self, cooldown: float) -> float:
+        """Seconds of ``cooldown`` still to run since the last optimization (0 = none)."""
+        if self.last_optimization is None:
+            return 0.0
+        return max(0.0, cooldown - (self.clock() - self.last_optimization))
+
+    def record(self, mode: str, trigger: str, freed_gb: float) -> None:
+        self.last_optimization = self.clock()
+        self.history.append(
+            {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "mode": mode, "trigger": trigger, "freed_gb": freed_gb}
+        )
 
 
 class UnifiedMemoryManager(MemwardenNode):
@@ -345,12 +421,12 @@ class UnifiedMemoryManager(MemwardenNode):
     When it optimizes (``enable_optimization`` on, mode not Monitor Only):
     ``enable_auto_cleanup`` = every run; ``auto_optimize`` = when RAM or VRAM is at
     or above its threshold; neither = every run (a manual trigger). The cooldown
-    applies to all of them.
+    applies to all of them; cooldown and history are kept per process
+    (:class:`OptimizerState`).
     """
 
     MODES: ClassVar[list[str]] = ["Monitor Only", "Conservative", "Balanced", "Aggressive"]
-    history: ClassVar[collections.deque[dict[str, Any]]] = collections.deque(maxlen=10)
-    last_optimization: ClassVar[float] = 0.0
+    state: ClassVar[OptimizerState] = OptimizerState()
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
@@ -393,11 +469,17 @@ class UnifiedMemoryManager(MemwardenNode):
         cooldown_seconds: float,
         trigger_image: Any = None,
     ) -> dict[str, Any]:
-        _check_range("ram_threshold", ram_threshold, 0.0, 100.0)
-        _check_range("vram_threshold", vram_threshold, 0.0, 100.0)
-        _check_range("cooldown_seconds", cooldown_seconds, 0.0, 86400.0)
-        if mode not in self.MODES:
-            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
+        _flags(
+            enable_monitoring=enable_monitoring,
+            enable_optimization=enable_optimization,
+            auto_optimize=auto_optimize,
+            enable_auto_cleanup=enable_auto_cleanup,
+            detailed_report=detailed_report,
+        )
+        ram_threshold = _number("ram_threshold", ram_threshold, 0.0, 100.0)
+        vram_threshold = _number("vram_threshold", vram_threshold, 0.0, 100.0)
+        cooldown_seconds = _number("cooldown_seconds", cooldown_seconds, 0.0, 86400.0)
+        _choice("mode", mode, self.MODES)
         snap_json = _snapshot_json(10)
         snap = json.loads(snap_json)
         ram, vram = _percents(snap)
@@ -415,16 +497,7 @@ class UnifiedMemoryManager(MemwardenNode):
         result: CleanupReport | None = None
         if decision:
             result = cleanup(mode)
-            cls = type(self)
-            cls.last_optimization = time.monotonic()
-            cls.history.append(
-                {
-                    "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "mode": mode,
-                    "trigger": trigger,
-                    "freed_gb": round(result.freed_gb, 3),
-                }
-            )
+            self.state.record(mode, trigger, round_gb(result.freed_gb))
             snap_json = _snapshot_json(10)
             snap = json.loads(snap_json)
             ram, vram = _percents(snap)
@@ -432,7 +505,7 @@ class UnifiedMemoryManager(MemwardenNode):
         report = self._report(snap_json, snap, detailed_report, enable_monitoring, trigger, result)
         if enable_monitoring:
             _emit("Unified Memory Manager", status, report if detailed_report else status)
-        freed = round(result.freed_gb, 3) if result else 0.0
+        freed = round_gb(result.freed_gb) if result else 0.0
         return _out(report, status, report, ram, vram, freed, result is not None, trigger_image)
 
     def _decide(
@@ -464,9 +537,9 @@ class UnifiedMemoryManager(MemwardenNode):
             trigger = ", ".join(over)
         else:
             trigger = "manual (optimization enabled)"
-        since = time.monotonic() - type(self).last_optimization
-        if type(self).last_optimization and since < cooldown:
-            return False, f"cooldown: {cooldown - since:.0f} s left of {cooldown:.0f} s (wanted: {trigger})"
+        left = self.state.cooldown_left(cooldown)
+        if left > 0:
+            return False, f"cooldown: {left:.1f} s left of {cooldown:g} s (wanted: {trigger})"
         return True, trigger
 
     def _report(
@@ -492,10 +565,9 @@ class UnifiedMemoryManager(MemwardenNode):
         parts.append(f"Optimization: {'performed' if result else 'not performed'} ({trigger})")
         if result is not None:
             parts.append(result.text)
-        parts.append(f"Last {len(self.history)} optimization(s):")
-        parts.extend(
-            f"  {h['time']}  {h['mode']:<12} freed {h['freed_gb']:.3f} GB  ({h['trigger']})" for h in self.history
-        )
+        history = self.state.history
+        parts.append(f"Last {len(history)} optimization(s):")
+        parts.extend(f"  {h['time']}  {h['mode']:<12} {freed_phrase(h['freed_gb'])}  ({h['trigger']})" for h in history)
         return "\n".join(parts)
 
 
