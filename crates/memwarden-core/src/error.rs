@@ -115,6 +115,8 @@ impl Error {
         }
     }
 
+    // Used by the OS backends; the other-platform backend has no I/O yet.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
         Error::Io {
             context: context.into(),
