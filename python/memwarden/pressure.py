@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,10 +42,10 @@ def check_memory_pressure(snap: Any = None) -> PressureReport:
         raise _native.invalid_input(
             f"snap must be a memwarden snapshot (memwarden.snapshot()) or None, got {type(snap).__name__}"
         )
-    eff, sysm, pres, gpu = snap["effective"], snap["system"], snap["pressure"], snap["gpu"]
+    eff, sysm, pres = snap["effective"], snap["system"], snap["pressure"]
     ram = float(eff["percent_used"])
-    devices = gpu["devices"]
-    vram = max((float(d["percent_used"]) for d in devices), default=None)
+    # VRAM percent as the core defines it (the fullest GPU), not recomputed here.
+    vram = json.loads(_native.status_of(json.dumps(dict(snap))))["vram_percent"]
     swap = 100.0 * sysm["swap_used_bytes"] / sysm["swap_total_bytes"] if sysm["swap_total_bytes"] else None
     recs: list[str] = []
     level = pres["level"]

@@ -309,3 +309,37 @@ def test_console_script_and_module_entry_points():
     assert exe, "the wheel installs a memwarden command next to python"
     out = subprocess.run([exe, "check", "--json", "--top", "1"], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["schema_version"] == 1
+
+
+def test_every_output_reads_vram_percent_the_same_way() -> None:
+    """One definition of VRAM percent (the fullest GPU) behind the status line, the
+    pressure check and the Memory Monitor: a full 24 GiB card beside an idle 80 GiB
+    one is 33.3 %, never the 19.7 % a sum over the two would give."""
+    import json
+
+    from memwarden import _native
+    from memwarden.comfy import nodes
+
+    gib = 1 << 30
+    snap = dict(memwarden.snapshot(top=0, gpu=False))
+
+    def device(index: int, used: int, total: int) -> dict[str, object]:
+        return {
+            "index": index,
+            "name": f"GPU {index}",
+            "uuid": f"GPU-{index}",
+            "total_bytes": total,
+            "used_bytes": used,
+            "free_bytes": total - used,
+            "percent_used": round(1000 * used / total) / 10,
+            "utilization_gpu_percent": None,
+            "utilization_memory_percent": None,
+        }
+
+    snap["gpu"] = dict(snap["gpu"], devices=[device(0, gib * 25 // 2, 80 * gib), device(1, 8 * gib, 24 * gib)])
+    text = json.dumps(snap)
+    status = json.loads(_native.status_of(text))
+    assert status["vram_percent"] == 33.3
+    assert status["status"].endswith(" | VRAM: GPU0 12.5GB/80GB (16%), GPU1 8GB/24GB (33%)"), status
+    assert memwarden.check_memory_pressure(snap).vram_percent == 33.3
+    assert nodes._percents(snap) == (status["ram_percent"], 33.3)

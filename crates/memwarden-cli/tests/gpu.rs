@@ -388,7 +388,7 @@ fn gb_short(bytes: u64) -> String {
     s.strip_suffix(".0").map(str::to_owned).unwrap_or(s)
 }
 
-fn status_line_sums_vram_over_the_gpus(ctx: &mut Ctx) {
+fn status_line_shows_each_gpu_and_the_fullest_percent(ctx: &mut Ctx) {
     let stub = stub_or_skip!(ctx);
     let gpus = two_gpus();
     let vars = [("MEMWARDEN_STUB_GPUS", gpus.as_str())];
@@ -401,15 +401,20 @@ fn status_line_sums_vram_over_the_gpus(ctx: &mut Ctx) {
     let (ram, vram) = line.split_once(" | ").expect("RAM | VRAM");
     let (_, ram_total, ram_pct) = parse_ram(ram).unwrap_or_else(|| panic!("{line:?}"));
     assert!(ram_pct <= 100, "{line}");
-    // 12.5 + 8 GiB of 80 + 24 GiB: 19.71% -> 20%.
-    assert_eq!(vram, "VRAM: 20.5GB/104GB (20%)", "{line}");
+    // Each GPU on its own: 12.5 of 80 GiB (15.6%), 8 of 24 GiB (33.3%). A sum
+    // (20.5 of 104 GiB, 20%) would hide the fuller card.
+    assert_eq!(
+        vram, "VRAM: GPU0 12.5GB/80GB (16%), GPU1 8GB/24GB (33%)",
+        "{line}"
+    );
 
     let out = stub.run(&["status", "--json"], &vars);
     assert!(out.status.success(), "{}", stderr(&out));
     let v = json(&out);
     assert_eq!(v["vram_used_bytes"], USED0 + USED1);
     assert_eq!(v["vram_total_bytes"], 104 * GIB);
-    assert_eq!(v["vram_percent"].as_f64(), Some(19.7));
+    // The one definition of VRAM percent: the fullest GPU.
+    assert_eq!(v["vram_percent"].as_f64(), Some(33.3));
     // The RAM total is the effective limit (host or cgroup), stable between runs.
     assert_eq!(
         ram_total,
@@ -419,7 +424,7 @@ fn status_line_sums_vram_over_the_gpus(ctx: &mut Ctx) {
     assert!(v["status"]
         .as_str()
         .unwrap()
-        .ends_with(" | VRAM: 20.5GB/104GB (20%)"));
+        .ends_with(" | VRAM: GPU0 12.5GB/80GB (16%), GPU1 8GB/24GB (33%)"));
 }
 
 /// A snapshot where the GPU part degraded and everything else still came back.
@@ -638,7 +643,7 @@ fn a_library_that_cannot_load_says_why() {
 
 test_main!(
     two_gpus_with_a_real_holder_and_a_pid_not_visible_here,
-    status_line_sums_vram_over_the_gpus,
+    status_line_shows_each_gpu_and_the_fullest_percent,
     driver_not_loaded_degrades_to_a_reason,
     missing_library_degrades_to_a_reason,
     zero_devices_degrades_to_a_reason,

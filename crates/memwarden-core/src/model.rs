@@ -483,7 +483,9 @@ pub struct StatusLine {
     pub vram_used_bytes: Option<u64>,
     /// Summed over every visible GPU; None when no GPU is visible.
     pub vram_total_bytes: Option<u64>,
-    /// Used / total VRAM in percent.
+    /// Percent used of the fullest GPU (the one closest to running out; with one
+    /// GPU, used / total). Not the ratio of the two sums above: a sum hides a
+    /// full GPU beside an idle one. None when no GPU is visible.
     pub vram_percent: Option<f64>,
     /// Pressure level.
     pub pressure: PressureLevel,

@@ -54,8 +54,10 @@ impl Painter {
 /// `RAM: 8.5GB/16GB (53%) | VRAM: 12.3GB/24GB (51%)`.
 ///
 /// "GB" here is 2^30 bytes, as in the seeds (psutil figures divided by 1024^3).
-/// RAM uses the effective figures (the container's limit when tighter); VRAM sums
-/// every visible GPU, "n/a" when none is visible.
+/// RAM uses the effective figures (the container's limit when tighter). VRAM is
+/// per GPU: one GPU reads as in the seeds (`VRAM: 12.3GB/24GB (51%)`), several as
+/// `VRAM: GPU0 12.5GB/80GB (16%), GPU1 8GB/24GB (33%)`, so a full GPU is never
+/// hidden behind an empty one; "n/a" when none is visible.
 pub fn status_line(s: &Snapshot) -> String {
     let e = &s.effective;
     let ram = format!(
@@ -64,32 +66,47 @@ pub fn status_line(s: &Snapshot) -> String {
         format_gb_short(e.total_bytes),
         e.percent_used
     );
-    let vram = match vram_totals(s) {
-        None => "VRAM: n/a".to_string(),
-        Some((used, total)) => format!(
-            "VRAM: {}GB/{}GB ({:.0}%)",
-            format_gb_short(used),
-            format_gb_short(total),
-            crate::parse::meminfo::percent(used, total)
+    let one = |d: &crate::model::GpuDevice| {
+        format!(
+            "{}GB/{}GB ({:.0}%)",
+            format_gb_short(d.used_bytes),
+            format_gb_short(d.total_bytes),
+            d.percent_used
+        )
+    };
+    let vram = match s.gpu.devices.as_slice() {
+        [] => "VRAM: n/a".to_string(),
+        [d] => format!("VRAM: {}", one(d)),
+        many => format!(
+            "VRAM: {}",
+            many.iter()
+                .map(|d| format!("GPU{} {}", d.index, one(d)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     format!("{ram} | {vram}")
 }
 
-/// (used, total) VRAM summed over every visible GPU; None when none is visible.
-fn vram_totals(s: &Snapshot) -> Option<(u64, u64)> {
-    let d = &s.gpu.devices;
-    (!d.is_empty()).then(|| {
-        (
-            d.iter().map(|d| d.used_bytes).sum(),
-            d.iter().map(|d| d.total_bytes).sum(),
-        )
-    })
+/// The one definition of "VRAM percent" used by every output (the status line's
+/// JSON, the Memory Monitor and Unified Memory Manager outputs, thresholds and
+/// advice): the share used of the **fullest** GPU. Memory runs out per device,
+/// so a sum over GPUs (a full 24 GB card beside an idle 80 GB one reads 33%)
+/// would hide the GPU about to fail. None when no GPU is visible.
+pub fn vram_percent(s: &Snapshot) -> Option<f64> {
+    s.gpu
+        .devices
+        .iter()
+        .map(|d| d.percent_used)
+        .max_by(f64::total_cmp)
 }
 
 /// [`status_line`] with the numbers behind it.
 pub fn status(s: &Snapshot) -> StatusLine {
-    let vram = vram_totals(s);
+    let d = &s.gpu.devices;
+    let sum = |f: fn(&crate::model::GpuDevice) -> u64| {
+        (!d.is_empty()).then(|| d.iter().map(f).sum::<u64>())
+    };
     StatusLine {
         schema_version: SCHEMA_VERSION,
         status: status_line(s),
@@ -97,9 +114,9 @@ pub fn status(s: &Snapshot) -> StatusLine {
         ram_total_bytes: s.effective.total_bytes,
         ram_percent: s.effective.percent_used,
         ram_source: s.effective.source,
-        vram_used_bytes: vram.map(|v| v.0),
-        vram_total_bytes: vram.map(|v| v.1),
-        vram_percent: vram.map(|(u, t)| crate::parse::meminfo::percent(u, t)),
+        vram_used_bytes: sum(|g| g.used_bytes),
+        vram_total_bytes: sum(|g| g.total_bytes),
+        vram_percent: vram_percent(s),
         pressure: s.pressure.level,
     }
 }

@@ -64,10 +64,11 @@ def _snapshot(top: int = 10) -> dict[str, Any]:
 
 
 def _percents(snap: dict[str, Any]) -> tuple[float, float]:
-    ram = float(snap["effective"]["percent_used"])
-    devices = snap["gpu"]["devices"]
-    vram = max((float(d["percent_used"]) for d in devices), default=0.0)
-    return ram, vram
+    """RAM and VRAM percent as the core defines them (the status line's figures:
+    effective RAM, the fullest GPU's VRAM); VRAM 0.0 when no GPU is visible."""
+    st = json.loads(_native.status_of(json.dumps(snap)))
+    vram = st["vram_percent"]
+    return float(st["ram_percent"]), 0.0 if vram is None else float(vram)
 
 
 def _emit(node: str, status: str, report: str) -> None:
