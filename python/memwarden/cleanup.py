@@ -698,7 +698,11 @@ def _run_steps(
                     margin_hint=opts.guard_margin_hint,
                 )
             )
-            parts.append(f"paged out {r.freed_bytes / GB:.3f} GB to swap ({r.guard.reason})")
+            to_swap = max(0, r.swap_after_bytes - r.swap_before_bytes)
+            parts.append(
+                f"pageout: RSS {r.rss_before_bytes / GB:.3f} -> {r.rss_after_bytes / GB:.3f} GB, "
+                f"{to_swap / GB:.3f} GB moved to swap ({r.guard.reason})"
+            )
         except _native.GuardRefused as e:
             parts.append(f"Skipping pageout: {e}")
         except (_native.Unsupported, _native.PermissionDenied) as e:
@@ -718,7 +722,8 @@ def _run_steps(
                 parts.append(f"pageout failed in-process ({e}); using external helper {helper.name} ({HELPER_ENV})")
             data = _external_helper(pid, opts, helper)
             if "freed_bytes" in data:
-                parts.append(f"external helper {helper.name} paged out {data['freed_bytes'] / GB:.3f} GB")
+                moved = max(0, data["swap_after_bytes"] - data["swap_before_bytes"])
+                parts.append(f"external helper {helper.name} paged out {moved / GB:.3f} GB to swap")
             elif data.get("kind") == "guard_refused":
                 # The helper is the memwarden command: its refusal names --force;
                 # say it in the caller's terms.

@@ -198,7 +198,7 @@ def test_aggressive_cleanup_reports_the_guard_decision(swap_lock):
     step5 = next(s.detail for s in r.steps if s.index == 5)
     assert "malloc_trim" in step5
     assert "Skipping pageout" in step5, step5
-    assert not re.search(r"paged out [\d.]+ GB", step5), step5  # nothing was paged out
+    assert not re.search(r"paged out [\d.]+ GB|moved to swap", step5), step5  # nothing was paged out
     # In this API's terms: cleanup(guard_swap=False) overrides, min_swap_free is the margin.
     if guard_refusal_names(step5) == "force":
         assert "pass guard_swap=False" in step5, step5

@@ -285,7 +285,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
 fn auto_target() -> Result<memwarden_core::ProcessMemory, Error> {
     let mut found = memwarden_core::find_comfyui()?;
     match found.len() {
-        1 => Ok(found.remove(0)),
+        1 => Ok(found.remove(0).0),
         0 => Err(Error::Ambiguous(
             "--auto found no ComfyUI process (looked for a Python interpreter running the \
              main.py of a ComfyUI checkout, resolved against its working directory); pass \
@@ -296,10 +296,11 @@ fn auto_target() -> Result<memwarden_core::ProcessMemory, Error> {
             "--auto found {n} ComfyUI processes; pass --pid with one of them:\n{}",
             found
                 .iter()
-                .map(|p| format!(
-                    "  PID {:<8} {:>11}  {}",
+                .map(|(p, main)| format!(
+                    "  PID {:<8} {:>11}  {}  ({})",
                     p.pid,
                     units::format_bytes(p.rss_bytes),
+                    main.display(),
                     p.cmdline
                 ))
                 .collect::<Vec<_>>()
@@ -314,7 +315,7 @@ fn wants_json(args: &[OsString]) -> bool {
     args.iter()
         .skip(1)
         .take_while(|a| *a != "--")
-        .any(|a| a == "--json")
+        .any(|a| a == "--json" || a.to_str().is_some_and(|s| s.starts_with("--json=")))
 }
 
 /// A clap usage error as memwarden reports it: one line, without clap's "error: "

@@ -94,6 +94,13 @@ fn auto_picks_the_python_server_and_nothing_else(ctx: &mut Ctx) {
     let Some(decoy_py) = python_main(&plain.0) else {
         skip!(ctx, "python3 is not available");
     };
+    // A custom node's own main.py inside a tree named ComfyUI: its directory can be
+    // examined and is no checkout, so the name does not count.
+    let named = Checkout::new("named");
+    let custom = named.0.join("ComfyUI").join("custom_nodes").join("foo");
+    std::fs::create_dir_all(&custom).unwrap();
+    std::fs::write(custom.join("main.py"), MAIN_PY).unwrap();
+    let _decoy_custom = python_main(&custom).unwrap();
     let out = memwarden(&["trim", "--auto"]);
     assert_eq!(
         out.status.code(),
@@ -148,7 +155,10 @@ fn auto_picks_the_python_server_and_nothing_else(ctx: &mut Ctx) {
     assert!(
         e.contains("found 2")
             && e.contains(&server.pid.to_string())
-            && e.contains(&second.pid.to_string()),
+            && e.contains(&second.pid.to_string())
+            // Each listed with the main.py it runs, so they can be told apart.
+            && e.contains(&checkout.0.join("main.py").display().to_string())
+            && e.contains(&second_dir.0.join("main.py").display().to_string()),
         "{e}"
     );
 }

@@ -33,6 +33,7 @@ fn argument_errors_with_json_are_error_objects() {
         (&["check", "--top", "-1", "--json"], "not a count"),
         (&["check", "--bogus", "--json"], "--bogus"),
         (&["nonsense", "--json"], "nonsense"),
+        (&["status", "--json=true"], "--json"),
     ] {
         let out = memwarden(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -58,12 +58,17 @@ pub fn usable_swap(system: &SystemMemory, cgroup: Option<&CgroupMemory>) -> (u64
 }
 
 /// MADV_COLD only moves pages to the inactive list; nothing is written to swap, so
-/// there is nothing for the guard to protect.
-pub fn cold_verdict(needed: u64, margin: u64) -> GuardVerdict {
+/// there is nothing for the guard to protect. The swap figure is still the real one.
+pub fn cold_verdict(
+    system: &SystemMemory,
+    cgroup: Option<&CgroupMemory>,
+    needed: u64,
+    margin: u64,
+) -> GuardVerdict {
     GuardVerdict {
         allowed: true,
         forced: false,
-        swap_free_bytes: 0,
+        swap_free_bytes: usable_swap(system, cgroup).0,
         needed_bytes: needed,
         margin_bytes: margin,
         reason: "MADV_COLD only marks pages as first to reclaim; nothing is written to swap now, \
@@ -118,7 +123,10 @@ pub fn evaluate(
                 format_bytes(margin),
                 knobs.margin,
             ),
-            String::new(),
+            format!(
+                ". Lower {}, add swap, or {} to page out anyway",
+                knobs.margin, knobs.force
+            ),
         )
     } else {
         (
@@ -174,7 +182,15 @@ mod tests {
     #[test]
     fn margin_counts() {
         assert!(evaluate(&sys(1000, 110), None, 100, 10, false, &GuardKnobs::cli()).allowed);
-        assert!(!evaluate(&sys(1000, 109), None, 100, 10, false, &GuardKnobs::cli()).allowed);
+        let v = evaluate(&sys(1000, 109), None, 100, 10, false, &GuardKnobs::cli());
+        assert!(!v.allowed);
+        assert!(
+            v.reason.contains("Lower --min-swap-free") && v.reason.contains("pass --force"),
+            "{}",
+            v.reason
+        );
+        let c = cold_verdict(&sys(1000, 109), None, 100, 10);
+        assert!(c.allowed && c.swap_free_bytes == 109);
     }
 
     #[test]

@@ -27,10 +27,11 @@ pub use model::*;
 pub use snapshot::{collect, SnapshotOptions};
 
 /// ComfyUI server processes ([`target::comfyui_main`]): Python interpreters running
-/// the main.py of a ComfyUI checkout, the caller excluded.
-pub fn find_comfyui() -> Result<Vec<ProcessMemory>> {
+/// the main.py of a ComfyUI checkout, the caller excluded; each with the main.py it
+/// runs, as that process sees the path.
+pub fn find_comfyui() -> Result<Vec<(ProcessMemory, std::path::PathBuf)>> {
     platform::find_processes(&target::may_be_comfyui, &|l| {
-        target::comfyui_main(l, &target::is_comfyui_dir).is_some()
+        target::comfyui_main(l, &|d| target::is_comfyui_dir_in(l.root.as_deref(), d))
     })
 }
 

@@ -20,6 +20,10 @@ pub struct Launch {
     pub argv: Vec<String>,
     /// The working directory, when readable (/proc/PID/cwd).
     pub cwd: Option<PathBuf>,
+    /// Where the process's own root directory can be reached from here
+    /// (/proc/PID/root), so that a checkout inside a container's file system is
+    /// examined there; None = the same file system as ours.
+    pub root: Option<PathBuf>,
 }
 
 /// The last component of a path written with either separator.
@@ -66,17 +70,33 @@ pub fn may_be_comfyui(argv: &[String]) -> bool {
     python_script(argv).is_some_and(|s| base_name(s).eq_ignore_ascii_case("main.py"))
 }
 
-/// Does `dir` hold a ComfyUI checkout? (its `comfy` package and `nodes.py`.)
-pub fn is_comfyui_dir(dir: &Path) -> bool {
-    dir.join("comfy").is_dir() && dir.join("nodes.py").is_file()
+/// Does `dir` hold a ComfyUI checkout (its `comfy` package and `nodes.py`)? None
+/// when the directory cannot be examined (gone, or not ours to read).
+pub fn is_comfyui_dir(dir: &Path) -> Option<bool> {
+    std::fs::read_dir(dir).ok()?;
+    Some(dir.join("comfy").is_dir() && dir.join("nodes.py").is_file())
+}
+
+/// [`is_comfyui_dir`] for a path as the process sees it: under `root` (its
+/// /proc/PID/root) when given.
+pub fn is_comfyui_dir_in(root: Option<&Path>, dir: &Path) -> Option<bool> {
+    match root {
+        Some(r) => is_comfyui_dir(&r.join(dir.strip_prefix("/").unwrap_or(dir))),
+        None => is_comfyui_dir(dir),
+    }
 }
 
 /// The ComfyUI main.py that `launch` runs, resolved against its working directory,
 /// or None when it is not a ComfyUI server. `is_checkout` tells whether a directory
-/// is a ComfyUI checkout ([`is_comfyui_dir`] on a live system); where the directory
-/// cannot be examined (no working directory, unreadable), a path with a component
-/// named ComfyUI (any case) is accepted instead.
-pub fn comfyui_main(launch: &Launch, is_checkout: &dyn Fn(&Path) -> bool) -> Option<PathBuf> {
+/// is a ComfyUI checkout ([`is_comfyui_dir`] on a live system), None when it cannot
+/// be examined; only then (or without a working directory to resolve against) is a
+/// path with a component named ComfyUI (any case) accepted instead. A directory
+/// that was examined and is no checkout never matches, whatever its name
+/// (`ComfyUI/custom_nodes/x/main.py`).
+pub fn comfyui_main(
+    launch: &Launch,
+    is_checkout: &dyn Fn(&Path) -> Option<bool>,
+) -> Option<PathBuf> {
     if !may_be_comfyui(&launch.argv) {
         return None;
     }
@@ -90,9 +110,13 @@ pub fn comfyui_main(launch: &Launch, is_checkout: &dyn Fn(&Path) -> bool) -> Opt
             None => PathBuf::from(script),
         }
     };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    if dir.is_some_and(|d| d.is_absolute() && is_checkout(d)) {
-        return Some(path);
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && (d.is_absolute() || windows_abs));
+    match dir.and_then(is_checkout) {
+        Some(true) => return Some(path),
+        Some(false) => return None,
+        None => {}
     }
     let named = path
         .to_string_lossy()
@@ -109,12 +133,18 @@ mod tests {
         Launch {
             argv: args.iter().map(|s| s.to_string()).collect(),
             cwd: cwd.map(PathBuf::from),
+            root: None,
         }
     }
 
-    /// Stand-in for the file system: only /srv/app is a ComfyUI checkout.
-    fn checkout(d: &Path) -> bool {
-        d == Path::new("/srv/app")
+    /// Stand-in for the file system: only /srv/app is a ComfyUI checkout, /opt and
+    /// C: cannot be read, everything else can.
+    fn checkout(d: &Path) -> Option<bool> {
+        let s = d.to_string_lossy();
+        if s.starts_with("/opt") || s.starts_with("C:") {
+            return None;
+        }
+        Some(d == Path::new("/srv/app"))
     }
 
     #[test]
@@ -163,7 +193,7 @@ mod tests {
             Some("/srv/other"),
         );
         assert_eq!(
-            comfyui_main(&l, &|d| d == Path::new("/srv/other/../app")),
+            comfyui_main(&l, &|d| Some(d == Path::new("/srv/other/../app"))),
             Some("/srv/other/../app/main.py".into())
         );
         let portable = launch(
@@ -186,6 +216,22 @@ mod tests {
             None,
         );
         assert!(comfyui_main(&desktop, &checkout).is_some());
+    }
+
+    #[test]
+    fn an_examined_directory_that_is_no_checkout_never_matches_by_name() {
+        // A custom node's own main.py inside a ComfyUI tree: readable, not a checkout.
+        let l = launch(
+            &["python3", "main.py"],
+            Some("/srv/ComfyUI/custom_nodes/foo"),
+        );
+        assert_eq!(comfyui_main(&l, &checkout), None);
+        // The same path, unreadable: the name is all there is to go by.
+        let l = launch(
+            &["python3", "main.py"],
+            Some("/opt/ComfyUI/custom_nodes/foo"),
+        );
+        assert!(comfyui_main(&l, &checkout).is_some());
     }
 
     #[test]

@@ -51,10 +51,10 @@ pub fn top_processes(
 ) -> Result<TopProcesses> {
     unsupported("listing processes")
 }
-pub fn find_processes(
+pub fn find_processes<T>(
     _prefilter: &dyn Fn(&[String]) -> bool,
-    _pred: &dyn Fn(&crate::target::Launch) -> bool,
-) -> Result<Vec<ProcessMemory>> {
+    _pred: &dyn Fn(&crate::target::Launch) -> Option<T>,
+) -> Result<Vec<(ProcessMemory, T)>> {
     unsupported("finding processes")
 }
 pub fn own_pid_namespace_is_nested() -> bool {

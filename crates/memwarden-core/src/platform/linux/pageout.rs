@@ -361,7 +361,12 @@ pub fn pageout(pid: u32, opts: &PageoutOptions, progress: Progress<'_>) -> Resul
     let system = read_system_memory()?;
     let cgroup = read_cgroup(pid).ok().flatten().map(|(m, _)| m);
     let verdict = match opts.advice {
-        PageoutAdvice::Cold => guard::cold_verdict(before.rss_anon_bytes, opts.min_swap_free),
+        PageoutAdvice::Cold => guard::cold_verdict(
+            &system,
+            cgroup.as_ref(),
+            before.rss_anon_bytes,
+            opts.min_swap_free,
+        ),
         PageoutAdvice::Pageout => guard::evaluate(
             &system,
             cgroup.as_ref(),

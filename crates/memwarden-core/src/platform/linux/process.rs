@@ -326,13 +326,15 @@ pub fn top_processes(
 }
 
 /// Processes whose launch (argument vector, working directory) satisfies `pred`,
-/// kernel threads, zombies and the caller excluded. `prefilter` sees the argument
-/// vector first so that the working directory is read only for likely matches.
-pub fn find_processes(
+/// kernel threads, zombies and the caller excluded, each with what `pred` said of
+/// it. `prefilter` sees the argument vector first so that the working directory is
+/// read only for likely matches.
+pub fn find_processes<T>(
     prefilter: &dyn Fn(&[String]) -> bool,
-    pred: &dyn Fn(&Launch) -> bool,
-) -> Result<Vec<ProcessMemory>> {
+    pred: &dyn Fn(&Launch) -> Option<T>,
+) -> Result<Vec<(ProcessMemory, T)>> {
     let me = std::process::id();
+    let own_mnt = std::fs::read_link("/proc/self/ns/mnt").ok();
     let dir = std::fs::read_dir("/proc").map_err(|e| Error::io("cannot list /proc", e))?;
     let mut out = Vec::new();
     for entry in dir.flatten() {
@@ -356,16 +358,22 @@ pub fn find_processes(
         if !prefilter(&argv) {
             continue;
         }
+        // A process in another mount namespace (a container seen from the host)
+        // has its paths under /proc/PID/root.
+        let other_ns = std::fs::read_link(format!("/proc/{pid}/ns/mnt"))
+            .ok()
+            .is_some_and(|ns| own_mnt.as_ref().is_some_and(|own| *own != ns));
         let launch = Launch {
             argv,
             cwd: std::fs::read_link(format!("/proc/{pid}/cwd")).ok(),
+            root: other_ns.then(|| format!("/proc/{pid}/root").into()),
         };
-        if pred(&launch) {
+        if let Some(found) = pred(&launch) {
             if let Ok(p) = read_process(pid) {
-                out.push(p);
+                out.push((p, found));
             }
         }
     }
-    out.sort_by_key(|p| p.pid);
+    out.sort_by_key(|(p, _)| p.pid);
     Ok(out)
 }
