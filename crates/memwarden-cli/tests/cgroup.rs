@@ -189,9 +189,58 @@ fn tighter_leaf_limit_binds_with_its_own_usage(ctx: &mut Ctx) {
     drop(child);
 }
 
+/// memwarden inside a cgroup namespace (a container) asked about a process whose
+/// group lies outside it (`/../b` in /proc/PID/cgroup): it must say the group is not
+/// visible, never show the root group's figures as that process's container.
+fn a_cgroup_outside_our_namespace_is_not_passed_off_as_the_root(ctx: &mut Ctx) {
+    let name = format!("memwarden-ns-{}", std::process::id());
+    let outer = match V1Group::create(std::path::Path::new(V1_MEMORY), &name) {
+        Ok(g) => g,
+        Err(e) => skip!(ctx, "{e}"),
+    };
+    let here = V1Group::create(&outer.dir, "a").unwrap();
+    let there = V1Group::create(&outer.dir, "b").unwrap();
+    let exe = alloc_child_path();
+    let child = AllocChild::spawn_with(&mut there.enter_and_exec(exe.to_str().unwrap(), &["16"]));
+    let pid = child.pid.to_string();
+    let out = here
+        .enter_and_exec(
+            "unshare",
+            &[
+                "--cgroup",
+                bin(),
+                "check",
+                "--json",
+                "--top",
+                "0",
+                "--no-gpu",
+                "--pid",
+                &pid,
+            ],
+        )
+        .output()
+        .unwrap();
+    if !out.status.success() && stderr(&out).contains("unshare") {
+        skip!(ctx, "cannot make a cgroup namespace here: {}", stderr(&out));
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert!(v["container"]["cgroup"].is_null(), "{}", v["container"]);
+    assert_eq!(v["effective"]["source"], "host", "{}", v["effective"]);
+    let warnings = v["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!(
+            "memory cgroup of PID {pid} (/../b) is not visible"
+        )),
+        "{warnings}"
+    );
+    drop(child);
+}
+
 test_main!(
     reports_the_tightest_limit_of_its_own_cgroup,
     text_report_says_which_limit_and_why,
     usage_comes_from_the_group_that_sets_the_limit,
     tighter_leaf_limit_binds_with_its_own_usage,
+    a_cgroup_outside_our_namespace_is_not_passed_off_as_the_root,
 );

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{CgroupMemory, ContainerRuntime};
 use crate::parse::cgroup::{
     parse_cgroup_mounts, parse_counter, parse_limit, parse_memory_stat, parse_proc_cgroup,
@@ -96,8 +96,16 @@ pub struct CgroupLocation {
     pub pressure_file: Option<PathBuf>,
 }
 
-fn resolve(mount: &CgroupMount, path: &str) -> PathBuf {
+/// The directory of cgroup `path` under `mount`, or None when it is not visible
+/// from here. A path with `..` lies outside this cgroup namespace (another
+/// container's process seen from inside one). A directory that does not exist is
+/// not visible either, except for our own process, whose group is what the mount
+/// shows in containers that mount their own cgroup at the mount point.
+fn resolve(mount: &CgroupMount, path: &str, own: bool) -> Option<PathBuf> {
     let mp = PathBuf::from(&mount.mount_point);
+    if path.split('/').any(|c| c == "..") {
+        return None;
+    }
     let root = mount.root.trim_end_matches('/');
     // In a container without a cgroup namespace the mount shows the container's own
     // cgroup at its mount point (root = /docker/ID) while /proc/PID/cgroup lists the
@@ -108,10 +116,17 @@ fn resolve(mount: &CgroupMount, path: &str) -> PathBuf {
         .trim_start_matches('/');
     let dir = mp.join(rel);
     if dir.is_dir() {
-        dir
+        Some(dir)
     } else {
-        mp
+        own.then_some(mp)
     }
+}
+
+fn not_visible(pid: u32, path: &str) -> Error {
+    Error::Unsupported(format!(
+        "the memory cgroup of PID {pid} ({path}) is not visible from here (outside this \
+         cgroup namespace or this container's cgroup mount): no container figures for it"
+    ))
 }
 
 /// Locate the memory cgroup of `pid` (v1 memory controller, else v2 with the memory
@@ -126,8 +141,9 @@ pub fn locate_cgroup(pid: u32) -> Result<Option<CgroupLocation>> {
         .iter()
         .find(|e| e.hierarchy_id == 0 && e.controllers.is_empty());
     let v2_mount = mounts.iter().find(|m| m.version == 2);
+    let own = pid == std::process::id();
     let v2_dir = match (v2_entry, v2_mount) {
-        (Some(e), Some(m)) => Some(resolve(m, &e.path)),
+        (Some(e), Some(m)) => resolve(m, &e.path, own),
         _ => None,
     };
     let pressure_file = v2_dir
@@ -142,13 +158,21 @@ pub fn locate_cgroup(pid: u32) -> Result<Option<CgroupLocation>> {
         .iter()
         .find(|m| m.version == 1 && m.super_options.iter().any(|o| o == "memory"));
     if let (Some(e), Some(m)) = (v1_entry, v1_mount) {
+        let dir = resolve(m, &e.path, own).ok_or_else(|| not_visible(pid, &e.path))?;
         return Ok(Some(CgroupLocation {
             version: 1,
             path: e.path.clone(),
-            dir: resolve(m, &e.path),
+            dir,
             mount_point: PathBuf::from(&m.mount_point),
             pressure_file,
         }));
+    }
+    if let (Some(e), Some(_), None) = (v2_entry, v2_mount, &v2_dir) {
+        // A v2 group that exists but cannot be seen: say so rather than guess.
+        let root = v2_mount.map(|m| Path::new(&m.mount_point).join("memory.stat"));
+        if root.is_some_and(|r| r.exists()) {
+            return Err(not_visible(pid, &e.path));
+        }
     }
     if let (Some(e), Some(m), Some(dir)) = (v2_entry, v2_mount, v2_dir) {
         // The root cgroup has no memory.current; any other v2 group has it only when
