@@ -702,3 +702,15 @@ def test_pack_entry_point_says_how_to_install_what_exists(monkeypatch):
     assert str(ROOT) in msg, msg
     assert "cargo" in msg and "rustup" in msg, msg
     assert "pip install memwarden" not in msg, msg
+
+
+def test_memory_cleaner_margin_default_fits_the_platform() -> None:
+    """The seed's 20 GB is free space on the page-file drive (Windows); on Linux the
+    margin is free swap, where 20 GB would refuse every pageout: 1 GB, as the CLI."""
+    import sys
+
+    from memwarden.comfy import nodes
+
+    spec = nodes.MemoryCleanerForce.INPUT_TYPES()["required"]["min_c_free_gb"][1]
+    assert spec["default"] == (20.0 if sys.platform == "win32" else 1.0)
+    assert "swap on Linux" in spec["tooltip"]

@@ -54,6 +54,12 @@ class AnyType(str):
 
 ANY = AnyType("*")
 
+#: The Memory Cleaner's ``min_c_free_gb`` default. On Windows it is the seed's 20 GB
+#: of free space on the page-file drive; on Linux the margin applies to free *swap*,
+#: which is a few GB on most machines, so the seed's 20 GB would refuse every pageout:
+#: 1 GB there, the same margin as ``memwarden trim --min-swap-free``.
+MIN_C_FREE_GB_DEFAULT = 20.0 if sys.platform == "win32" else 1.0
+
 
 def _snapshot_json(top: int = 10) -> str:
     return _native.snapshot_json(None, False, top, "visible", True)
@@ -173,7 +179,17 @@ class MemoryCleanerForce(MemwardenNode):
                     },
                 ),
                 "skip_trim_if_c_low": ("BOOLEAN", {"default": True}),
-                "min_c_free_gb": ("FLOAT", {"default": 20.0, "min": 0.0, "max": 100000.0, "step": 1.0}),
+                "min_c_free_gb": (
+                    "FLOAT",
+                    {
+                        "default": MIN_C_FREE_GB_DEFAULT,
+                        "min": 0.0,
+                        "max": 100000.0,
+                        "step": 1.0,
+                        "tooltip": "GB that must stay free beyond what is paged out: of the page-file "
+                        "drive on Windows, of swap on Linux",
+                    },
+                ),
                 "purge_standby": ("BOOLEAN", {"default": False}),
             },
             "optional": {"anything": (ANY, {})},
