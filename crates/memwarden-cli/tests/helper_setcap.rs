@@ -122,21 +122,24 @@ fn nobody_comfyui(mib: u64) -> Result<AllocChild, String> {
     Ok(child)
 }
 
+/// A copy of the binary to setcap, where this test can do so and run processes as
+/// uid 65534; Err says why not.
+fn privileged_helper_copy() -> Result<HelperCopy, String> {
+    if !is_root() {
+        return Err("needs root for setcap and to run processes as uid 65534".into());
+    }
+    if on_path("setpriv").is_none() {
+        return Err("setpriv (util-linux) is not installed".into());
+    }
+    HelperCopy::new()
+}
+
 fn error_of(out: &Output) -> String {
     json(out)["error"].as_str().unwrap().to_owned()
 }
 
 fn setcap_helper_trims_an_unprivileged_comfyui(ctx: &mut Ctx) {
-    if !is_root() {
-        skip!(
-            ctx,
-            "needs root for setcap and to run processes as uid 65534"
-        );
-    }
-    if on_path("setpriv").is_none() {
-        skip!(ctx, "setpriv (util-linux) is not installed");
-    }
-    let helper = match HelperCopy::new() {
+    let helper = match privileged_helper_copy() {
         Ok(h) => h,
         Err(e) => skip!(ctx, "{e}"),
     };
@@ -205,16 +208,7 @@ fn setcap_helper_trims_an_unprivileged_comfyui(ctx: &mut Ctx) {
 /// also wants ptrace access (the same user, or CAP_SYS_PTRACE). The helper must run
 /// as ComfyUI's user; the refusal says so and changes nothing.
 fn setcap_helper_cannot_reach_another_users_process(ctx: &mut Ctx) {
-    if !is_root() {
-        skip!(
-            ctx,
-            "needs root for setcap and to run processes as uid 65534"
-        );
-    }
-    if on_path("setpriv").is_none() {
-        skip!(ctx, "setpriv (util-linux) is not installed");
-    }
-    let helper = match HelperCopy::new() {
+    let helper = match privileged_helper_copy() {
         Ok(h) => h,
         Err(e) => skip!(ctx, "{e}"),
     };

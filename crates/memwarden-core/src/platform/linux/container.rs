@@ -334,7 +334,13 @@ pub fn read_cgroup(pid: u32) -> Result<Option<(CgroupMemory, CgroupLocation)>> {
             None => read_counter(&swap_dir, "memory.memsw.usage_in_bytes")?,
         };
         if let Some(u) = memsw_usage {
-            let mem = read_counter(&swap_dir, usage_file)?.unwrap_or(m.usage_bytes);
+            // The memory usage of that group: already read when it is the memory
+            // limit's group too (the usual case), read once more otherwise.
+            let mem = if swap_dir == figures_dir {
+                m.usage_bytes
+            } else {
+                read_counter(&swap_dir, usage_file)?.unwrap_or(m.usage_bytes)
+            };
             m.swap_usage_bytes = Some(u.saturating_sub(mem));
         }
     } else {
