@@ -45,7 +45,9 @@ def check_memory_pressure(snap: Any = None) -> PressureReport:
     eff, sysm, pres = snap["effective"], snap["system"], snap["pressure"]
     ram = float(eff["percent_used"])
     # VRAM percent as the core defines it (the fullest GPU), not recomputed here.
-    vram = json.loads(_native.status_of(json.dumps(dict(snap))))["vram_percent"]
+    # A memwarden.Snapshot carries the core's JSON; a plain dict is encoded once.
+    text = getattr(snap, "json", None)
+    vram = json.loads(_native.status_of(text if isinstance(text, str) else json.dumps(dict(snap))))["vram_percent"]
     swap = 100.0 * sysm["swap_used_bytes"] / sysm["swap_total_bytes"] if sysm["swap_total_bytes"] else None
     recs: list[str] = []
     level = pres["level"]

@@ -342,4 +342,4 @@ def test_every_output_reads_vram_percent_the_same_way() -> None:
     assert status["vram_percent"] == 33.3
     assert status["status"].endswith(" | VRAM: GPU0 12.5GB/80GB (16%), GPU1 8GB/24GB (33%)"), status
     assert memwarden.check_memory_pressure(snap).vram_percent == 33.3
-    assert nodes._percents(snap) == (status["ram_percent"], 33.3)
+    assert nodes._status(text) == (status["status"], status["ram_percent"], 33.3)

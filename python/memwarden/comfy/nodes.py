@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
-from .. import _native
+from .. import Snapshot, _native
 from ..cleanup import (
     GB,
     HELPER_ENV,
@@ -69,12 +69,12 @@ def _snapshot(top: int = 10) -> dict[str, Any]:
     return dict(json.loads(_snapshot_json(top)))
 
 
-def _percents(snap: dict[str, Any]) -> tuple[float, float]:
-    """RAM and VRAM percent as the core defines them (the status line's figures:
-    effective RAM, the fullest GPU's VRAM); VRAM 0.0 when no GPU is visible."""
-    st = json.loads(_native.status_of(json.dumps(snap)))
+def _status(snap_json: str) -> tuple[str, float, float]:
+    """The status line with RAM and VRAM percent as the core defines them (effective
+    RAM, the fullest GPU's VRAM), from one call; VRAM 0.0 when no GPU is visible."""
+    st = json.loads(_native.status_of(snap_json))
     vram = st["vram_percent"]
-    return float(st["ram_percent"]), 0.0 if vram is None else float(vram)
+    return st["status"], float(st["ram_percent"]), 0.0 if vram is None else float(vram)
 
 
 def _emit(node: str, status: str, report: str) -> None:
@@ -267,10 +267,8 @@ class MemoryMonitor(MemwardenNode):
         _flags(detailed_report=detailed_report)
         top = _int("top_processes", top_processes, 0, 100)
         snap_json = _snapshot_json(top)
-        snap = json.loads(snap_json)
-        status = _native.render_status_line(snap_json)
-        ram, vram = _percents(snap)
-        pressure = check_memory_pressure(snap)
+        status, ram, vram = _status(snap_json)
+        pressure = check_memory_pressure(Snapshot._from_json(snap_json))
         warning = ram >= warning_threshold or vram >= warning_threshold
         if detailed_report:
             report = _native.render_check(snap_json, False)
@@ -499,7 +497,7 @@ class UnifiedMemoryManager(MemwardenNode):
         _choice("mode", mode, self.MODES)
         snap_json = _snapshot_json(10)
         snap = json.loads(snap_json)
-        ram, vram = _percents(snap)
+        status, ram, vram = _status(snap_json)
         decision, trigger = self._decide(
             enable_optimization,
             auto_optimize,
@@ -517,8 +515,7 @@ class UnifiedMemoryManager(MemwardenNode):
             self.state.record(mode, trigger, round_gb(result.freed_gb))
             snap_json = _snapshot_json(10)
             snap = json.loads(snap_json)
-            ram, vram = _percents(snap)
-        status = _native.render_status_line(snap_json)
+            status, ram, vram = _status(snap_json)
         report = self._report(snap_json, snap, detailed_report, enable_monitoring, trigger, result)
         if enable_monitoring:
             _emit("Unified Memory Manager", status, report if detailed_report else status)
