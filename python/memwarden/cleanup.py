@@ -1,7 +1,8 @@
 """The cleanup pipeline the nodes run, in-process: the seed's seven steps, each
 timed and logged (``[5/7] ...``), ending in a ``CLEANUP RESULTS`` block.
 
-0. unload models through ComfyUI's own model management (inside ComfyUI only)
+0. unload models through ComfyUI's own model management (inside ComfyUI only);
+   in aggressive mode also drop ComfyUI's cached node outputs
 1-3. garbage collection passes, with counts
 4. torch caches: empty_cache, ipc_collect, peak stats, pinned host cache
 5. OS-level trim: return the heap to the OS (malloc_trim); in aggressive mode also
@@ -12,6 +13,10 @@ timed and logged (``[5/7] ...``), ending in a ``CLEANUP RESULTS`` block.
    ``python -m memwarden trim --pid <self>``, which has only this process's privileges
 6. synchronize the GPU
 7. final garbage collection; then, optionally, purge the page cache (root)
+
+Each step is one function of a :class:`CleanupContext` returning an
+:class:`Outcome` (or None: not part of this run); :data:`PIPELINE` lists them in
+order and :func:`run_step` times, logs and records each.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable
+from functools import partial
+from typing import Any, Callable, Optional
 
 from . import _native
-from ._records import loads
+from ._native import PageoutReport, Snapshot
+from .torch_memory import loaded_torch
 
 log = logging.getLogger("memwarden")
 
@@ -233,12 +240,6 @@ def _mode_defaults(o: CleanupOptions) -> CleanupOptions:
     return o
 
 
-def _torch() -> Any | None:
-    # Only a torch that is already imported: importing it here would cost seconds
-    # and memory in processes that never use it.
-    return sys.modules.get("torch")
-
-
 def cuda_devices(torch: Any | None) -> tuple[list[int], str]:
     """The CUDA devices ``torch`` sees, and, when it sees none, why (torch not
     loaded, a build without CUDA, no driver or GPU visible, a broken CUDA setup):
@@ -262,10 +263,6 @@ def cuda_devices(torch: Any | None) -> tuple[list[int], str]:
     if hidden is not None:
         return [], f"{why} (CUDA_VISIBLE_DEVICES={hidden!r})"
     return [], f"{why} (no driver or device visible)"
-
-
-def _cuda(torch: Any | None) -> bool:
-    return bool(cuda_devices(torch)[0])
 
 
 @dataclass
@@ -321,89 +318,148 @@ class TorchCacheReport:
         return lines
 
 
+@dataclass(frozen=True)
+class TorchCalls:
+    """Which calls the torch step makes besides ``empty_cache``: the cleanup's
+    defaults, or the VRAM Optimizer's choice per mode."""
+
+    ipc_collect: bool = True
+    synchronize: bool = False
+    reset_peak_stats: bool = True
+    #: The pinned host cache (``torch._C._host_emptyCache``).
+    host_cache: bool = True
+    #: Also read the driver's free/total (opens a CUDA context on an unused device).
+    driver_free: bool = False
+
+
 def empty_torch_caches(
-    torch: Any | None,
-    devices: list[int] | None = None,
-    *,
-    ipc_collect: bool = True,
-    synchronize: bool = False,
-    reset_peak_stats: bool = True,
-    host_cache: bool = True,
-    driver_free: bool = False,
+    torch: Any | None, devices: list[int] | None = None, calls: TorchCalls | None = None
 ) -> TorchCacheReport:
     """The torch step, shared by the cleanup (step 4) and the VRAM Optimizer node.
 
     ``empty_cache`` (which releases the caching allocator's free blocks on every
-    device), then optionally ``ipc_collect``, ``synchronize`` of each device in
-    ``devices`` (default: every one torch sees) and the reset of their peak
-    statistics; reserved VRAM is measured on ``devices`` before and after, and with
-    ``driver_free`` the driver's free/total too (this opens a CUDA context on a
-    device this process has not used). With ``host_cache`` also the pinned host
-    cache (``torch._C._host_emptyCache``). With no CUDA device it does nothing on
-    a device and the report says why (:func:`cuda_devices`)."""
+    device), then what ``calls`` asks for: ``ipc_collect``, ``synchronize`` of each
+    device in ``devices`` (default: every one torch sees) and the reset of their
+    peak statistics; reserved VRAM is measured on ``devices`` before and after, and
+    with ``driver_free`` the driver's free/total too. With ``host_cache`` also the
+    pinned host cache. With no CUDA device it does nothing on a device and the
+    report says why (:func:`cuda_devices`)."""
+    calls = calls or TorchCalls()
     visible, why = cuda_devices(torch)
     r = TorchCacheReport(no_cuda="" if visible else why)
-    if visible:
-        assert torch is not None
+    if torch is not None and visible:
         r.devices = list(visible if devices is None else devices)
-        r.reserved_before = [int(torch.cuda.memory_reserved(d)) for d in r.devices]
-        torch.cuda.empty_cache()
-        r.calls.append("empty_cache")
-        if ipc_collect:
-            torch.cuda.ipc_collect()
-            r.calls.append("ipc_collect")
-        if synchronize:
-            for d in r.devices:
-                torch.cuda.synchronize(d)
-            r.calls.append("synchronize")
-        if reset_peak_stats:
-            for d in r.devices:
-                torch.cuda.reset_peak_memory_stats(d)
-            r.peak_stats_reset = True
-        r.reserved_after = [int(torch.cuda.memory_reserved(d)) for d in r.devices]
-        if driver_free:
-            for d in r.devices:
-                free, total = torch.cuda.mem_get_info(d)
-                r.free_total.append((int(free), int(total)))
-    if host_cache and torch is not None:
-        host_empty = getattr(torch._C, "_host_emptyCache", None)
-        if host_empty is None:
-            r.host_note = "this torch has no pinned host cache API"
-        elif visible:
-            host_empty()
-            r.host_note = "pinned host cache emptied"
+        _empty_device_caches(torch, r, calls)
+    if calls.host_cache and torch is not None:
+        r.host_note = _empty_host_cache(torch, bool(visible))
     return r
 
 
-def _comfy_mm() -> Any | None:
+def _empty_device_caches(torch: Any, r: TorchCacheReport, calls: TorchCalls) -> None:
+    r.reserved_before = [int(torch.cuda.memory_reserved(d)) for d in r.devices]
+    torch.cuda.empty_cache()
+    r.calls.append("empty_cache")
+    if calls.ipc_collect:
+        torch.cuda.ipc_collect()
+        r.calls.append("ipc_collect")
+    if calls.synchronize:
+        for d in r.devices:
+            torch.cuda.synchronize(d)
+        r.calls.append("synchronize")
+    if calls.reset_peak_stats:
+        for d in r.devices:
+            torch.cuda.reset_peak_memory_stats(d)
+        r.peak_stats_reset = True
+    r.reserved_after = [int(torch.cuda.memory_reserved(d)) for d in r.devices]
+    if calls.driver_free:
+        for d in r.devices:
+            free, total = torch.cuda.mem_get_info(d)
+            r.free_total.append((int(free), int(total)))
+
+
+def _empty_host_cache(torch: Any, cuda: bool) -> str:
+    """Empty the pinned host cache (only where CUDA is there to have filled it)."""
+    host_empty = getattr(torch._C, "_host_emptyCache", None)
+    if host_empty is None:
+        return "this torch has no pinned host cache API"
+    if cuda:
+        host_empty()
+        return "pinned host cache emptied"
+    return ""
+
+
+# ---------------------------------------------------------------------------
+# ComfyUI and the measurements
+# ---------------------------------------------------------------------------
+
+
+def comfy_model_management() -> Any | None:
+    """ComfyUI's ``comfy.model_management`` when running inside ComfyUI, else None."""
     return sys.modules.get("comfy.model_management")
 
 
-def _prompt_queue() -> Any | None:
+def prompt_queue() -> Any | None:
+    """ComfyUI's prompt queue when running inside its server, else None."""
     server = sys.modules.get("server")
     inst = getattr(getattr(server, "PromptServer", None), "instance", None)
     return getattr(inst, "prompt_queue", None)
 
 
-def _measure() -> tuple[int, Any]:
+def _measure() -> tuple[int, Snapshot]:
     """This process's RSS and the machine, from one snapshot (it includes the caller)."""
-    snap = json.loads(_native.snapshot_json(None, False, 0, "visible", True))
-    return int(snap["process"]["rss_bytes"]), snap
+    snap = _native.snapshot(top=0)
+    return (snap.process.rss_bytes if snap.process else 0), snap
 
 
-def vram_used(snap: dict[str, Any], torch: Any | None) -> int | None:
+def vram_used(snap: Snapshot, torch: Any | None) -> int | None:
     """VRAM in use over every GPU: NVML's figure from ``snap``, else (no NVML) the
     driver's through torch; None when neither sees a GPU."""
-    devices = snap["gpu"]["devices"]
-    if devices:
-        return int(sum(d["used_bytes"] for d in devices))
-    if torch is not None and _cuda(torch):  # NVML missing but torch sees a GPU
-        total = 0
-        for i in range(torch.cuda.device_count()):
-            free, tot = torch.cuda.mem_get_info(i)
-            total += tot - free
-        return int(total)
-    return None
+    if snap.gpu.devices:
+        return sum(d.used_bytes for d in snap.gpu.devices)
+    devices = cuda_devices(torch)[0]
+    if torch is None or not devices:
+        return None
+    total = 0
+    for i in devices:  # NVML missing but torch sees a GPU
+        free, tot = torch.cuda.mem_get_info(i)
+        total += tot - free
+    return int(total)
+
+
+def collect_garbage() -> str:
+    """One ``gc.collect()`` pass, in words."""
+    return f"collected {gc.collect()} objects"
+
+
+def unload_comfy_models(mm: Any) -> str:
+    """Unload every model through ComfyUI's own model management ``mm``
+    (``unload_all_models``, ``cleanup_models_gc`` where this ComfyUI has it,
+    ``cleanup_models``, ``soft_empty_cache``) and say what happened, pinned host
+    memory included where ComfyUI tracks it. Shared by the cleanup (step 0) and the
+    VRAM nodes."""
+    n = len(getattr(mm, "current_loaded_models", []))
+    pinned0 = getattr(mm, "TOTAL_PINNED_MEMORY", None)
+    mm.unload_all_models()
+    if hasattr(mm, "cleanup_models_gc"):
+        mm.cleanup_models_gc()
+    mm.cleanup_models()
+    mm.soft_empty_cache()
+    parts = [f"unloaded {n} model(s) from VRAM (weights move to RAM until their cached node outputs go)"]
+    if pinned0 is None:
+        parts.append("this ComfyUI has no pinned-memory accounting")
+    else:
+        pinned1 = getattr(mm, "TOTAL_PINNED_MEMORY", 0)
+        parts.append(f"pinned host memory {pinned0 / GB:.3f} GB -> {pinned1 / GB:.3f} GB")
+    return "; ".join(parts)
+
+
+def trim_heap_detail() -> str:
+    """Return this process's free heap to the OS (malloc_trim) and say what it did."""
+    try:
+        h = _native.trim_heap()
+    except _native.Unsupported as e:
+        return f"heap trim not available on this platform ({e})"
+    return f"malloc_trim: RSS {h.rss_before_bytes / GB:.3f} GB -> {h.rss_after_bytes / GB:.3f} GB"
 
 
 class _Deferred:
@@ -451,10 +507,10 @@ def _schedule_deferred_trim(
                 # after reading the flags; give it a moment, then trim.
                 time.sleep(settle_s)
                 gc.collect()
-                r = json.loads(_native.trim_own_heap_json())
+                r = _native.trim_heap()
                 say(
                     f"[memwarden] deferred trim after ComfyUI freed cached outputs: "
-                    f"RSS {r['rss_before_bytes'] / GB:.3f} GB -> {r['rss_after_bytes'] / GB:.3f} GB"
+                    f"RSS {r.rss_before_bytes / GB:.3f} GB -> {r.rss_after_bytes / GB:.3f} GB"
                 )
             except Exception as e:  # noqa: BLE001 - a background helper must never raise
                 say(f"[memwarden] deferred trim failed: {e}")
@@ -523,10 +579,22 @@ def external_helper() -> ExternalHelper:
     return ExternalHelper([path], path, own_privileges=False)
 
 
-def _external_helper(pid: int, opts: CleanupOptions, helper: ExternalHelper | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class HelperError:
+    """The external helper refused or failed: its ``--json`` error (``kind`` and
+    ``exit_code`` as the memwarden command reports them), or why it gave none."""
+
+    error: str
+    kind: str = ""
+    exit_code: int | None = None
+
+
+def run_external_helper(
+    pid: int, opts: CleanupOptions, helper: ExternalHelper | None = None
+) -> PageoutReport | HelperError:
     """``<helper> trim --pid <pid> --json``: the seed's helper fallback. Returns the
-    helper's JSON (a pageout report, or ``error``/``kind`` when it refused or
-    failed); never raises for a helper that cannot run or answers nonsense."""
+    helper's pageout report, or what it said when it refused or failed; never
+    raises for a helper that cannot run or answers nonsense."""
     helper = helper or external_helper()
     cmd = [*helper.argv, "trim", "--pid", str(pid), "--json"]
     cmd += ["--min-swap-free", str(opts.min_swap_free)]
@@ -535,15 +603,234 @@ def _external_helper(pid: int, opts: CleanupOptions, helper: ExternalHelper | No
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     except (OSError, subprocess.SubprocessError) as e:
-        return {"error": f"could not run {helper.name}: {e}"}
+        return HelperError(f"could not run {helper.name}: {e}")
     try:
         data = json.loads(out.stdout)
     except ValueError:
         said = (out.stderr.strip() or out.stdout.strip())[-500:] or "no output"
-        return {"error": f"{helper.name} exited with status {out.returncode}: {said}"}
-    if not isinstance(data, dict):
-        return {"error": f"{helper.name} answered {out.stdout.strip()[:200]!r}, not a memwarden report"}
-    return data
+        return HelperError(f"{helper.name} exited with status {out.returncode}: {said}")
+    if isinstance(data, dict) and "error" in data:
+        code = data.get("exit_code")
+        return HelperError(str(data["error"]), str(data.get("kind", "")), code if isinstance(code, int) else None)
+    try:
+        return PageoutReport.from_dict(data)
+    except _native.InvalidInput:
+        return HelperError(f"{helper.name} answered {out.stdout.strip()[:200]!r}, not a memwarden report")
+
+
+# ---------------------------------------------------------------------------
+# The steps
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class CleanupContext:
+    """What the steps of one cleanup share."""
+
+    opts: CleanupOptions
+    report: CleanupReport
+    say: Callable[[str], None]
+    torch: Any | None = None
+    #: ComfyUI's ``comfy.model_management`` (None outside ComfyUI).
+    mm: Any | None = None
+    #: ComfyUI's prompt queue (None outside its server).
+    queue: Any | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one step did: ``ok`` and the line it logs."""
+
+    ok: bool
+    detail: str
+    skipped: bool = False
+
+
+def done(detail: str) -> Outcome:
+    return Outcome(True, detail)
+
+
+def skipped(reason: str) -> Outcome:
+    return Outcome(True, f"skipped ({reason})", skipped=True)
+
+
+def step_monitor_only(ctx: CleanupContext) -> Outcome:
+    return skipped("mode Monitor Only changes nothing")
+
+
+def step_unload_models(ctx: CleanupContext) -> Outcome:
+    """0: unload every model through ComfyUI (balanced and aggressive)."""
+    if not ctx.opts.unload_models:
+        return skipped(f"not in {ctx.opts.mode} mode")
+    if ctx.mm is None:
+        return skipped("not running inside ComfyUI")
+    return done(unload_comfy_models(ctx.mm))
+
+
+def step_drop_node_cache(ctx: CleanupContext) -> Outcome | None:
+    """0: ask ComfyUI to drop its cached node outputs after the current prompt (as
+    ``POST /free`` does) and trim the heap once it has; not listed unless asked for."""
+    if not ctx.opts.drop_node_cache:
+        return None
+    if ctx.queue is None:
+        return skipped("not running inside ComfyUI")
+    ctx.queue.set_flag("free_memory", True)
+    ctx.report.deferred_trim_scheduled = _schedule_deferred_trim(ctx.queue, ctx.say)
+    return done("asked ComfyUI to drop cached node outputs after the current prompt (as POST /free does)")
+
+
+def step_gc_pass(ctx: CleanupContext, number: int) -> Outcome:
+    """1-3: garbage collection pass ``number``, if the mode runs that many."""
+    passes = ctx.opts.gc_passes or 0
+    if number > passes:
+        return skipped(f"{passes} pass(es) in {ctx.opts.mode} mode")
+    return done(collect_garbage())
+
+
+def step_torch_caches(ctx: CleanupContext) -> Outcome:
+    """4: the torch caches, with the function the VRAM Optimizer node runs."""
+    if not ctx.opts.torch_cache:
+        return skipped("disabled")
+    if ctx.torch is None:
+        return skipped("torch is not loaded in this process")
+    calls = TorchCalls(reset_peak_stats=bool(ctx.opts.reset_peak_stats))
+    return done(empty_torch_caches(ctx.torch, calls=calls).detail)
+
+
+def step_os_trim(ctx: CleanupContext) -> Outcome:
+    """5: return the heap to the OS; with ``pageout_self`` also page this process out."""
+    if not ctx.opts.os_trim:
+        return skipped("disabled (aggressive_trim off)")
+    parts = [trim_heap_detail()]
+    ok = True
+    if ctx.opts.pageout_self:
+        ok, more = pageout_self(ctx.opts)
+        parts += more
+    return Outcome(ok, "; ".join(parts))
+
+
+def pageout_self(opts: CleanupOptions) -> tuple[bool, list[str]]:
+    """Page this process's idle memory out behind the swap guard; when the kernel
+    refuses it in-process, the external helper (if allowed). ``ok`` and what
+    happened, in parts of the step's line."""
+    pid = os.getpid()
+    try:
+        r = _native.trim_process(
+            pid,
+            min_swap_free=opts.min_swap_free,
+            force=not opts.guard_swap,
+            force_hint=opts.guard_force_hint,
+            margin_hint=opts.guard_margin_hint,
+        )
+    except _native.GuardRefused as e:
+        return True, [f"Skipping pageout: {e}"]
+    except (_native.Unsupported, _native.PermissionDenied) as e:
+        if not opts.external_helper:
+            return False, [f"pageout failed: {e}"]
+        return pageout_with_helper(pid, opts, e)
+    to_swap = max(0, r.swap_after_bytes - r.swap_before_bytes)
+    return True, [
+        f"pageout: RSS {r.rss_before_bytes / GB:.3f} -> {r.rss_after_bytes / GB:.3f} GB, "
+        f"{to_swap / GB:.3f} GB moved to swap ({r.guard.reason})"
+    ]
+
+
+def pageout_with_helper(pid: int, opts: CleanupOptions, refused: Exception) -> tuple[bool, list[str]]:
+    """The fallback after the in-process pageout was ``refused``: the external helper."""
+    try:
+        helper = external_helper()
+    except HelperUnusable as bad:
+        return False, [f"pageout failed in-process ({refused}); external helper not run: {bad}"]
+    if helper.own_privileges:
+        intro = (
+            f"pageout failed in-process ({refused}); using external helper {helper.name} "
+            f"({HELPER_ENV} is not set, so it runs with this process's own privileges "
+            f"and cannot do what this process could not; {HELPER_SETUP})"
+        )
+    else:
+        intro = f"pageout failed in-process ({refused}); using external helper {helper.name} ({HELPER_ENV})"
+    result = run_external_helper(pid, opts, helper)
+    if isinstance(result, PageoutReport):
+        moved = max(0, result.swap_after_bytes - result.swap_before_bytes)
+        return True, [intro, f"external helper {helper.name} paged out {moved / GB:.3f} GB to swap"]
+    if result.kind == "guard_refused":
+        # The helper is the memwarden command: its refusal names --force; say it in
+        # the caller's terms.
+        return True, [intro, f"Skipping pageout (external helper): {_in_our_terms(result.error, opts)}"]
+    return False, [intro, f"external helper {helper.name} failed: {result.error}"]
+
+
+def step_gpu_sync(ctx: CleanupContext) -> Outcome:
+    """6: wait for every CUDA device to finish its queued work."""
+    if not ctx.opts.sync_gpu:
+        return skipped("disabled")
+    devices, why = cuda_devices(ctx.torch)
+    if ctx.torch is None or not devices:
+        return skipped(f"no CUDA device: {why}")
+    for d in devices:
+        ctx.torch.cuda.synchronize(d)
+    return done(f"synchronized {len(devices)} device(s)")
+
+
+def step_final_gc(ctx: CleanupContext) -> Outcome:
+    """7: a last garbage collection pass."""
+    return done(collect_garbage())
+
+
+def step_purge_cache(ctx: CleanupContext) -> Outcome | None:
+    """7: drop the page cache (root); not listed unless asked for."""
+    if not ctx.opts.purge_cache:
+        return None
+    try:
+        r = _native.purge_cache()
+    except (_native.PermissionDenied, _native.Unsupported) as e:
+        return Outcome(False, str(e))
+    return done(f"page cache dropped: {r.cache_dropped_bytes / GB:.3f} GB")
+
+
+StepFunction = Callable[[CleanupContext], Optional[Outcome]]
+
+
+@dataclass(frozen=True)
+class PipelineStep:
+    """A step of the pipeline: its number (``[5/7]``), its name and its function."""
+
+    index: int
+    name: str
+    run: StepFunction
+
+
+#: The cleanup, in order.
+PIPELINE: tuple[PipelineStep, ...] = (
+    PipelineStep(0, "Unload models", step_unload_models),
+    PipelineStep(0, "Drop cached outputs", step_drop_node_cache),
+    PipelineStep(1, "GC pass 1", partial(step_gc_pass, number=1)),
+    PipelineStep(2, "GC pass 2", partial(step_gc_pass, number=2)),
+    PipelineStep(3, "GC pass 3", partial(step_gc_pass, number=3)),
+    PipelineStep(4, "PyTorch cache", step_torch_caches),
+    PipelineStep(5, "OS-level trim", step_os_trim),
+    PipelineStep(6, "CUDA sync", step_gpu_sync),
+    PipelineStep(7, "Final GC", step_final_gc),
+    PipelineStep(7, "Purge page cache", step_purge_cache),
+)
+
+#: Mode Monitor Only: one line saying nothing changes.
+MONITOR_PIPELINE: tuple[PipelineStep, ...] = (PipelineStep(0, "Monitor only", step_monitor_only),)
+
+
+def run_step(step: PipelineStep, ctx: CleanupContext) -> None:
+    """Run one step: time it, log ``[i/7] name: detail`` and add it to the report.
+    A step that raises is recorded as FAILED; the rest still run."""
+    t0 = time.perf_counter()
+    try:
+        outcome = step.run(ctx)
+    except Exception as e:  # noqa: BLE001 - one failing step must not stop the rest
+        outcome = Outcome(False, f"FAILED: {type(e).__name__}: {e}")
+    if outcome is None:
+        return
+    ms = (time.perf_counter() - t0) * 1e3
+    ctx.report.steps.append(CleanupStep(step.index, step.name, outcome.ok, outcome.detail, ms, outcome.skipped))
+    ctx.say(f"[{step.index}/7] {step.name}: {outcome.detail}")
 
 
 def cleanup(mode: str = "balanced", **options: Any) -> CleanupReport:
@@ -556,209 +843,26 @@ def cleanup(mode: str = "balanced", **options: Any) -> CleanupReport:
     """
     opts = _mode_defaults(_validated(mode, options))
     say = opts.log or log.info
-    torch = _torch()
+    torch = loaded_torch()
     t0 = time.perf_counter()
     rss0, snap0 = _measure()
     report = CleanupReport(
         mode=opts.mode,
         process_rss_before_bytes=rss0,
-        ram_used_before_bytes=snap0["effective"]["used_bytes"],
-        ram_total_bytes=snap0["effective"]["total_bytes"],
-        ram_source=snap0["effective"]["source"],
+        ram_used_before_bytes=snap0.effective.used_bytes,
+        ram_total_bytes=snap0.effective.total_bytes,
+        ram_source=snap0.effective.source,
         vram_used_before_bytes=vram_used(snap0, torch),
     )
-
-    def step(index: int, name: str, fn: Callable[[], tuple[bool, str]] | None, skip_reason: str = "") -> None:
-        s0 = time.perf_counter()
-        if fn is None:
-            ok, detail, skipped = True, f"skipped ({skip_reason})", True
-        else:
-            try:
-                ok, detail = fn()
-            except Exception as e:  # noqa: BLE001 - one failing step must not stop the rest
-                ok, detail = False, f"FAILED: {type(e).__name__}: {e}"
-            skipped = False
-        st = CleanupStep(index, name, ok, detail, (time.perf_counter() - s0) * 1e3, skipped)
-        report.steps.append(st)
-        say(f"[{index}/7] {name}: {detail}")
-
-    if opts.mode == "monitor":
-        step(0, "Monitor only", None, "mode Monitor Only changes nothing")
-    else:
-        _run_steps(opts, torch, step, report, say)
-
+    ctx = CleanupContext(opts, report, say, torch, comfy_model_management(), prompt_queue())
+    for step in MONITOR_PIPELINE if opts.mode == "monitor" else PIPELINE:
+        run_step(step, ctx)
     rss1, snap1 = _measure()
     report.process_rss_after_bytes = rss1
-    report.ram_used_after_bytes = snap1["effective"]["used_bytes"]
+    report.ram_used_after_bytes = snap1.effective.used_bytes
     report.vram_used_after_bytes = vram_used(snap1, torch)
     report.duration_s = time.perf_counter() - t0
     for line in report.text.splitlines()[len(report.steps) + 1 :]:
         if line:
             say(line)
     return report
-
-
-def unload_comfy_models(mm: Any) -> str:
-    """Unload every model through ComfyUI's own model management ``mm``
-    (``unload_all_models``, ``cleanup_models_gc`` where this ComfyUI has it,
-    ``cleanup_models``, ``soft_empty_cache``) and say what happened, pinned host
-    memory included where ComfyUI tracks it. Shared by the cleanup (step 0) and the
-    VRAM nodes."""
-    n = len(getattr(mm, "current_loaded_models", []))
-    pinned0 = getattr(mm, "TOTAL_PINNED_MEMORY", None)
-    mm.unload_all_models()
-    if hasattr(mm, "cleanup_models_gc"):
-        mm.cleanup_models_gc()
-    mm.cleanup_models()
-    mm.soft_empty_cache()
-    parts = [f"unloaded {n} model(s) from VRAM (weights move to RAM until their cached node outputs go)"]
-    if pinned0 is None:
-        parts.append("this ComfyUI has no pinned-memory accounting")
-    else:
-        pinned1 = getattr(mm, "TOTAL_PINNED_MEMORY", 0)
-        parts.append(f"pinned host memory {pinned0 / GB:.3f} GB -> {pinned1 / GB:.3f} GB")
-    return "; ".join(parts)
-
-
-def _run_steps(
-    opts: CleanupOptions,
-    torch: Any | None,
-    step: Callable[..., None],
-    report: CleanupReport,
-    say: Callable[[str], None],
-) -> None:
-    mm = _comfy_mm()
-
-    # 0 -- models
-    def unload() -> tuple[bool, str]:
-        assert mm is not None
-        return True, unload_comfy_models(mm)
-
-    if not opts.unload_models:
-        step(0, "Unload models", None, f"not in {opts.mode} mode")
-    elif mm is None:
-        step(0, "Unload models", None, "not running inside ComfyUI")
-    else:
-        step(0, "Unload models", unload)
-
-    if opts.drop_node_cache:
-        queue = _prompt_queue()
-
-        def drop() -> tuple[bool, str]:
-            assert queue is not None
-            queue.set_flag("free_memory", True)
-            report.deferred_trim_scheduled = _schedule_deferred_trim(queue, say)
-            return True, "asked ComfyUI to drop cached node outputs after the current prompt (as POST /free does)"
-
-        if queue is None:
-            step(0, "Drop cached outputs", None, "not running inside ComfyUI")
-        else:
-            step(0, "Drop cached outputs", drop)
-
-    # 1-3 -- garbage collection
-    passes = opts.gc_passes or 0
-    for i in range(1, 4):
-        if i <= passes:
-            step(i, f"GC pass {i}", lambda: (True, f"collected {gc.collect()} objects"))
-        else:
-            step(i, f"GC pass {i}", None, f"{passes} pass(es) in {opts.mode} mode")
-
-    # 4 -- torch caches
-    def torch_caches() -> tuple[bool, str]:
-        # The same function the VRAM Optimizer node runs.
-        r = empty_torch_caches(torch, reset_peak_stats=bool(opts.reset_peak_stats))
-        return True, r.detail
-
-    if not opts.torch_cache:
-        step(4, "PyTorch cache", None, "disabled")
-    elif torch is None:
-        step(4, "PyTorch cache", None, "torch is not loaded in this process")
-    else:
-        step(4, "PyTorch cache", torch_caches)
-
-    # 5 -- OS-level trim
-    def os_trim() -> tuple[bool, str]:
-        parts = []
-        try:
-            h = json.loads(_native.trim_own_heap_json())
-            parts.append(f"malloc_trim: RSS {h['rss_before_bytes'] / GB:.3f} GB -> {h['rss_after_bytes'] / GB:.3f} GB")
-        except _native.Unsupported as e:
-            parts.append(f"heap trim not available on this platform ({e})")
-        if not opts.pageout_self:
-            return True, "; ".join(parts)
-        pid = os.getpid()
-        try:
-            r = loads(
-                _native.pageout_json(
-                    pid,
-                    False,
-                    opts.min_swap_free,
-                    not opts.guard_swap,
-                    force_hint=opts.guard_force_hint,
-                    margin_hint=opts.guard_margin_hint,
-                )
-            )
-            to_swap = max(0, r.swap_after_bytes - r.swap_before_bytes)
-            parts.append(
-                f"pageout: RSS {r.rss_before_bytes / GB:.3f} -> {r.rss_after_bytes / GB:.3f} GB, "
-                f"{to_swap / GB:.3f} GB moved to swap ({r.guard.reason})"
-            )
-        except _native.GuardRefused as e:
-            parts.append(f"Skipping pageout: {e}")
-        except (_native.Unsupported, _native.PermissionDenied) as e:
-            if not opts.external_helper:
-                return False, "; ".join([*parts, f"pageout failed: {e}"])
-            try:
-                helper = external_helper()
-            except HelperUnusable as bad:
-                return False, "; ".join([*parts, f"pageout failed in-process ({e}); external helper not run: {bad}"])
-            if helper.own_privileges:
-                parts.append(
-                    f"pageout failed in-process ({e}); using external helper {helper.name} "
-                    f"({HELPER_ENV} is not set, so it runs with this process's own privileges "
-                    f"and cannot do what this process could not; {HELPER_SETUP})"
-                )
-            else:
-                parts.append(f"pageout failed in-process ({e}); using external helper {helper.name} ({HELPER_ENV})")
-            data = _external_helper(pid, opts, helper)
-            if "freed_bytes" in data:
-                moved = max(0, data["swap_after_bytes"] - data["swap_before_bytes"])
-                parts.append(f"external helper {helper.name} paged out {moved / GB:.3f} GB to swap")
-            elif data.get("kind") == "guard_refused":
-                # The helper is the memwarden command: its refusal names --force;
-                # say it in the caller's terms.
-                parts.append(f"Skipping pageout (external helper): {_in_our_terms(str(data.get('error')), opts)}")
-            else:
-                return False, "; ".join([*parts, f"external helper {helper.name} failed: {data.get('error', data)}"])
-        return True, "; ".join(parts)
-
-    if opts.os_trim:
-        step(5, "OS-level trim", os_trim)
-    else:
-        step(5, "OS-level trim", None, "disabled (aggressive_trim off)")
-
-    # 6 -- GPU sync
-    def sync() -> tuple[bool, str]:
-        assert torch is not None
-        for d in range(torch.cuda.device_count()):
-            torch.cuda.synchronize(d)
-        return True, f"synchronized {torch.cuda.device_count()} device(s)"
-
-    no_cuda = cuda_devices(torch)[1]
-    if opts.sync_gpu and not no_cuda:
-        step(6, "CUDA sync", sync)
-    else:
-        step(6, "CUDA sync", None, f"no CUDA device: {no_cuda}" if opts.sync_gpu else "disabled")
-
-    # 7 -- final collection, optional cache purge
-    step(7, "Final GC", lambda: (True, f"collected {gc.collect()} objects"))
-    if opts.purge_cache:
-
-        def purge() -> tuple[bool, str]:
-            try:
-                r = json.loads(_native.purge_cache_json(False, False))
-            except (_native.PermissionDenied, _native.Unsupported) as e:
-                return False, str(e)
-            return True, f"page cache dropped: {r['cache_dropped_bytes'] / GB:.3f} GB"
-
-        step(7, "Purge page cache", purge)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Union
 
 from . import _native
+from ._native import Snapshot
 
-#: What the assessment reads from a snapshot.
-_SNAPSHOT_KEYS = ("effective", "system", "pressure", "gpu")
+#: What :func:`check_memory_pressure` accepts: a snapshot, or its ``to_dict()``.
+SnapshotLike = Union[Snapshot, Mapping[str, Any]]
 
 
 @dataclass
@@ -26,32 +26,47 @@ class PressureReport:
     recommendations: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return asdict(self)
 
 
-def check_memory_pressure(snap: Any = None) -> PressureReport:
+def _as_snapshot(snap: SnapshotLike | None) -> Snapshot:
+    if snap is None:
+        return _native.snapshot(top=0)
+    if isinstance(snap, Snapshot):
+        return snap
+    if isinstance(snap, Mapping):
+        return Snapshot.from_dict(dict(snap))
+    raise _native.invalid_input(
+        f"snap must be a memwarden snapshot (memwarden.snapshot()) or None, got {type(snap).__name__}"
+    )
+
+
+def check_memory_pressure(snap: SnapshotLike | None = None) -> PressureReport:
     """Assess memory pressure from a snapshot (taken now when not given).
 
-    ``snap``: a :func:`memwarden.snapshot` (or its dict); anything else raises
-    InvalidInput."""
-    if snap is None:
-        from . import snapshot
-
-        snap = snapshot(top=0)
-    elif not isinstance(snap, Mapping) or not all(k in snap for k in _SNAPSHOT_KEYS):
-        raise _native.invalid_input(
-            f"snap must be a memwarden snapshot (memwarden.snapshot()) or None, got {type(snap).__name__}"
-        )
-    eff, sysm, pres = snap["effective"], snap["system"], snap["pressure"]
-    ram = float(eff["percent_used"])
+    ``snap``: a :func:`memwarden.snapshot` (or its ``to_dict()``); anything else
+    raises InvalidInput."""
+    s = _as_snapshot(snap)
+    eff, sysm = s.effective, s.system
     # VRAM percent as the core defines it (the fullest GPU), not recomputed here.
-    # A memwarden.Snapshot carries the core's JSON; a plain dict is encoded once.
-    text = getattr(snap, "json", None)
-    vram = json.loads(_native.status_of(text if isinstance(text, str) else json.dumps(dict(snap))))["vram_percent"]
-    swap = 100.0 * sysm["swap_used_bytes"] / sysm["swap_total_bytes"] if sysm["swap_total_bytes"] else None
+    vram = s.status().vram_percent
+    swap = 100.0 * sysm.swap_used_bytes / sysm.swap_total_bytes if sysm.swap_total_bytes else None
+    return PressureReport(
+        level=s.pressure.level,
+        description=s.pressure.description,
+        ram_percent=eff.percent_used,
+        vram_percent=vram,
+        swap_percent=swap,
+        source=eff.source,
+        recommendations=_advice(s, vram, swap),
+    )
+
+
+def _advice(s: Snapshot, vram: float | None, swap: float | None) -> list[str]:
+    """What to do, from the pressure level and the RAM, VRAM and swap figures."""
+    ram = s.effective.percent_used
     recs: list[str] = []
-    level = pres["level"]
-    if level in ("high", "critical"):
+    if s.pressure.level in ("high", "critical"):
         recs.append("Memory is stalling tasks now: unload unused models (Memory Cleanup, mode aggressive).")
     if ram >= 90:
         recs.append("RAM above 90%: run a cleanup between heavy nodes, or lower batch size / resolution.")
@@ -59,20 +74,12 @@ def check_memory_pressure(snap: Any = None) -> PressureReport:
         recs.append("RAM above 80%: consider a balanced cleanup after model loads and VAE decode.")
     if vram is not None and vram >= 90:
         recs.append("VRAM above 90%: unload models (VRAM Unload) or use --lowvram / tiled VAE decode.")
-    if sysm["swap_total_bytes"] == 0:
+    if s.system.swap_total_bytes == 0:
         recs.append("No swap configured: memwarden cannot page idle memory out; add a swap file or zram.")
     elif swap is not None and swap >= 80:
         recs.append("Swap above 80%: paging more out will thrash; free memory instead.")
-    if eff["source"] == "cgroup":
-        recs.append(f"Running under a container limit: {eff['reason']}")
+    if s.effective.source == "cgroup":
+        recs.append(f"Running under a container limit: {s.effective.reason}")
     if not recs:
         recs.append("No action needed.")
-    return PressureReport(
-        level=level,
-        description=pres["description"],
-        ram_percent=ram,
-        vram_percent=vram,
-        swap_percent=swap,
-        source=eff["source"],
-        recommendations=recs,
-    )
+    return recs

@@ -1,30 +1,48 @@
-"""PyTorch allocator figures per device, when torch and a device are there."""
+"""PyTorch allocator figures per device, when torch and a device are there; and
+:func:`loaded_torch`, the one way the package finds torch."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import _native
 
 
-def torch_module() -> Any | None:
-    """torch if it is already imported or importable, else None.
+def loaded_torch() -> Any | None:
+    """torch if this process has already imported it, else None.
 
-    Inside ComfyUI torch is always imported; elsewhere importing it costs seconds,
-    so callers that only want to *report* pass ``import_if_needed=False``.
-    """
+    Inside ComfyUI torch is always imported; elsewhere importing it would cost
+    seconds and memory in processes that never use it, so nothing in the package
+    imports it on its own (except :func:`torch_memory` when asked to)."""
     return sys.modules.get("torch")
 
 
-def torch_memory(import_if_needed: bool = True) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class TorchDeviceMemory:
+    """One CUDA device as PyTorch's caching allocator and the driver see it (bytes)."""
+
+    device: int
+    name: str
+    allocated_bytes: int
+    reserved_bytes: int
+    peak_allocated_bytes: int
+    peak_reserved_bytes: int
+    free_bytes: int
+    total_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def torch_memory(import_if_needed: bool = True) -> list[TorchDeviceMemory]:
     """Per CUDA device: allocated, reserved, peak and driver free/total bytes.
 
     Returns an empty list when torch is missing or sees no CUDA device (the CPU
-    allocator keeps no statistics).
-    """
+    allocator keeps no statistics)."""
     import_if_needed = _native.check_flag("import_if_needed", import_if_needed)
-    torch = torch_module()
+    torch = loaded_torch()
     if torch is None and import_if_needed:
         try:
             import torch as _torch
@@ -38,15 +56,15 @@ def torch_memory(import_if_needed: bool = True) -> list[dict[str, Any]]:
     for i in range(torch.cuda.device_count()):
         free, total = torch.cuda.mem_get_info(i)
         out.append(
-            {
-                "device": i,
-                "name": torch.cuda.get_device_name(i),
-                "allocated_bytes": int(torch.cuda.memory_allocated(i)),
-                "reserved_bytes": int(torch.cuda.memory_reserved(i)),
-                "peak_allocated_bytes": int(torch.cuda.max_memory_allocated(i)),
-                "peak_reserved_bytes": int(torch.cuda.max_memory_reserved(i)),
-                "free_bytes": int(free),
-                "total_bytes": int(total),
-            }
+            TorchDeviceMemory(
+                device=i,
+                name=str(torch.cuda.get_device_name(i)),
+                allocated_bytes=int(torch.cuda.memory_allocated(i)),
+                reserved_bytes=int(torch.cuda.memory_reserved(i)),
+                peak_allocated_bytes=int(torch.cuda.max_memory_allocated(i)),
+                peak_reserved_bytes=int(torch.cuda.max_memory_reserved(i)),
+                free_bytes=int(free),
+                total_bytes=int(total),
+            )
         )
     return out

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 import warnings
 from pathlib import Path
 
@@ -233,3 +234,18 @@ def memory_group():
         pytest.skip(f"no memory cgroup for the test: {e}")
     yield group
     group.remove()
+
+
+# -- ComfyUI stand-ins -------------------------------------------------------------
+
+
+def fake_model_management(calls: list) -> types.ModuleType:
+    """ComfyUI's ``comfy.model_management`` as the cleanup uses it, with two models
+    loaded, recording each call (the real one: the end-to-end test)."""
+    mm = types.ModuleType("comfy.model_management")
+    mm.current_loaded_models = [object(), object()]
+    mm.unload_all_models = lambda: calls.append("unload_all_models")
+    mm.cleanup_models_gc = lambda: calls.append("cleanup_models_gc")
+    mm.cleanup_models = lambda: calls.append("cleanup_models")
+    mm.soft_empty_cache = lambda force=False: calls.append("soft_empty_cache")
+    return mm

@@ -19,11 +19,11 @@ from memwarden import _native
 def test_snapshot_is_the_documented_schema():
     s = memwarden.snapshot()
     assert s.schema_version == memwarden.SCHEMA_VERSION == 1
-    assert s["system"]["total_bytes"] == s.system.total_bytes > 0
+    assert s.to_dict()["system"]["total_bytes"] == s.system.total_bytes > 0
     assert s.process.pid == os.getpid()
     assert s.effective.source in ("host", "cgroup")
     assert s.pressure.level in ("none", "low", "moderate", "high", "critical")
-    assert isinstance(s.to_dict(), dict) and json.loads(s.json)["kernel"] == s.kernel
+    assert isinstance(s.to_dict(), dict) and s.to_dict()["kernel"] == s.kernel
     assert "SYSTEM" in s.report() and "CONTAINER" in s.report()
     # Every key of the JSON Schema's required list is there.
     schema = json.loads(
@@ -31,7 +31,7 @@ def test_snapshot_is_the_documented_schema():
             [sys.executable, "-m", "memwarden", "schema", "snapshot"], capture_output=True, text=True, check=True
         ).stdout
     )
-    assert set(schema["required"]) <= set(s)
+    assert set(schema["required"]) <= set(s.to_dict())
 
 
 def test_child_memory_is_measured(child):
@@ -55,7 +55,7 @@ def test_status_line_form():
     assert m, line
     # One snapshot: its line and its status numbers are the same thing, exactly.
     snap = memwarden.snapshot(top=0)
-    assert snap.status()["status"] == snap.status_line
+    assert snap.status().status == snap.status_line
     # Two snapshots (status_line() and status() each take one): used memory may move
     # in between, the totals cannot, and without a GPU the VRAM part is n/a in both.
     st = memwarden.status()
@@ -154,10 +154,11 @@ BAD_ARGUMENTS = [
     ("purge compact", lambda: memwarden.purge_cache(compact=1), "compact must be True or False"),
     ("pressure snap", lambda: memwarden.check_memory_pressure("x"), "snap must be a memwarden snapshot"),
     ("torch_memory flag", lambda: memwarden.torch_memory("no"), "import_if_needed must be True or False"),
-    ("native hint", lambda: _native.pageout_json(ME, force_hint=3), "force_hint must be a string"),
-    ("native empty hint", lambda: _native.pageout_json(ME, margin_hint=" "), "margin_hint must not be empty"),
-    ("native snapshot", lambda: _native.render_status_line("{}"), "not a memwarden snapshot"),
-    ("native report", lambda: _native.render_pageout(b"{}"), "report must be a string"),
+    ("native hint", lambda: _native.trim_process(ME, force_hint=3), "force_hint must be a string"),
+    ("native empty hint", lambda: _native.trim_process(ME, margin_hint=" "), "margin_hint must not be empty"),
+    ("snapshot from json", lambda: memwarden.Snapshot.from_json("{}"), "not a memwarden Snapshot: missing field"),
+    ("report from json", lambda: memwarden.PageoutReport.from_json(b"{}"), "text must be a string"),
+    ("snapshot from dict", lambda: memwarden.Snapshot.from_dict([]), "Snapshot.from_dict needs a dict"),
     ("native argv", lambda: _native.run_cli("memwarden"), "argv must be a list of strings"),
 ]
 
@@ -198,7 +199,7 @@ def test_guard_refusal_names_the_python_parameters(child, swap_lock):
     assert "--force" not in msg and "--min-swap-free" not in msg, msg
     # Callers with other names pass their own.
     with pytest.raises(memwarden.GuardRefused) as info:
-        _native.pageout_json(c.pid, False, 1 << 50, False, force_hint="flip the switch", margin_hint="knob B")
+        _native.trim_process(c.pid, min_swap_free=1 << 50, force_hint="flip the switch", margin_hint="knob B")
     msg = str(info.value)
     if guard_refusal_names(msg) == "force":
         assert "flip the switch" in msg, msg
@@ -315,13 +316,10 @@ def test_every_output_reads_vram_percent_the_same_way() -> None:
     """One definition of VRAM percent (the fullest GPU) behind the status line, the
     pressure check and the Memory Monitor: a full 24 GiB card beside an idle 80 GiB
     one is 33.3 %, never the 19.7 % a sum over the two would give."""
-    import json
-
-    from memwarden import _native
     from memwarden.comfy import nodes
 
     gib = 1 << 30
-    snap = dict(memwarden.snapshot(top=0, gpu=False))
+    snap = memwarden.snapshot(top=0, gpu=False).to_dict()
 
     def device(index: int, used: int, total: int) -> dict[str, object]:
         return {
@@ -337,9 +335,11 @@ def test_every_output_reads_vram_percent_the_same_way() -> None:
         }
 
     snap["gpu"] = dict(snap["gpu"], devices=[device(0, gib * 25 // 2, 80 * gib), device(1, 8 * gib, 24 * gib)])
-    text = json.dumps(snap)
-    status = json.loads(_native.status_of(text))
-    assert status["vram_percent"] == 33.3
-    assert status["status"].endswith(" | VRAM: GPU0 12.5GB/80GB (16%), GPU1 8GB/24GB (33%)"), status
-    assert memwarden.check_memory_pressure(snap).vram_percent == 33.3
-    assert nodes._status(text) == (status["status"], status["ram_percent"], 33.3)
+    two_gpus = memwarden.Snapshot.from_dict(snap)
+    status = two_gpus.status()
+    assert status.vram_percent == 33.3
+    assert status.status.endswith(" | VRAM: GPU0 12.5GB/80GB (16%), GPU1 8GB/24GB (33%)"), status
+    assert two_gpus.status_line == status.status
+    assert memwarden.check_memory_pressure(two_gpus).vram_percent == 33.3
+    assert memwarden.check_memory_pressure(snap).vram_percent == 33.3  # its dict too
+    assert nodes._status(two_gpus) == (status.status, status.ram_percent, 33.3)

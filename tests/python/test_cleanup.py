@@ -15,6 +15,7 @@ import memwarden
 import pytest
 import torch
 from conftest import MIB, ROOT, guard_refusal_names, vm_rss
+from memwarden import PermissionDenied
 from memwarden.cleanup import GB, CleanupReport, freed_phrase, normalize_mode, round_gb
 
 
@@ -157,7 +158,7 @@ def helpers() -> list:
 def test_external_helper_trims_this_process_from_a_child(helper, monkeypatch):
     """The fallback: ``<helper> trim --pid <self>`` in a child process, the helper
     being MEMWARDEN_HELPER's binary or, without it, ``python -m memwarden``."""
-    from memwarden.cleanup import HELPER_ENV, CleanupOptions, _external_helper, external_helper
+    from memwarden.cleanup import HELPER_ENV, CleanupOptions, HelperError, external_helper, run_external_helper
 
     if helper is None:
         monkeypatch.delenv(HELPER_ENV, raising=False)
@@ -166,31 +167,39 @@ def test_external_helper_trims_this_process_from_a_child(helper, monkeypatch):
     else:
         monkeypatch.setenv(HELPER_ENV, helper)
         assert external_helper().argv == [helper] and external_helper().own_privileges is False
-    data = _external_helper(os.getpid(), CleanupOptions(guard_swap=False, min_swap_free=0))
-    assert data["pid"] == os.getpid(), data
-    assert [s["name"] for s in data["steps"]] == ["open", "privileges", "guard", "advise", "verify"]
-    assert data["guard"]["allowed"] is True
-    # Guarded run without --force: refused with a reason when swap is short, or done.
-    refused = _external_helper(os.getpid(), CleanupOptions(guard_swap=True, min_swap_free=1 << 50))
-    assert refused.get("kind") == "guard_refused" and refused["exit_code"] == 6, refused
+    data = run_external_helper(os.getpid(), CleanupOptions(guard_swap=False, min_swap_free=0))
+    assert isinstance(data, memwarden.PageoutReport), data
+    assert data.pid == os.getpid(), data
+    assert [s.name for s in data.steps] == ["open", "privileges", "guard", "advise", "verify"]
+    assert data.guard.allowed is True
+    # Guarded run without --force: refused with a reason when swap is short.
+    refused = run_external_helper(os.getpid(), CleanupOptions(guard_swap=True, min_swap_free=1 << 50))
+    assert isinstance(refused, HelperError), refused
+    assert refused.kind == "guard_refused" and refused.exit_code == 6, refused
 
 
 def test_external_helper_that_cannot_run_or_answers_nonsense():
     """Whatever the helper does, the fallback reports it instead of raising."""
-    from memwarden.cleanup import CleanupOptions, ExternalHelper, _external_helper
+    from memwarden.cleanup import CleanupOptions, ExternalHelper, HelperError, run_external_helper
 
     opts = CleanupOptions()
-    gone = _external_helper(
+    gone = run_external_helper(
         os.getpid(), opts, ExternalHelper(["/nonexistent/memwarden"], "/nonexistent/memwarden", False)
     )
-    assert gone["error"].startswith("could not run /nonexistent/memwarden: "), gone
-    echo = _external_helper(os.getpid(), opts, ExternalHelper(["/bin/echo"], "/bin/echo", False))
+    assert isinstance(gone, HelperError) and gone.kind == "", gone
+    assert gone.error.startswith("could not run /nonexistent/memwarden: "), gone
+    echo = run_external_helper(os.getpid(), opts, ExternalHelper(["/bin/echo"], "/bin/echo", False))
+    assert isinstance(echo, HelperError)
     assert (
-        echo["error"]
+        echo.error
         == f"/bin/echo exited with status 0: trim --pid {os.getpid()} --json --min-swap-free {opts.min_swap_free}"
     )
-    false = _external_helper(os.getpid(), opts, ExternalHelper(["/bin/false"], "/bin/false", False))
-    assert false["error"] == "/bin/false exited with status 1: no output", false
+    false = run_external_helper(os.getpid(), opts, ExternalHelper(["/bin/false"], "/bin/false", False))
+    assert isinstance(false, HelperError) and false.error == "/bin/false exited with status 1: no output", false
+    # JSON that is neither a report nor an error.
+    sh = ExternalHelper(["/bin/sh", "-c", "echo '{\"pid\": 1}'"], "a script", False)
+    odd = run_external_helper(os.getpid(), opts, sh)
+    assert isinstance(odd, HelperError) and odd.error == "a script answered '{\"pid\": 1}', not a memwarden report", odd
 
 
 def test_aggressive_cleanup_reports_the_guard_decision(swap_lock):
@@ -244,3 +253,223 @@ def test_deferred_trim_follows_every_reset_asked_for() -> None:
         time.sleep(0.05)
     assert [line.startswith("[memwarden] deferred trim after") for line in said] == [True, True], said
     assert not cl._Deferred.pending
+
+
+# -- each step on its own ----------------------------------------------------------
+
+
+def context(mode: str = "balanced", *, torch=None, mm=None, queue=None, **options):
+    """A cleanup's context for one step: options as ``cleanup(mode, **options)``
+    would make them; what the step logs goes to the list returned with it."""
+    from memwarden.cleanup import CleanupContext, _mode_defaults, _validated
+
+    opts = _mode_defaults(_validated(mode, options))
+    lines: list[str] = []
+    return CleanupContext(opts, CleanupReport(mode=opts.mode), lines.append, torch, mm, queue), lines
+
+
+def test_the_pipeline_is_the_seven_numbered_steps():
+    from memwarden.cleanup import MONITOR_PIPELINE, PIPELINE
+
+    assert [(s.index, s.name) for s in PIPELINE] == [
+        (0, "Unload models"),
+        (0, "Drop cached outputs"),
+        (1, "GC pass 1"),
+        (2, "GC pass 2"),
+        (3, "GC pass 3"),
+        (4, "PyTorch cache"),
+        (5, "OS-level trim"),
+        (6, "CUDA sync"),
+        (7, "Final GC"),
+        (7, "Purge page cache"),
+    ]
+    assert [(s.index, s.name) for s in MONITOR_PIPELINE] == [(0, "Monitor only")]
+
+
+def test_run_step_times_logs_and_records_and_survives_a_failure():
+    from memwarden.cleanup import Outcome, PipelineStep, run_step
+
+    ctx, lines = context()
+
+    def boom(_ctx):
+        raise RuntimeError("broken")
+
+    run_step(PipelineStep(3, "Boom", boom), ctx)
+    run_step(PipelineStep(4, "Absent", lambda _ctx: None), ctx)
+    run_step(PipelineStep(5, "Fine", lambda _ctx: Outcome(True, "did it")), ctx)
+    assert lines == ["[3/7] Boom: FAILED: RuntimeError: broken", "[5/7] Fine: did it"]
+    [failed, fine] = ctx.report.steps
+    assert (failed.index, failed.ok, failed.skipped) == (3, False, False)
+    assert (fine.name, fine.ok, fine.detail) == ("Fine", True, "did it") and fine.duration_ms >= 0
+
+
+def test_step_monitor_only():
+    from memwarden.cleanup import step_monitor_only
+
+    out = step_monitor_only(context("monitor")[0])
+    assert out.skipped and out.detail == "skipped (mode Monitor Only changes nothing)"
+
+
+def test_step_unload_models():
+    from conftest import fake_model_management
+    from memwarden.cleanup import step_unload_models
+
+    calls: list[str] = []
+    mm = fake_model_management(calls)
+    assert step_unload_models(context("conservative", mm=mm)[0]).detail == "skipped (not in conservative mode)"
+    assert step_unload_models(context("balanced")[0]).detail == "skipped (not running inside ComfyUI)"
+    assert calls == []
+    out = step_unload_models(context("balanced", mm=mm)[0])
+    assert out.ok and not out.skipped
+    assert out.detail.startswith("unloaded 2 model(s) from VRAM"), out
+    assert calls == ["unload_all_models", "cleanup_models_gc", "cleanup_models", "soft_empty_cache"]
+
+
+def test_step_drop_node_cache():
+    import importlib
+
+    from memwarden.cleanup import step_drop_node_cache
+
+    cl = importlib.import_module("memwarden.cleanup")
+
+    class Queue:
+        def __init__(self) -> None:
+            self.flags: dict[str, bool] = {}
+
+        def set_flag(self, name: str, value: bool) -> None:
+            self.flags[name] = value
+
+    assert step_drop_node_cache(context("balanced")[0]) is None  # not asked for: not listed
+    assert step_drop_node_cache(context("aggressive")[0]).detail == "skipped (not running inside ComfyUI)"
+    queue = Queue()
+    ctx, lines = context("aggressive", queue=queue)
+    out = step_drop_node_cache(ctx)
+    assert out.ok and "drop cached node outputs" in out.detail
+    assert queue.flags == {"free_memory": True} and ctx.report.deferred_trim_scheduled
+    queue.flags.clear()  # ComfyUI's reset after the prompt: the deferred trim follows
+    deadline = time.monotonic() + 10
+    while cl._Deferred.pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lines and lines[-1].startswith("[memwarden] deferred trim after"), lines
+
+
+def test_step_gc_pass():
+    from memwarden.cleanup import step_gc_pass
+
+    class Cycle:
+        pass
+
+    a, b = Cycle(), Cycle()
+    a.peer, b.peer = b, a
+    del a, b
+    ctx = context("conservative")[0]  # one pass
+    out = step_gc_pass(ctx, 1)
+    assert re.fullmatch(r"collected \d+ objects", out.detail) and int(out.detail.split()[1]) >= 2, out
+    assert step_gc_pass(ctx, 2).detail == "skipped (1 pass(es) in conservative mode)"
+    assert step_gc_pass(context("balanced", gc_passes=0)[0], 1).skipped
+
+
+def test_step_torch_caches():
+    from memwarden.cleanup import cuda_devices, step_torch_caches
+
+    assert step_torch_caches(context(torch=torch, torch_cache=False)[0]).detail == "skipped (disabled)"
+    assert step_torch_caches(context()[0]).detail == "skipped (torch is not loaded in this process)"
+    out = step_torch_caches(context(torch=torch)[0])
+    assert out.ok and not out.skipped
+    if not torch.cuda.is_available():
+        assert out.detail.startswith(f"no CUDA device: {cuda_devices(torch)[1]}; device caches not applicable"), out
+
+
+def test_step_os_trim_returns_the_heap():
+    from memwarden.cleanup import step_os_trim
+
+    assert step_os_trim(context(os_trim=False)[0]).detail == "skipped (disabled (aggressive_trim off))"
+    out = step_os_trim(context("balanced")[0])  # no pageout in balanced mode
+    assert out.ok and re.fullmatch(r"malloc_trim: RSS [\d.]+ GB -> [\d.]+ GB", out.detail), out
+
+
+def refuse_pageout(monkeypatch, error):
+    def refused(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(memwarden._native, "trim_process", refused)
+
+
+def test_step_os_trim_guard_refusal_is_not_a_failure(monkeypatch):
+    from memwarden.cleanup import step_os_trim
+
+    refuse_pageout(monkeypatch, memwarden.GuardRefused("free swap is short (simulated)"))
+    out = step_os_trim(context("aggressive")[0])
+    assert out.ok and out.detail.endswith("; Skipping pageout: free swap is short (simulated)"), out
+
+
+def test_step_os_trim_refused_in_process_without_the_helper(monkeypatch):
+    from memwarden.cleanup import step_os_trim
+
+    refuse_pageout(monkeypatch, memwarden.PermissionDenied("needs CAP_SYS_NICE (simulated)"))
+    out = step_os_trim(context("aggressive", external_helper=False)[0])
+    assert not out.ok and out.detail.endswith("; pageout failed: needs CAP_SYS_NICE (simulated)"), out
+
+
+def test_pageout_with_helper_reads_the_helpers_answer(monkeypatch):
+    """The helper's refusal reads in the caller's terms; its failure is a failed step."""
+    import importlib
+
+    from memwarden.cleanup import HELPER_ENV, CleanupOptions, HelperError, pageout_with_helper
+
+    cl = importlib.import_module("memwarden.cleanup")
+    monkeypatch.delenv(HELPER_ENV, raising=False)
+    refused = HelperError("free swap is short; pass --force to override", "guard_refused", 6)
+    monkeypatch.setattr(cl, "run_external_helper", lambda *a: refused)
+    opts = CleanupOptions(guard_force_hint="flip the switch")
+    ok, parts = pageout_with_helper(os.getpid(), opts, PermissionDenied("no (simulated)"))
+    assert ok and parts[0].startswith("pageout failed in-process (no (simulated)); using external helper"), parts
+    assert parts[1] == "Skipping pageout (external helper): free swap is short; flip the switch to override"
+    monkeypatch.setattr(cl, "run_external_helper", lambda *a: HelperError("it broke"))
+    ok, parts = pageout_with_helper(os.getpid(), opts, PermissionDenied("no (simulated)"))
+    assert not ok and parts[1] == "external helper python -m memwarden failed: it broke", parts
+
+
+def test_step_gpu_sync():
+    import types
+
+    from memwarden.cleanup import step_gpu_sync
+
+    assert step_gpu_sync(context(torch=torch, sync_gpu=False)[0]).detail == "skipped (disabled)"
+    assert step_gpu_sync(context()[0]).detail == "skipped (no CUDA device: torch is not loaded in this process)"
+    synced: list[int] = []
+    cuda = types.SimpleNamespace(is_available=lambda: True, device_count=lambda: 2, synchronize=synced.append)
+    out = step_gpu_sync(context(torch=types.SimpleNamespace(cuda=cuda))[0])
+    assert out.detail == "synchronized 2 device(s)" and synced == [0, 1]
+
+
+def test_step_final_gc():
+    from memwarden.cleanup import step_final_gc
+
+    assert re.fullmatch(r"collected \d+ objects", step_final_gc(context()[0]).detail)
+
+
+def test_step_purge_cache(monkeypatch):
+    from memwarden.cleanup import step_purge_cache
+
+    assert step_purge_cache(context()[0]) is None  # not asked for: not listed
+
+    def refused(**kwargs):
+        raise memwarden.PermissionDenied("dropping the page cache needs root (simulated)")
+
+    monkeypatch.setattr(memwarden._native, "purge_cache", refused)
+    out = step_purge_cache(context(purge_cache=True)[0])
+    assert not out.ok and out.detail.endswith("dropping the page cache needs root (simulated)"), out
+
+
+def test_vram_used_reads_nvml_figures_from_the_snapshot():
+    from memwarden.cleanup import vram_used
+
+    snap = memwarden.snapshot(top=0, gpu=False)
+    assert vram_used(snap, None) is None  # no GPU, no torch
+    gib = 1 << 30
+    d = snap.to_dict()
+    device = {"index": 0, "name": "GPU 0", "uuid": "GPU-0", "total_bytes": 8 * gib, "used_bytes": 3 * gib}
+    device.update(free_bytes=5 * gib, percent_used=37.5, utilization_gpu_percent=None, utilization_memory_percent=None)
+    d["gpu"]["devices"] = [device, {**device, "index": 1, "used_bytes": gib}]
+    assert vram_used(memwarden.Snapshot.from_dict(d), None) == 4 * gib

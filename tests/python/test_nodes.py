@@ -16,7 +16,7 @@ import types
 import memwarden
 import pytest
 import torch
-from conftest import MIB, ROOT, guard_refusal_names, proc_memory
+from conftest import MIB, ROOT, fake_model_management, guard_refusal_names, proc_memory
 from memwarden import _native
 from memwarden.cleanup import HELPER_ENV, cuda_devices
 from memwarden.comfy import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
@@ -192,7 +192,7 @@ def test_memory_cleaner_external_helper_refusal_in_node_terms(monkeypatch, swap_
     def unsupported(*args, **kwargs):
         raise _native.Unsupported("process_madvise is not available (simulated)")
 
-    monkeypatch.setattr(_native, "pageout_json", unsupported)
+    monkeypatch.setattr(_native, "trim_process", unsupported)
     _, report, _ = execute("MemoryCleanerForce", aggressive_trim=True, external_helper=True, min_c_free_gb=100000.0)
     assert "using external helper" in report, report
     assert "Skipping pageout (external helper)" in report, report
@@ -231,7 +231,7 @@ def pageout_refused_in_process(monkeypatch):
     def refused(*args, **kwargs):
         raise _native.PermissionDenied("advising the memory of PID 1234: needs CAP_SYS_NICE (simulated)")
 
-    monkeypatch.setattr(_native, "pageout_json", refused)
+    monkeypatch.setattr(_native, "trim_process", refused)
 
 
 def test_memory_cleaner_without_a_helper_says_it_has_only_our_privileges(monkeypatch, helper_runs):
@@ -495,10 +495,11 @@ def test_vram_optimizer_without_cuda_reports_why(mode, torch_step_calls):
     assert ("models: not running inside ComfyUI" in report) == (mode == "Aggressive"), report
     # The very function the cleanup's step 4 runs, with this mode's calls.
     [(args, kwargs, r)] = torch_step_calls
-    assert args == (torch, None)
-    assert kwargs["ipc_collect"] == (mode != "Conservative")
-    assert kwargs["synchronize"] == (mode == "Aggressive")
-    assert kwargs["reset_peak_stats"] is True and kwargs["driver_free"] is True
+    assert args[:2] == (torch, None) and not kwargs
+    calls = args[2]
+    assert calls.ipc_collect == (mode != "Conservative")
+    assert calls.synchronize == (mode == "Aggressive")
+    assert calls.reset_peak_stats is True and calls.driver_free is True and calls.host_cache is False
     assert r.no_cuda == why and r.devices == [] and r.freed_bytes == 0
     step4 = memwarden.cleanup("conservative").steps[4]
     assert step4.detail == f"no CUDA device: {why}; device caches not applicable", step4
@@ -594,7 +595,7 @@ class StandInCuda:
 
 
 @pytest.mark.parametrize(
-    ("mode", "gpu_index", "calls", "lines", "freed"),
+    "case",
     [
         (
             "Conservative",
@@ -615,27 +616,19 @@ class StandInCuda:
             0.75,
         ),
     ],
+    ids=["Conservative-all", "Aggressive-gpu1"],
 )
-def test_vram_optimizer_device_calls_per_mode(mode, gpu_index, calls, lines, freed, monkeypatch):
+def test_vram_optimizer_device_calls_per_mode(case, monkeypatch):
+    mode, gpu_index, calls, lines, freed = case
     cuda = StandInCuda()
     stand_in = types.SimpleNamespace(
         cuda=cuda, _C=types.SimpleNamespace(), __version__="stand-in", version=types.SimpleNamespace(cuda="12.4")
     )
-    monkeypatch.setattr(nodes_module, "_torch", lambda: stand_in)
+    monkeypatch.setattr(nodes_module, "loaded_torch", lambda: stand_in)
     _, report, out = execute("VRAMOptimizer", mode=mode, gpu_index=gpu_index)
     assert cuda.calls == calls
     assert report.splitlines()[-len(lines) :] == lines, report
     assert out == freed
-
-
-def fake_model_management(calls: list) -> types.ModuleType:
-    mm = types.ModuleType("comfy.model_management")
-    mm.current_loaded_models = [object(), object()]
-    mm.unload_all_models = lambda: calls.append("unload_all_models")
-    mm.cleanup_models_gc = lambda: calls.append("cleanup_models_gc")
-    mm.cleanup_models = lambda: calls.append("cleanup_models")
-    mm.soft_empty_cache = lambda force=False: calls.append("soft_empty_cache")
-    return mm
 
 
 def test_vram_unload_inside_comfyui(monkeypatch):

@@ -1,334 +1,70 @@
 //! `memwarden._native`: the one native module under the Python package. Reports
-//! cross the boundary as JSON text (serde here, `json.loads` there), so the Python
-//! objects have exactly the documented schema (docs/json-schema.md). Long calls
-//! release the GIL.
+//! cross the boundary as frozen, typed classes wrapping the core's structs
+//! ([`models`]); their attributes and `to_dict()` follow the documented schema
+//! (docs/json-schema.md). Long calls release the GIL.
 //!
-//! Every argument is validated here, in one place: functions take Python objects
-//! and check them with the `*_arg` helpers below, so a bad argument (a bool or a
-//! float where an integer belongs, a negative size, an unknown name) raises
-//! `InvalidInput` with `.kind` and `.exit_code`, never a bare `TypeError` or
-//! `OverflowError`, and before anything changes. The same checks are exported
-//! (`check_int`, `check_flag`, ...) for the Python layer and the ComfyUI nodes.
-//! Every exception is built by [`py_err`].
+//! Every argument is validated here, in one place ([`args`]): functions take
+//! Python objects and check them with the `*_arg` helpers, so a bad argument raises
+//! `InvalidInput` with `.kind` and `.exit_code` before anything changes. The same
+//! checks are exported (`check_int`, `check_flag`, ...) for the Python layer and
+//! the ComfyUI nodes.
 
+mod args;
+mod models;
+
+use args::{
+    bytes_arg, flag_arg, hint_arg, int_arg, invalid, number_arg, parse_scope, pid_arg, py_bool,
+    py_err, py_int, py_str, show, size_arg, str_arg, Ambiguous, GuardRefused, InvalidInput,
+    MemwardenError, NoSuchProcess, PermissionDenied, Protected, Unsupported, PY_FORCE_HINT,
+    PY_MARGIN_HINT,
+};
 use memwarden_core::actions::{self, PageoutOptions, PurgeOptions};
 use memwarden_core::guard::GuardKnobs;
-use memwarden_core::render::{self, RenderOptions};
-use memwarden_core::{units, Error, PageoutAdvice, ProcessScope, Snapshot, SnapshotOptions};
-use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use memwarden_core::render;
+use memwarden_core::{units, PageoutAdvice, ProcessScope, Snapshot, SnapshotOptions};
+use models::{
+    PyHeapTrimReport, PyPageoutReport, PyProcessMemory, PyPurgeReport, PyReclaimReport, PySnapshot,
+    PyStatusLine,
+};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
-use serde::Serialize;
-
-create_exception!(
-    _native,
-    MemwardenError,
-    PyException,
-    "Base class of every memwarden error."
-);
-create_exception!(
-    _native,
-    NoSuchProcess,
-    MemwardenError,
-    "The PID does not exist (or exited)."
-);
-create_exception!(
-    _native,
-    InvalidInput,
-    MemwardenError,
-    "An argument that can never be valid."
-);
-create_exception!(
-    _native,
-    PermissionDenied,
-    MemwardenError,
-    "The kernel refused; the message says what grants it."
-);
-create_exception!(
-    _native,
-    Unsupported,
-    MemwardenError,
-    "Not possible on this kernel, cgroup version or platform."
-);
-create_exception!(
-    _native,
-    GuardRefused,
-    MemwardenError,
-    "The swap guard refused; nothing was changed."
-);
-create_exception!(
-    _native,
-    Protected,
-    MemwardenError,
-    "PID 1, kernel threads and zombies are never touched."
-);
-create_exception!(
-    _native,
-    Ambiguous,
-    MemwardenError,
-    "A search matched none or several processes."
-);
-
-/// The one place a Python exception is made: the class that matches the error's
-/// kind, with `.kind` and `.exit_code` set (the CLI's `--json` error fields).
-fn py_err(e: Error) -> PyErr {
-    let msg = e.to_string();
-    let err = match &e {
-        Error::NoSuchProcess { .. } => NoSuchProcess::new_err(msg),
-        Error::InvalidInput(_) => InvalidInput::new_err(msg),
-        Error::PermissionDenied { .. } => PermissionDenied::new_err(msg),
-        Error::Unsupported(_) => Unsupported::new_err(msg),
-        Error::GuardRefused(_) => GuardRefused::new_err(msg),
-        Error::Protected(_) => Protected::new_err(msg),
-        Error::Ambiguous(_) => Ambiguous::new_err(msg),
-        Error::Malformed { .. } | Error::Io { .. } => MemwardenError::new_err(msg),
-    };
-    Python::attach(|py| {
-        let v = err.value(py);
-        let _ = v.setattr("kind", e.kind());
-        let _ = v.setattr("exit_code", e.exit_code());
-    });
-    err
-}
-
-/// `InvalidInput` with `message`, through [`py_err`].
-fn invalid(message: impl Into<String>) -> PyErr {
-    py_err(Error::InvalidInput(message.into()))
-}
-
-fn to_json<T: Serialize>(v: &T) -> PyResult<String> {
-    serde_json::to_string(v).map_err(|e| {
-        py_err(Error::Io {
-            context: "cannot serialize the report".into(),
-            source: std::io::Error::other(e),
-        })
-    })
-}
-
-// ---------------------------------------------------------------------------
-// Argument checks
-// ---------------------------------------------------------------------------
-
-/// `repr(v)`, shortened, for messages.
-fn show(v: &Bound<'_, PyAny>) -> String {
-    let r = v
-        .repr()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|_| "<unprintable>".into());
-    if r.chars().count() > 60 {
-        format!("{}...", r.chars().take(57).collect::<String>())
-    } else {
-        r
-    }
-}
-
-fn type_name(v: &Bound<'_, PyAny>) -> String {
-    v.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "?".into())
-}
-
-/// Python's bool or numpy's: never a number here, even though `bool` is an `int`.
-fn is_bool(v: &Bound<'_, PyAny>) -> bool {
-    if v.is_instance_of::<PyBool>() {
-        return true;
-    }
-    let ty = v.get_type();
-    ty.module().is_ok_and(|m| m == "numpy") && ty.name().is_ok_and(|n| n == "bool_" || n == "bool")
-}
-
-/// An integer argument in `lo..=hi`: a Python `int` or an object with `__index__`
-/// (numpy integers); never a bool, a float or a string. `what` describes the valid
-/// values for the message ("a positive PID (1 to 2147483647)").
-fn int_arg(name: &str, v: &Bound<'_, PyAny>, lo: i128, hi: i128, what: &str) -> PyResult<i128> {
-    if is_bool(v) {
-        return Err(invalid(format!(
-            "{name} must be {what}, not a bool (got {})",
-            show(v)
-        )));
-    }
-    let as_int = if v.is_instance_of::<PyInt>() {
-        Some(v.clone())
-    } else if !v.is_instance_of::<PyFloat>() && v.hasattr("__index__").unwrap_or(false) {
-        v.call_method0("__index__").ok()
-    } else {
-        None
-    };
-    let Some(n) = as_int else {
-        return Err(invalid(format!(
-            "{name} must be {what}, not {} (got {})",
-            type_name(v),
-            show(v)
-        )));
-    };
-    match n.extract::<i128>() {
-        Ok(x) if lo <= x && x <= hi => Ok(x),
-        _ => Err(invalid(format!("{name} must be {what}, got {}", show(v)))),
-    }
-}
-
-/// A process ID: an integer (never a bool or a float) that the core's `parse_pid`
-/// accepts (1 to 2^31 - 1).
-fn pid_arg(v: &Bound<'_, PyAny>) -> PyResult<i64> {
-    let n = int_arg("pid", v, i128::MIN, i128::MAX, "a positive integer PID")?;
-    let n = i64::try_from(n).map_err(|_| {
-        invalid(format!(
-            "{n} is not a valid PID (too large: PIDs are at most {})",
-            i32::MAX
-        ))
-    })?;
-    memwarden_core::parse_pid(n).map_err(py_err)?;
-    Ok(n)
-}
-
-/// A non-negative byte count that also fits u64.
-fn bytes_arg(name: &str, v: &Bound<'_, PyAny>, lo: u64) -> PyResult<u64> {
-    let what = format!("a whole number of bytes from {lo} to {}", u64::MAX);
-    Ok(int_arg(name, v, lo as i128, u64::MAX as i128, &what)? as u64)
-}
-
-/// A byte count given as an integer or as a size string ("512M", "1.5G").
-fn size_arg(name: &str, v: &Bound<'_, PyAny>, lo: u64) -> PyResult<u64> {
-    let n = if v.is_instance_of::<PyString>() {
-        let s: String = v.extract()?;
-        units::parse_size(&s).map_err(|e| match e {
-            Error::InvalidInput(m) => invalid(format!("{name}: {m}")),
-            other => py_err(other),
-        })?
-    } else {
-        let what =
-            format!("a whole number of bytes ({lo} or more) or a size such as '512M' or '1.5G'");
-        int_arg(name, v, lo as i128, u64::MAX as i128, &what)? as u64
-    };
-    if n < lo {
-        return Err(invalid(format!(
-            "{name} must be at least {lo} bytes, got {}",
-            show(v)
-        )));
-    }
-    Ok(n)
-}
-
-/// True or False (Python's or numpy's bool); nothing else, not even 0 or 1.
-fn flag_arg(name: &str, v: &Bound<'_, PyAny>) -> PyResult<bool> {
-    if is_bool(v) {
-        if let Ok(b) = v.extract::<bool>() {
-            return Ok(b);
-        }
-    }
-    Err(invalid(format!(
-        "{name} must be True or False, not {} (got {})",
-        type_name(v),
-        show(v)
-    )))
-}
-
-/// A string.
-fn str_arg(name: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
-    if v.is_instance_of::<PyString>() {
-        return v.extract();
-    }
-    Err(invalid(format!(
-        "{name} must be a string, not {} (got {})",
-        type_name(v),
-        show(v)
-    )))
-}
-
-/// A real number in `lo..=hi` (int or float, never a bool, never NaN).
-fn number_arg(name: &str, v: &Bound<'_, PyAny>, lo: f64, hi: f64) -> PyResult<f64> {
-    let what = format!("a number from {lo} to {hi}");
-    if is_bool(v) {
-        return Err(invalid(format!(
-            "{name} must be {what}, not a bool (got {})",
-            show(v)
-        )));
-    }
-    let x = if v.is_instance_of::<PyFloat>() || v.is_instance_of::<PyInt>() {
-        v.extract::<f64>().ok()
-    } else if v.hasattr("__index__").unwrap_or(false) || v.hasattr("__float__").unwrap_or(false) {
-        // numpy scalars
-        v.call_method0("__float__")
-            .ok()
-            .and_then(|f| f.extract::<f64>().ok())
-    } else {
-        return Err(invalid(format!(
-            "{name} must be {what}, not {} (got {})",
-            type_name(v),
-            show(v)
-        )));
-    };
-    match x {
-        Some(x) if !x.is_nan() && lo <= x && x <= hi => Ok(x),
-        _ => Err(invalid(format!("{name} must be {what}, got {}", show(v)))),
-    }
-}
-
-/// Default values of parameters that are validated from Python objects.
-fn py_int(v: i64) -> Py<PyAny> {
-    Python::attach(|py| v.into_pyobject(py).map(|o| o.into_any().unbind()))
-        .unwrap_or_else(|e| match e {})
-}
-
-fn py_bool(v: bool) -> Py<PyAny> {
-    Python::attach(|py| PyBool::new(py, v).to_owned().into_any().unbind())
-}
-
-fn py_str(v: &str) -> Py<PyAny> {
-    Python::attach(|py| PyString::new(py, v).into_any().unbind())
-}
-
-fn parse_scope(v: &Bound<'_, PyAny>) -> PyResult<ProcessScope> {
-    match str_arg("scope", v)?.as_str() {
-        "visible" => Ok(ProcessScope::Visible),
-        "cgroup" => Ok(ProcessScope::Cgroup),
-        other => Err(invalid(format!(
-            "scope must be 'visible' or 'cgroup', not '{other}'"
-        ))),
-    }
-}
-
-fn snapshot_from_json(v: &Bound<'_, PyAny>) -> PyResult<Snapshot> {
-    let text = str_arg("snapshot", v)?;
-    serde_json::from_str(&text).map_err(|e| invalid(format!("not a memwarden snapshot: {e}")))
-}
-
-/// The guard's wording for the Python API: `trim_process(..., force=True,
-/// min_swap_free=...)`.
-const PY_FORCE_HINT: &str = "pass force=True";
-const PY_MARGIN_HINT: &str = "min_swap_free";
-
-fn hint_arg(name: &str, v: Option<&Bound<'_, PyAny>>, default: &str) -> PyResult<String> {
-    match v {
-        None => Ok(default.to_string()),
-        Some(v) if v.is_none() => Ok(default.to_string()),
-        Some(v) => {
-            let s = str_arg(name, v)?;
-            if s.trim().is_empty() {
-                return Err(invalid(format!("{name} must not be empty")));
-            }
-            Ok(s)
-        }
-    }
-}
+use pyo3::types::PyString;
 
 // ---------------------------------------------------------------------------
 // Functions
 // ---------------------------------------------------------------------------
 
-/// Take a snapshot; returns its JSON (schema "snapshot").
+/// A snapshot of the machine with only what the status needs (no process list).
+fn status_snapshot(py: Python<'_>, gpu: Py<PyAny>) -> PyResult<Snapshot> {
+    let gpu = flag_arg("gpu", gpu.bind(py))?;
+    py.detach(|| {
+        memwarden_core::collect(&SnapshotOptions {
+            pid: None,
+            detailed: false,
+            top: 0,
+            scope: ProcessScope::Visible,
+            gpu,
+        })
+    })
+    .map_err(py_err)
+}
+
+/// Take a snapshot: the process `pid` (default: this one), system, container
+/// limit, pressure, the `top` processes by RSS and the GPUs.
+///
+/// `detailed` adds USS/PSS; `scope="cgroup"` limits the top list to this process's
+/// cgroup. Raises NoSuchProcess for a `pid` that does not exist and InvalidInput
+/// for any bad argument (a bool or float `pid`, a negative `top`, an unknown
+/// `scope`).
 #[pyfunction]
-#[pyo3(signature = (pid=None, detailed=py_bool(false), top=py_int(10), scope=py_str("visible"), gpu=py_bool(true)))]
-fn snapshot_json(
+#[pyo3(signature = (pid=None, *, detailed=py_bool(false), top=py_int(10), scope=py_str("visible"), gpu=py_bool(true)))]
+fn snapshot(
     py: Python<'_>,
     pid: Option<Bound<'_, PyAny>>,
     detailed: Py<PyAny>,
     top: Py<PyAny>,
     scope: Py<PyAny>,
     gpu: Py<PyAny>,
-) -> PyResult<String> {
+) -> PyResult<PySnapshot> {
     let pid = match pid {
         Some(p) if !p.is_none() => Some(pid_arg(&p)? as u32),
         _ => None,
@@ -343,68 +79,67 @@ fn snapshot_json(
     )? as usize;
     let scope = parse_scope(scope.bind(py))?;
     let gpu = flag_arg("gpu", gpu.bind(py))?;
+    let opts = SnapshotOptions {
+        pid,
+        detailed,
+        top,
+        scope,
+        gpu,
+    };
     let snap = py
-        .detach(|| {
-            memwarden_core::collect(&SnapshotOptions {
-                pid,
-                detailed,
-                top,
-                scope,
-                gpu,
-            })
-        })
+        .detach(|| memwarden_core::collect(&opts))
         .map_err(py_err)?;
-    to_json(&snap)
+    Ok(PySnapshot(snap))
 }
 
-/// The `memwarden check` text report of a snapshot (JSON from snapshot_json).
+/// The one-line status and its numbers (RAM uses the container limit if tighter).
 #[pyfunction]
-#[pyo3(signature = (snapshot, color=py_bool(false)))]
-fn render_check(py: Python<'_>, snapshot: Bound<'_, PyAny>, color: Py<PyAny>) -> PyResult<String> {
-    let snap = snapshot_from_json(&snapshot)?;
-    let color = flag_arg("color", color.bind(py))?;
-    Ok(render::check_report(&snap, RenderOptions { color }))
+#[pyo3(signature = (gpu=py_bool(true)))]
+fn status(py: Python<'_>, gpu: Py<PyAny>) -> PyResult<PyStatusLine> {
+    Ok(PyStatusLine(render::status(&status_snapshot(py, gpu)?)))
 }
 
-/// `RAM: 8.5GB/16GB (53%) | VRAM: 12.3GB/24GB (51%)` of a snapshot.
+/// `RAM: 8.5GB/16GB (53%) | VRAM: 12.3GB/24GB (51%)` ("GB" = 2^30 bytes).
 #[pyfunction]
-fn render_status_line(snapshot: Bound<'_, PyAny>) -> PyResult<String> {
-    Ok(render::status_line(&snapshot_from_json(&snapshot)?))
+#[pyo3(signature = (gpu=py_bool(true)))]
+fn status_line(py: Python<'_>, gpu: Py<PyAny>) -> PyResult<String> {
+    Ok(render::status_line(&status_snapshot(py, gpu)?))
 }
 
-/// The status numbers (schema "status") of a snapshot.
-#[pyfunction]
-fn status_of(snapshot: Bound<'_, PyAny>) -> PyResult<String> {
-    to_json(&render::status(&snapshot_from_json(&snapshot)?))
-}
-
-/// Bytes in binary units: 1536 -> "1.50 KiB".
+/// Bytes in binary units: `format_bytes(1536) == "1.50 KiB"`.
+///
+/// Raises InvalidInput for anything but a whole number of bytes (0 or more).
 #[pyfunction]
 fn format_bytes(n: Bound<'_, PyAny>) -> PyResult<String> {
     Ok(units::format_bytes(bytes_arg("n", &n, 0)?))
 }
 
-/// "512M", "1.5G" -> bytes.
+/// `"512M"` / `"1.5G"` / `"4096"` -> bytes (binary suffixes).
+///
+/// Raises InvalidInput for a string that is not a size, and for a non-string.
 #[pyfunction]
 fn parse_size(s: Bound<'_, PyAny>) -> PyResult<u64> {
     units::parse_size(&str_arg("size", &s)?).map_err(py_err)
 }
 
-/// Page another process's idle memory out to swap; JSON of the pageout report.
-/// `force_hint` / `margin_hint` are how the guard's refusal names the override and
-/// the margin setting (default: this API's `force=True` and `min_swap_free`).
+/// Page the idle memory of `pid` out to swap (`memwarden trim`), behind the swap
+/// guard: free swap must cover what is paged out plus `min_swap_free` (bytes, or a
+/// size such as `"512M"`). Raises GuardRefused (nothing changed) when swap is
+/// short, naming `force=True` and `min_swap_free`; InvalidInput for a bad
+/// argument. `force_hint` / `margin_hint` are how the guard's refusal names the
+/// override and the margin instead (a front end passes its own settings' names).
 #[pyfunction]
 #[pyo3(signature = (
     pid,
+    *,
     cold=py_bool(false),
     min_swap_free=py_int(memwarden_core::guard::DEFAULT_MIN_SWAP_FREE as i64),
     force=py_bool(false),
-    *,
     force_hint=None,
     margin_hint=None,
 ))]
 #[allow(clippy::too_many_arguments)]
-fn pageout_json(
+fn trim_process(
     py: Python<'_>,
     pid: Bound<'_, PyAny>,
     cold: Py<PyAny>,
@@ -412,7 +147,7 @@ fn pageout_json(
     force: Py<PyAny>,
     force_hint: Option<Bound<'_, PyAny>>,
     margin_hint: Option<Bound<'_, PyAny>>,
-) -> PyResult<String> {
+) -> PyResult<PyPageoutReport> {
     let pid = pid_arg(&pid)?;
     let opts = PageoutOptions {
         advice: if flag_arg("cold", cold.bind(py))? {
@@ -430,53 +165,57 @@ fn pageout_json(
     let r = py
         .detach(|| actions::pageout(pid, &opts, &mut |_, _| {}))
         .map_err(py_err)?;
-    to_json(&r)
+    Ok(PyPageoutReport(r))
 }
 
-/// The `memwarden trim` text report of a pageout report (JSON).
+/// sync + drop the page cache (needs root and a writable /proc/sys); `slab` also
+/// drops dentries and inodes, `compact` compacts memory afterwards.
 #[pyfunction]
-fn render_pageout(report: Bound<'_, PyAny>) -> PyResult<String> {
-    let text = str_arg("report", &report)?;
-    let r = serde_json::from_str(&text)
-        .map_err(|e| invalid(format!("not a memwarden pageout report: {e}")))?;
-    Ok(render::pageout_report(&r, RenderOptions::default()))
-}
-
-/// sync + drop the page cache (root); JSON of the purge report.
-#[pyfunction]
-#[pyo3(signature = (slab=py_bool(false), compact=py_bool(false)))]
-fn purge_cache_json(py: Python<'_>, slab: Py<PyAny>, compact: Py<PyAny>) -> PyResult<String> {
+#[pyo3(signature = (*, slab=py_bool(false), compact=py_bool(false)))]
+fn purge_cache(py: Python<'_>, slab: Py<PyAny>, compact: Py<PyAny>) -> PyResult<PyPurgeReport> {
     let opts = PurgeOptions {
         slab: flag_arg("slab", slab.bind(py))?,
         compact: flag_arg("compact", compact.bind(py))?,
     };
     let r = py.detach(|| actions::purge_cache(opts)).map_err(py_err)?;
-    to_json(&r)
+    Ok(PyPurgeReport(r))
 }
 
-/// cgroup v2 memory.reclaim of this process's cgroup; JSON of the reclaim report.
-/// `nbytes`: an integer (1 or more) or a size string ("512M").
+/// cgroup v2 `memory.reclaim` of this process's cgroup: `nbytes` (1 or more, or a
+/// size such as `"512M"`).
 #[pyfunction]
-fn reclaim_json(py: Python<'_>, nbytes: Bound<'_, PyAny>) -> PyResult<String> {
+fn reclaim(py: Python<'_>, nbytes: Bound<'_, PyAny>) -> PyResult<PyReclaimReport> {
     let n = size_arg("nbytes", &nbytes, 1)?;
     let r = py.detach(|| actions::reclaim(n)).map_err(py_err)?;
-    to_json(&r)
+    Ok(PyReclaimReport(r))
 }
 
-/// Return this process's free heap to the OS (malloc_trim); JSON of the report.
+/// Return this process's freed heap to the OS (glibc `malloc_trim`).
 #[pyfunction]
-fn trim_own_heap_json(py: Python<'_>) -> PyResult<String> {
+fn trim_heap(py: Python<'_>) -> PyResult<PyHeapTrimReport> {
     let r = py.detach(actions::trim_own_heap).map_err(py_err)?;
-    to_json(&r)
+    Ok(PyHeapTrimReport(r))
 }
 
-/// Memory of one process; JSON (schema of `process` in a snapshot).
+/// RSS (anon/file/shmem), VMS, swap and, if `detailed`, USS/PSS of `pid`
+/// (default: this process). Raises InvalidInput for a `pid` that is not a
+/// positive int (a bool is never a PID), NoSuchProcess when there is none.
 #[pyfunction]
-#[pyo3(signature = (pid, detailed=py_bool(false)))]
-fn process_json(py: Python<'_>, pid: Bound<'_, PyAny>, detailed: Py<PyAny>) -> PyResult<String> {
-    let pid = pid_arg(&pid)?;
+#[pyo3(signature = (pid=None, detailed=py_bool(false)))]
+fn process_memory(
+    py: Python<'_>,
+    pid: Option<Bound<'_, PyAny>>,
+    detailed: Py<PyAny>,
+) -> PyResult<PyProcessMemory> {
+    let pid = match pid {
+        Some(p) if !p.is_none() => pid_arg(&p)?,
+        _ => i64::from(std::process::id()),
+    };
     let detailed = flag_arg("detailed", detailed.bind(py))?;
-    to_json(&memwarden_core::process_memory(pid, detailed).map_err(py_err)?)
+    let p = py
+        .detach(|| memwarden_core::process_memory(pid, detailed))
+        .map_err(py_err)?;
+    Ok(PyProcessMemory(p))
 }
 
 /// Run the `memwarden` command line with `argv` (program name first); returns the
@@ -590,18 +329,17 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ] {
         m.add(name, ty)?;
     }
-    m.add_function(wrap_pyfunction!(snapshot_json, m)?)?;
-    m.add_function(wrap_pyfunction!(render_check, m)?)?;
-    m.add_function(wrap_pyfunction!(render_status_line, m)?)?;
-    m.add_function(wrap_pyfunction!(status_of, m)?)?;
+    models::register(m)?;
+    m.add_function(wrap_pyfunction!(snapshot, m)?)?;
+    m.add_function(wrap_pyfunction!(status, m)?)?;
+    m.add_function(wrap_pyfunction!(status_line, m)?)?;
+    m.add_function(wrap_pyfunction!(process_memory, m)?)?;
+    m.add_function(wrap_pyfunction!(trim_process, m)?)?;
+    m.add_function(wrap_pyfunction!(purge_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(reclaim, m)?)?;
+    m.add_function(wrap_pyfunction!(trim_heap, m)?)?;
     m.add_function(wrap_pyfunction!(format_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
-    m.add_function(wrap_pyfunction!(pageout_json, m)?)?;
-    m.add_function(wrap_pyfunction!(render_pageout, m)?)?;
-    m.add_function(wrap_pyfunction!(purge_cache_json, m)?)?;
-    m.add_function(wrap_pyfunction!(reclaim_json, m)?)?;
-    m.add_function(wrap_pyfunction!(trim_own_heap_json, m)?)?;
-    m.add_function(wrap_pyfunction!(process_json, m)?)?;
     m.add_function(wrap_pyfunction!(run_cli, m)?)?;
     m.add_function(wrap_pyfunction!(check_int, m)?)?;
     m.add_function(wrap_pyfunction!(check_number, m)?)?;

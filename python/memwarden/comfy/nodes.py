@@ -13,21 +13,24 @@ Conventions (ComfyUI's classic node API, which every ComfyUI version loads):
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
-from .. import Snapshot, _native
+from .. import _native
+from .._native import Snapshot
 from ..cleanup import (
     GB,
     HELPER_ENV,
     HELPER_SETUP,
     CleanupReport,
     HelperUnusable,
+    TorchCalls,
     cleanup,
+    collect_garbage,
+    comfy_model_management,
     cuda_devices,
     empty_torch_caches,
     external_helper,
@@ -37,6 +40,7 @@ from ..cleanup import (
     vram_used,
 )
 from ..pressure import check_memory_pressure
+from ..torch_memory import loaded_torch
 
 log = logging.getLogger("memwarden")
 
@@ -61,20 +65,11 @@ ANY = AnyType("*")
 MIN_C_FREE_GB_DEFAULT = 20.0 if sys.platform == "win32" else 1.0
 
 
-def _snapshot_json(top: int = 10) -> str:
-    return _native.snapshot_json(None, False, top, "visible", True)
-
-
-def _snapshot(top: int = 10) -> dict[str, Any]:
-    return dict(json.loads(_snapshot_json(top)))
-
-
-def _status(snap_json: str) -> tuple[str, float, float]:
+def _status(snap: Snapshot) -> tuple[str, float, float]:
     """The status line with RAM and VRAM percent as the core defines them (effective
-    RAM, the fullest GPU's VRAM), from one call; VRAM 0.0 when no GPU is visible."""
-    st = json.loads(_native.status_of(snap_json))
-    vram = st["vram_percent"]
-    return st["status"], float(st["ram_percent"]), 0.0 if vram is None else float(vram)
+    RAM, the fullest GPU's VRAM), from one snapshot; VRAM 0.0 when no GPU is visible."""
+    st = snap.status()
+    return st.status, st.ram_percent, 0.0 if st.vram_percent is None else st.vram_percent
 
 
 def _emit(node: str, status: str, report: str) -> None:
@@ -109,10 +104,6 @@ def _flags(**values: Any) -> None:
 
 def _choice(name: str, value: Any, choices: list[str]) -> str:
     return _native.check_choice(name, value, choices)
-
-
-def _torch() -> Any | None:
-    return sys.modules.get("torch")
 
 
 class MemwardenNode:
@@ -233,8 +224,7 @@ class MemoryCleanerForce(MemwardenNode):
         text = report.text
         if enable_privileges:
             text += "\n  Privileges : nothing to elevate in-process on Linux; " + _helper_status()
-        status = _native.render_status_line(_snapshot_json(0))
-        _emit("Memory Cleaner (Force)", status, text)
+        _emit("Memory Cleaner (Force)", _native.status_line(), text)
         return _out(text, anything, text, round_gb(report.freed_gb))
 
 
@@ -266,14 +256,11 @@ class MemoryMonitor(MemwardenNode):
         warning_threshold = _number("warning_threshold", warning_threshold, 0.0, 100.0)
         _flags(detailed_report=detailed_report)
         top = _int("top_processes", top_processes, 0, 100)
-        snap_json = _snapshot_json(top)
-        status, ram, vram = _status(snap_json)
-        pressure = check_memory_pressure(Snapshot._from_json(snap_json))
+        snap = _native.snapshot(top=top)
+        status, ram, vram = _status(snap)
+        pressure = check_memory_pressure(snap)
         warning = ram >= warning_threshold or vram >= warning_threshold
-        if detailed_report:
-            report = _native.render_check(snap_json, False)
-        else:
-            report = status
+        report = snap.report() if detailed_report else status
         report += "\nPressure: " + pressure.description
         report += "\nRecommendations:\n" + "\n".join(f"  - {r}" for r in pressure.recommendations)
         if warning:
@@ -302,12 +289,13 @@ class MemoryCleanup(MemwardenNode):
         _choice("mode", mode, ["standard", "aggressive"])
         _flags(clear_vram=clear_vram)
         report = cleanup(mode, unload_models=clear_vram, torch_cache=clear_vram)
-        _emit("Memory Cleanup", _native.render_status_line(_snapshot_json(0)), report.text)
+        _emit("Memory Cleanup", _native.status_line(), report.text)
         return _out(report.text, anything, report.text, round_gb(report.freed_gb))
 
 
 def _unload_models() -> str:
-    mm = sys.modules.get("comfy.model_management")
+    """The cleanup's unload (step 0), for the VRAM nodes."""
+    mm = comfy_model_management()
     if mm is None:
         return "models: not running inside ComfyUI, nothing to unload"
     return "models: " + unload_comfy_models(mm)
@@ -336,7 +324,7 @@ class VRAMOptimizer(MemwardenNode):
         _choice("mode", mode, self.LEVELS)
         gpu_index = _int("gpu_index", gpu_index, -1, 63)
         _flags(reset_peak_stats=reset_peak_stats)
-        torch = _torch()
+        torch = loaded_torch()
         devices, no_cuda = cuda_devices(torch)
         if gpu_index != -1 and gpu_index not in devices:
             raise _native.invalid_input(
@@ -347,22 +335,19 @@ class VRAMOptimizer(MemwardenNode):
         if mode == "Aggressive":
             lines.append(_unload_models())
         if mode != "Conservative":
-            import gc
-
-            lines.append(f"gc: collected {gc.collect()} objects")
+            lines.append("gc: " + collect_garbage())
         # The cleanup's torch step (step 4), with this node's choice of calls.
-        r = empty_torch_caches(
-            torch,
-            None if gpu_index == -1 else [gpu_index],
+        calls = TorchCalls(
             ipc_collect=mode != "Conservative",
             synchronize=mode == "Aggressive",
             reset_peak_stats=reset_peak_stats,
             host_cache=False,
             driver_free=True,
         )
+        r = empty_torch_caches(torch, None if gpu_index == -1 else [gpu_index], calls)
         lines.extend(r.device_lines())
         report = "\n".join(lines)
-        _emit("VRAM Optimizer", _native.render_status_line(_snapshot_json(0)), report)
+        _emit("VRAM Optimizer", _native.status_line(), report)
         return _out(report, anything, report, round_gb(r.freed_bytes / GB))
 
 
@@ -377,20 +362,20 @@ class VRAMUnload(MemwardenNode):
     RETURN_NAMES = ("anything", "report", "vram_freed_gb")
 
     def run(self, anything: Any = None) -> dict[str, Any]:
-        torch = _torch()
-        before = vram_used(_snapshot(0), torch)
+        torch = loaded_torch()
+        before = vram_used(_native.snapshot(top=0), torch)
         line = _unload_models()
-        snap = _snapshot(0)
+        snap = _native.snapshot(top=0)
         after = vram_used(snap, torch)
         report = line
         freed = 0
         if before is None or after is None:
-            nvml = snap["gpu"]["unavailable_reason"] or "no NVIDIA GPU visible"
+            nvml = snap.gpu.unavailable_reason or "no NVIDIA GPU visible"
             report += f"\nVRAM: n/a, nothing measured (NVML: {nvml}; torch: {cuda_devices(torch)[1]})"
         else:
             freed = before - after
             report += f"\nVRAM used: {before / GB:.3f} GB -> {after / GB:.3f} GB ({freed_phrase(freed / GB)})"
-        _emit("VRAM Unload", _native.render_status_line(_snapshot_json(0)), report)
+        _emit("VRAM Unload", snap.status_line, report)
         return _out(report, anything, report, round_gb(freed / GB))
 
 
@@ -495,9 +480,8 @@ class UnifiedMemoryManager(MemwardenNode):
         vram_threshold = _number("vram_threshold", vram_threshold, 0.0, 100.0)
         cooldown_seconds = _number("cooldown_seconds", cooldown_seconds, 0.0, 86400.0)
         _choice("mode", mode, self.MODES)
-        snap_json = _snapshot_json(10)
-        snap = json.loads(snap_json)
-        status, ram, vram = _status(snap_json)
+        snap = _native.snapshot(top=10)
+        status, ram, vram = _status(snap)
         decision, trigger = self._decide(
             enable_optimization,
             auto_optimize,
@@ -513,10 +497,9 @@ class UnifiedMemoryManager(MemwardenNode):
         if decision:
             result = cleanup(mode)
             self.state.record(mode, trigger, round_gb(result.freed_gb))
-            snap_json = _snapshot_json(10)
-            snap = json.loads(snap_json)
-            status, ram, vram = _status(snap_json)
-        report = self._report(snap_json, snap, detailed_report, enable_monitoring, trigger, result)
+            snap = _native.snapshot(top=10)
+            status, ram, vram = _status(snap)
+        report = self._report(snap, detailed_report, enable_monitoring, trigger, result)
         if enable_monitoring:
             _emit("Unified Memory Manager", status, report if detailed_report else status)
         freed = round_gb(result.freed_gb) if result else 0.0
@@ -558,8 +541,7 @@ class UnifiedMemoryManager(MemwardenNode):
 
     def _report(
         self,
-        snap_json: str,
-        snap: dict[str, Any],
+        snap: Snapshot,
         detailed: bool,
         monitoring: bool,
         trigger: str,
@@ -567,15 +549,15 @@ class UnifiedMemoryManager(MemwardenNode):
     ) -> str:
         parts = []
         if monitoring and detailed:
-            parts.append(_native.render_check(snap_json, False))
+            parts.append(snap.report())
         elif not monitoring:
             parts.append("Monitoring disabled.")
-        gpu_procs = snap["gpu"]["processes"]
+        gpu_procs = snap.gpu.processes
         if gpu_procs:
             parts.append("Processes holding GPU memory:")
             for p in gpu_procs:
-                used = "n/a" if p["used_bytes"] is None else f"{p['used_bytes'] / GB:.2f} GB"
-                parts.append(f"  GPU {p['gpu_index']} PID {p['pid']} {p['name'] or '(not visible)'} {used}")
+                used = "n/a" if p.used_bytes is None else f"{p.used_bytes / GB:.2f} GB"
+                parts.append(f"  GPU {p.gpu_index} PID {p.pid} {p.name or '(not visible)'} {used}")
         parts.append(f"Optimization: {'performed' if result else 'not performed'} ({trigger})")
         if result is not None:
             parts.append(result.text)
