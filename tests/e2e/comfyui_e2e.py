@@ -37,7 +37,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 REPO = Path(__file__).resolve().parents[2]
 LINK_NAME = "ComfyUI-memwarden"
@@ -184,98 +184,125 @@ def stop(server: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def main() -> int:
-    started = time.monotonic()
-    comfy_dir = Path(os.environ.get("COMFYUI_DIR", "")).expanduser().resolve()
+def preflight(comfy_dir: Path, python: str) -> tuple[str, bool]:
+    """("", whether the pack link is to be made) when ComfyUI and the package are
+    there and custom_nodes/ has no other pack under our name, else (why not, False)."""
     if not os.environ.get("COMFYUI_DIR") or not (comfy_dir / "main.py").is_file():
-        print("COMFYUI_DIR must point to a ComfyUI checkout (a folder with main.py); see scripts/e2e")
-        return 2
-    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
+        return "COMFYUI_DIR must point to a ComfyUI checkout (a folder with main.py); see scripts/e2e", False
     probe = subprocess.run([python, "-c", "import memwarden.comfy"], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
-        print(f"{python} cannot import memwarden: pip install . first\n{probe.stderr}")
-        return 2
-
+        return f"{python} cannot import memwarden: pip install . first\n{probe.stderr}", False
     link = comfy_dir / "custom_nodes" / LINK_NAME
     if link.exists() or link.is_symlink():
         if link.resolve() != REPO:
-            print(f"{link} exists and is not this checkout ({REPO}): move it away first")
-            return 2
-        made_link = False
-    else:
-        made_link = True
+            return f"{link} exists and is not this checkout ({REPO}): move it away first", False
+        return "", False
+    return "", True
+
+
+def write_models(python: str, out_dir: Path) -> None:
+    """The two tiny TAESD models, and the extra_model_paths.yaml that points ComfyUI at them."""
+    models = out_dir / "models"
+    made = subprocess.run(
+        [python, str(REPO / "tests" / "e2e" / "tiny_models.py"), str(models)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if made.returncode != 0:
+        raise Failed(f"could not write the test models:\n{made.stdout}{made.stderr}")
+    (out_dir / "extra_model_paths.yaml").write_text(
+        f"memwarden_e2e:\n  base_path: {json.dumps(str(models))}\n  vae_approx: vae_approx\n"
+    )
+
+
+def comfy_command(python: str, comfy_dir: Path, out_dir: Path, port: int) -> list[str]:
+    """ComfyUI on CPU, on loopback, with every folder it writes in ``out_dir``."""
+    cmd = [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--disable-auto-launch"]
+    cmd += ["--output-directory", str(out_dir / "output"), "--temp-directory", str(out_dir / "temp")]
+    cmd += ["--input-directory", str(out_dir / "input")]
+    cmd += ["--extra-model-paths-config", str(out_dir / "extra_model_paths.yaml")]
+    if supports(comfy_dir, "--user-directory"):
+        (out_dir / "user").mkdir()
+        cmd += ["--user-directory", str(out_dir / "user")]
+    if supports(comfy_dir, "--database-url"):
+        cmd += ["--database-url", "sqlite:///:memory:"]
+    return cmd
+
+
+def wait_for_object_info(api: Comfy, server: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """/object_info once the server answers (at most 5 minutes)."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            return dict(api.get("/object_info"))
+        except OSError:
+            time.sleep(1)
+    raise Failed(f"ComfyUI did not come up (exit status {server.poll()})")
+
+
+def run_groups(api: Comfy, node_info: dict[str, Any]) -> tuple[int, int]:
+    """Every ``e2e_*`` group in name order: (passed, failed)."""
+    passed = failed = 0
+    for name, t in sorted(globals().items()):
+        if not name.startswith("e2e_"):
+            continue
+        print(f"{t.__name__}: {' '.join((t.__doc__ or '').split())}", flush=True)
+        try:
+            t(api, node_info)
+            passed += 1
+        except Failed:
+            failed += 1
+        except (OSError, KeyError, ValueError, IndexError) as e:
+            print(f"  FAIL {type(e).__name__}: {e}", flush=True)
+            CHECKS["failed"] += 1
+            failed += 1
+    return passed, failed
+
+
+def run_server_and_groups(comfy_dir: Path, python: str, out_dir: Path, log: IO[str], started: float) -> tuple[int, int]:
+    """Start ComfyUI, run every group against it, stop it: (passed, failed)."""
+    write_models(python, out_dir)
+    port = free_port()
+    cmd = comfy_command(python, comfy_dir, out_dir, port)
+    print(f"starting ComfyUI in {comfy_dir}: {' '.join(cmd)} (log {log.name})", flush=True)
+    server = subprocess.Popen(cmd, cwd=comfy_dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        if os.environ.get("MEMWARDEN_E2E_PIDFILE"):
+            Path(os.environ["MEMWARDEN_E2E_PIDFILE"]).write_text(f"{server.pid}\n")
+        api = Comfy(f"http://127.0.0.1:{port}", port, Path(log.name))
+        node_info = wait_for_object_info(api, server)
+        version = re.search(r"ComfyUI version: (\S+)", api.log())
+        print(f"ComfyUI {version.group(1) if version else '(version not logged)'} up in "
+              f"{time.monotonic() - started:.0f} s on 127.0.0.1:{port}", flush=True)  # fmt: skip
+        return run_groups(api, node_info)
+    finally:
+        stop(server)
+
+
+def main() -> int:
+    started = time.monotonic()
+    comfy_dir = Path(os.environ.get("COMFYUI_DIR", "")).expanduser().resolve()
+    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
+    problem, made_link = preflight(comfy_dir, python)
+    if problem:
+        print(problem)
+        return 2
+    link = comfy_dir / "custom_nodes" / LINK_NAME
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
     out_dir = Path(tempfile.mkdtemp(prefix="memwarden-e2e-"))
     log_path = out_dir / "comfyui.log"
-    server: subprocess.Popen[bytes] | None = None
-    log = None
     passed = failed = 0
     try:
         if made_link:
             link.symlink_to(REPO, target_is_directory=True)
-        models = out_dir / "models"
-        made = subprocess.run(
-            [python, str(REPO / "tests" / "e2e" / "tiny_models.py"), str(models)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if made.returncode != 0:
-            raise Failed(f"could not write the test models:\n{made.stdout}{made.stderr}")
-        (out_dir / "extra_model_paths.yaml").write_text(
-            f"memwarden_e2e:\n  base_path: {json.dumps(str(models))}\n  vae_approx: vae_approx\n"
-        )
-        port = free_port()
-        cmd = [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--disable-auto-launch"]
-        cmd += ["--output-directory", str(out_dir / "output"), "--temp-directory", str(out_dir / "temp")]
-        cmd += ["--input-directory", str(out_dir / "input")]
-        cmd += ["--extra-model-paths-config", str(out_dir / "extra_model_paths.yaml")]
-        if supports(comfy_dir, "--user-directory"):
-            (out_dir / "user").mkdir()
-            cmd += ["--user-directory", str(out_dir / "user")]
-        if supports(comfy_dir, "--database-url"):
-            cmd += ["--database-url", "sqlite:///:memory:"]
-        print(f"starting ComfyUI in {comfy_dir}: {' '.join(cmd)} (log {log_path})", flush=True)
-        log = open(log_path, "w")  # closed in finally
-        server = subprocess.Popen(cmd, cwd=comfy_dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        if os.environ.get("MEMWARDEN_E2E_PIDFILE"):
-            Path(os.environ["MEMWARDEN_E2E_PIDFILE"]).write_text(f"{server.pid}\n")
-        api = Comfy(f"http://127.0.0.1:{port}", port, log_path)
-        deadline = time.monotonic() + 300
-        node_info = None
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                node_info = api.get("/object_info")
-                break
-            except OSError:
-                time.sleep(1)
-        if node_info is None:
-            raise Failed(f"ComfyUI did not come up (exit status {server.poll()})")
-        version = re.search(r"ComfyUI version: (\S+)", api.log())
-        print(f"ComfyUI {version.group(1) if version else '(version not logged)'} up in "
-              f"{time.monotonic() - started:.0f} s on 127.0.0.1:{port}", flush=True)  # fmt: skip
-
-        tests = [t for name, t in sorted(globals().items()) if name.startswith("e2e_")]
-        for t in tests:
-            print(f"{t.__name__}: {' '.join((t.__doc__ or '').split())}", flush=True)
-            try:
-                t(api, node_info)
-                passed += 1
-            except Failed:
-                failed += 1
-            except (OSError, KeyError, ValueError, IndexError) as e:
-                print(f"  FAIL {type(e).__name__}: {e}", flush=True)
-                CHECKS["failed"] += 1
-                failed += 1
+        with open(log_path, "w") as log:
+            passed, failed = run_server_and_groups(comfy_dir, python, out_dir, log, started)
     except Failed as e:
         print(f"FAIL {e}")
         failed += 1
     finally:
-        if server is not None:
-            stop(server)
-        if log is not None:
-            log.close()
         if made_link and link.is_symlink():
             link.unlink()
         if failed and log_path.exists():
