@@ -58,7 +58,7 @@ class _Model:
     @classmethod
     def from_json(cls, text: str) -> Self:
         """Read one back from JSON text as ``--json`` prints it; InvalidInput otherwise."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     __hash__: None  # type: ignore[assignment]
 
 @final

@@ -56,7 +56,7 @@ fn status_snapshot(py: Python<'_>, gpu: Py<PyAny>) -> PyResult<Snapshot> {
 /// for any bad argument (a bool or float `pid`, a negative `top`, an unknown
 /// `scope`).
 #[pyfunction]
-#[pyo3(signature = (pid=None, *, detailed=py_bool(false), top=py_int(10), scope=py_str("visible"), gpu=py_bool(true)))]
+#[pyo3(signature = (pid=None, *, detailed=py_bool(false), top=py_int(10), scope=py_str("visible"), gpu=py_bool(true)), text_signature = "(pid=None, *, detailed=False, top=10, scope='visible', gpu=True)")]
 fn snapshot(
     py: Python<'_>,
     pid: Option<Bound<'_, PyAny>>,
@@ -94,14 +94,14 @@ fn snapshot(
 
 /// The one-line status and its numbers (RAM uses the container limit if tighter).
 #[pyfunction]
-#[pyo3(signature = (gpu=py_bool(true)))]
+#[pyo3(signature = (gpu=py_bool(true)), text_signature = "(gpu=True)")]
 fn status(py: Python<'_>, gpu: Py<PyAny>) -> PyResult<PyStatusLine> {
     Ok(PyStatusLine(render::status(&status_snapshot(py, gpu)?)))
 }
 
 /// `RAM: 8.5GB/16GB (53%) | VRAM: 12.3GB/24GB (51%)` ("GB" = 2^30 bytes).
 #[pyfunction]
-#[pyo3(signature = (gpu=py_bool(true)))]
+#[pyo3(signature = (gpu=py_bool(true)), text_signature = "(gpu=True)")]
 fn status_line(py: Python<'_>, gpu: Py<PyAny>) -> PyResult<String> {
     Ok(render::status_line(&status_snapshot(py, gpu)?))
 }
@@ -137,7 +137,7 @@ fn parse_size(s: Bound<'_, PyAny>) -> PyResult<u64> {
     force=py_bool(false),
     force_hint=None,
     margin_hint=None,
-))]
+), text_signature = "(pid, *, cold=False, min_swap_free=DEFAULT_MIN_SWAP_FREE, force=False, force_hint=None, margin_hint=None)")]
 #[allow(clippy::too_many_arguments)]
 fn trim_process(
     py: Python<'_>,
@@ -171,7 +171,7 @@ fn trim_process(
 /// sync + drop the page cache (needs root and a writable /proc/sys); `slab` also
 /// drops dentries and inodes, `compact` compacts memory afterwards.
 #[pyfunction]
-#[pyo3(signature = (*, slab=py_bool(false), compact=py_bool(false)))]
+#[pyo3(signature = (*, slab=py_bool(false), compact=py_bool(false)), text_signature = "(*, slab=False, compact=False)")]
 fn purge_cache(py: Python<'_>, slab: Py<PyAny>, compact: Py<PyAny>) -> PyResult<PyPurgeReport> {
     let opts = PurgeOptions {
         slab: flag_arg("slab", slab.bind(py))?,
@@ -201,7 +201,7 @@ fn trim_heap(py: Python<'_>) -> PyResult<PyHeapTrimReport> {
 /// (default: this process). Raises InvalidInput for a `pid` that is not a
 /// positive int (a bool is never a PID), NoSuchProcess when there is none.
 #[pyfunction]
-#[pyo3(signature = (pid=None, detailed=py_bool(false)))]
+#[pyo3(signature = (pid=None, detailed=py_bool(false)), text_signature = "(pid=None, detailed=False)")]
 fn process_memory(
     py: Python<'_>,
     pid: Option<Bound<'_, PyAny>>,

@@ -277,7 +277,7 @@ model! {
         }
 
         /// The `memwarden check` text report.
-        #[pyo3(signature = (color=py_bool(false)))]
+        #[pyo3(signature = (color=py_bool(false)), text_signature = "($self, color=False)")]
         fn report(&self, py: Python<'_>, color: Py<PyAny>) -> PyResult<String> {
             let color = flag_arg("color", color.bind(py))?;
             Ok(render::check_report(&self.0, RenderOptions { color }))
