@@ -38,11 +38,24 @@ fn data(name: &str) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
-fn line(file: &str, ours: f64, theirs: f64) {
-    println!(
-        "{{\"file\": \"{file}\", \"memwarden_ns\": {ours:.0}, \"procfs_core_ns\": {theirs:.0}, \"ratio\": {:.2}}}",
-        theirs / ours
-    );
+/// Time memwarden's parser and procfs-core's on the captured file `name` and print
+/// one line. `$ours` parses a `&str`; `$theirs` is a procfs-core type read with
+/// `FromRead` from the same bytes.
+macro_rules! compare {
+    ($rounds:expr, $file:literal, $name:literal, $ours:path, $theirs:ty) => {{
+        let text = data($name);
+        let ours = time($rounds, || {
+            black_box($ours(black_box(&text)).unwrap());
+        });
+        let theirs = time($rounds, || {
+            black_box(<$theirs>::from_read(black_box(text.as_bytes())).unwrap());
+        });
+        println!(
+            "{{\"file\": \"{}\", \"memwarden_ns\": {ours:.0}, \"procfs_core_ns\": {theirs:.0}, \"ratio\": {:.2}}}",
+            $file,
+            theirs / ours
+        );
+    }};
 }
 
 fn main() {
@@ -50,34 +63,25 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(50);
-    let status = data("status");
-    let statm = data("statm");
-    let mem = data("meminfo");
-    line(
+    compare!(
+        rounds,
         "/proc/PID/status",
-        time(rounds, || {
-            black_box(proc_pid::parse_status(black_box(&status)).unwrap());
-        }),
-        time(rounds, || {
-            black_box(procfs_core::process::Status::from_read(black_box(status.as_bytes())).unwrap());
-        }),
+        "status",
+        proc_pid::parse_status,
+        procfs_core::process::Status
     );
-    line(
+    compare!(
+        rounds,
         "/proc/PID/statm",
-        time(rounds, || {
-            black_box(proc_pid::parse_statm(black_box(&statm)).unwrap());
-        }),
-        time(rounds, || {
-            black_box(procfs_core::process::StatM::from_read(black_box(statm.as_bytes())).unwrap());
-        }),
+        "statm",
+        proc_pid::parse_statm,
+        procfs_core::process::StatM
     );
-    line(
+    compare!(
+        rounds,
         "/proc/meminfo",
-        time(rounds, || {
-            black_box(meminfo::parse_meminfo(black_box(&mem)).unwrap());
-        }),
-        time(rounds, || {
-            black_box(procfs_core::Meminfo::from_read(black_box(mem.as_bytes())).unwrap());
-        }),
+        "meminfo",
+        meminfo::parse_meminfo,
+        procfs_core::Meminfo
     );
 }

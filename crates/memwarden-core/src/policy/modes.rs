@@ -139,11 +139,25 @@ mod tests {
 
     #[test]
     fn plans() {
-        let c = plan(CleanupMode::Conservative);
-        assert!(!c.unload_models && c.gc_passes == 1 && !c.reset_peak_stats && !c.pageout_self);
-        let b = plan(CleanupMode::Balanced);
-        assert!(b.unload_models && !b.drop_node_cache && b.gc_passes == 3 && !b.pageout_self);
-        let a = plan(CleanupMode::Aggressive);
-        assert!(a.unload_models && a.drop_node_cache && a.pageout_self && a.reset_peak_stats);
+        use CleanupMode::*;
+        // (mode, unload, drop outputs, gc passes, reset peaks, page out)
+        let table = [
+            (Conservative, false, false, 1, false, false),
+            (Balanced, true, false, 3, true, false),
+            (Aggressive, true, true, 3, true, true),
+        ];
+        for (mode, unload_models, drop_node_cache, gc_passes, reset_peak_stats, pageout_self) in
+            table
+        {
+            let want = CleanupPlan {
+                mode,
+                unload_models,
+                drop_node_cache,
+                gc_passes,
+                reset_peak_stats,
+                pageout_self,
+            };
+            assert_eq!(plan(mode), want);
+        }
     }
 }
