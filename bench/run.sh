@@ -11,7 +11,11 @@
 #     cleanup vs the seeds' gc + torch cache (bench/heap_workload.py; builds and
 #     installs the memwarden wheel into the venv).
 #
-# Usage: bench/run.sh [N] [--heap]        N = in-process calls per variant (300)
+#  4. (--against REV) the same measurements for the memwarden of git revision REV,
+#     built in a worktree under target/, in the same run: before/after figures of a
+#     change (with --heap, REV's wheel cleans up the same heap in its own venv).
+#
+# Usage: bench/run.sh [N] [--heap] [--against REV]   N = in-process calls per variant (300)
 # Environment: RUNS (hyperfine runs per command, 50), MIN_PROCS (500),
 #   MAX_LOAD (1.0) and LOAD_WAIT_S (600): wait, polling every 30 s, for the 1-minute
 #   load to drop to MAX_LOAD before measuring (LOAD_WAIT_S=0 skips the wait).
@@ -22,12 +26,15 @@ cd "$(dirname "$0")/.."
 
 N=300
 HEAP=0
-for arg in "$@"; do
-  case "$arg" in
+AGAINST=
+while [ $# -gt 0 ]; do
+  case "$1" in
     --heap) HEAP=1 ;;
-    '' | *[!0-9]*) echo "usage: bench/run.sh [N] [--heap]" >&2; exit 2 ;;
-    *) N=$arg ;;
+    --against) AGAINST=${2:?--against takes a git revision}; shift ;;
+    '' | *[!0-9]*) echo "usage: bench/run.sh [N] [--heap] [--against REV]" >&2; exit 2 ;;
+    *) N=$1 ;;
   esac
+  shift
 done
 RUNS=${RUNS:-50}
 MIN_PROCS=${MIN_PROCS:-500}
@@ -50,6 +57,19 @@ fi
 log "building (release)"
 cargo build -q --release -p memwarden-cli --bins --examples
 cargo build -q --release -p memwarden-core --example bench_snapshot
+
+# --against: REV built in its own worktree and target directory.
+OLD_MW=
+if [ -n "$AGAINST" ]; then
+  REV=$(git rev-parse --short "$AGAINST")
+  WT=target/bench-against/$REV
+  [ -d "$WT" ] || git worktree add -q --detach "$WT" "$REV"
+  log "building $REV (release) in $WT"
+  (cd "$WT" && CARGO_TARGET_DIR=../target cargo build -q --release -p memwarden-cli --bins &&
+    CARGO_TARGET_DIR=../target cargo build -q --release -p memwarden-core --example bench_snapshot)
+  OLD_MW=target/bench-against/target/release/memwarden
+  OLD_BENCH=target/bench-against/target/release/examples/bench_snapshot
+fi
 
 if ! command -v hyperfine >/dev/null && command -v apt-get >/dev/null; then
   log "installing hyperfine"
@@ -138,10 +158,15 @@ done
 log "in-process: $N calls per variant"
 target/release/examples/bench_snapshot "$N" >"$OUT/inprocess.jsonl"
 "$PY" bench/psutil_check.py --bench "$N" >>"$OUT/inprocess.jsonl"
+if [ -n "$OLD_MW" ]; then
+  # Tagged "memwarden@REV" so the report tells the two builds apart.
+  "$OLD_BENCH" "$N" | sed "s/\"impl\": \"memwarden/\"impl\": \"memwarden@$REV/" >>"$OUT/inprocess.jsonl"
+fi
 echo "load_after_inprocess=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.env"
 
 # --- 2. whole process -------------------------------------------------------------
 CMDS=("$MW check --json" "$MW status" "$PY bench/psutil_check.py" "$PY -c 'import psutil'")
+[ -z "$OLD_MW" ] || CMDS+=("$OLD_MW check --json" "$OLD_MW status")
 rm -f "$OUT/whole.json"
 if command -v hyperfine >/dev/null; then
   log "whole process: hyperfine, $RUNS runs per command"
@@ -225,12 +250,27 @@ rmean = whole[ref]["mean"] / whole[check]["mean"]
 verdict = "met" if min(rm, rmean) >= 10 else ("MISSED" if max(rm, rmean) < 10 else "borderline")
 print(f"\nTarget (`memwarden check --json` >= 10x python3 + psutil as a whole process): {verdict} -- "
       f"{rm:.1f}x by median, {rmean:.1f}x by mean.")
+
+old = {k[1]: r for k, r in rows.items() if k[0].startswith("memwarden@")}
+if old:
+    rev = next(k[0] for k in rows if k[0].startswith("memwarden@")).split("@")[1]
+    print(f"\n## Before / after: memwarden@{rev} against this tree (medians, ms)\n")
+    print(f"| measurement | memwarden@{rev} | this tree | after / before |")
+    print("|---|---:|---:|---:|")
+    for key in ("full", "system"):
+        b, a = old[key]["median_ms"], rows[("memwarden", key)]["median_ms"]
+        print(f"| in-process snapshot, {key} | {b:.3f} | {a:.3f} | {a / b:.2f} |")
+    for sub in ("check --json", "status"):
+        b = next(r for c, r in whole.items() if "bench-against" in c and c.endswith(sub))["median"] * 1e3
+        a = next(r for c, r in whole.items() if "bench-against" not in c and c.endswith(sub) and "memwarden" in c)["median"] * 1e3
+        print(f"| whole process, `memwarden {sub}` | {b:.2f} | {a:.2f} | {a / b:.2f} |")
 PY
 
 # --- 3. heap cleanup (opt-in) -----------------------------------------------------
 if [ "$HEAP" = 1 ]; then
   "$PY" -m pip install -q --disable-pip-version-check maturin
-  "$PY" -c 'import memwarden' 2>/dev/null || "$PY" -m pip install -q .
+  # This tree's wheel, whatever an earlier run installed.
+  "$PY" -m pip install -q --force-reinstall --no-deps .
   if "$PY" -c 'import torch' 2>/dev/null; then flag=--torch; else flag=; fi
   echo
   echo "## Cleanup of 1 GiB freed-but-retained heap"
@@ -238,4 +278,16 @@ if [ "$HEAP" = 1 ]; then
   for approach in seed memwarden; do
     "$PY" bench/heap_workload.py --approach "$approach" --mib 2048 $flag | tee -a "$OUT/heap.jsonl"
   done
+  if [ -n "$OLD_MW" ]; then
+    # REV's wheel in its own venv (torch, when used, from the main venv's packages).
+    OLD_VENV=target/bench-against/venv-$REV
+    [ -x "$OLD_VENV/bin/python" ] || python3 -m venv "$OLD_VENV"
+    "$OLD_VENV/bin/python" -m pip install -q --disable-pip-version-check maturin
+    "$OLD_VENV/bin/python" -c 'import memwarden' 2>/dev/null ||
+      "$OLD_VENV/bin/python" -m pip install -q "$WT"
+    site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    echo "$site" >"$("$OLD_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/main-venv.pth"
+    echo "memwarden@$REV:"
+    "$OLD_VENV/bin/python" bench/heap_workload.py --approach memwarden --mib 2048 $flag | tee -a "$OUT/heap.jsonl"
+  fi
 fi

@@ -52,7 +52,7 @@ fn locked_mapping(mib: usize) {
 
 /// `selftrim pageout|cold MIN_SWAP_FREE`: page this process out through the core.
 fn selftrim(args: &[&str]) -> String {
-    use memwarden_core::actions::{pageout, PageoutOptions};
+    use memwarden_core::act::{pageout, PageoutOptions};
     use memwarden_core::model::PageoutAdvice;
     let opts = PageoutOptions {
         advice: match args.first() {

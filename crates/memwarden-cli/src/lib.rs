@@ -10,8 +10,9 @@ use std::io::{IsTerminal, Write};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use memwarden_core::actions::{self, PageoutOptions, PurgeOptions};
+use memwarden_core::act::{self, PageoutOptions, PurgeOptions};
 use memwarden_core::error::exit_code;
+use memwarden_core::policy::guard::GuardKnobs;
 use memwarden_core::render::{self, RenderOptions};
 use memwarden_core::{
     schema, units, Error, ErrorReport, PageoutAdvice, ProcessScope, SnapshotOptions, SCHEMA_VERSION,
@@ -178,135 +179,116 @@ impl Output {
 
 fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
     match &cli.command {
-        Command::Check(a) => {
-            let snap = memwarden_core::collect(&SnapshotOptions {
-                pid: a.pid.map(memwarden_core::parse_pid).transpose()?,
-                detailed: a.uss,
-                top: a.top,
-                scope: match a.scope {
-                    Scope::Visible => ProcessScope::Visible,
-                    Scope::Cgroup => ProcessScope::Cgroup,
-                },
-                gpu: !a.no_gpu,
-            })?;
-            out.emit(&snap, |r| render::check_report(&snap, r))?;
-        }
+        Command::Check(a) => check(a, out),
         Command::Status => {
             let snap = memwarden_core::collect(&SnapshotOptions {
                 top: 0,
                 ..Default::default()
             })?;
             let st = render::status(&snap);
-            out.emit(&st, |_| format!("{}\n", st.status))?;
+            out.emit(&st, |_| format!("{}\n", st.status))
         }
-        Command::Trim(a) => {
-            // With --auto, every error says which process was chosen.
-            let (pid, chosen) = match a.pid {
-                Some(p) => (p, String::new()),
-                None => {
-                    let p = auto_target()?;
-                    let cmd = p.cmdline.clone();
-                    (
-                        p.pid as i64,
-                        format!("--auto chose PID {} ({cmd}): ", p.pid),
-                    )
-                }
-            };
-            let opts = PageoutOptions {
-                advice: if a.cold {
-                    PageoutAdvice::Cold
-                } else {
-                    PageoutAdvice::Pageout
-                },
-                min_swap_free: a.min_swap_free,
-                force: a.force,
-                knobs: memwarden_core::guard::GuardKnobs::cli(),
-            };
-            let bar = (!out.json && std::io::stderr().is_terminal()).then(|| {
-                let b = ProgressBar::new(0);
-                b.set_style(
-                    ProgressStyle::with_template("{spinner} paging out {bytes}/{total_bytes} [{bar:30}] {binary_bytes_per_sec}")
-                        .expect("valid template")
-                        .progress_chars("=> "),
-                );
-                b
-            });
-            let mut progress = |done: u64, total: u64| {
-                if let Some(b) = &bar {
-                    b.set_length(total);
-                    b.set_position(done);
-                }
-            };
-            let report = actions::pageout(pid, &opts, &mut progress);
-            if let Some(b) = bar {
-                b.finish_and_clear();
-            }
-            let report = report.map_err(|e| e.prefixed(&chosen))?;
-            out.emit(&report, |r| render::pageout_report(&report, r))?;
-        }
+        Command::Trim(a) => trim(a, out),
         Command::PurgeCache(a) => {
-            let report = actions::purge_cache(PurgeOptions {
+            let report = act::purge_cache(PurgeOptions {
                 slab: a.slab,
                 compact: a.compact,
             })?;
-            out.emit(&report, |r| render::purge_report(&report, r))?;
+            out.emit(&report, |r| render::purge_report(&report, r))
         }
         Command::Reclaim(a) => {
-            let report = actions::reclaim(a.bytes)?;
-            out.emit(&report, |r| render::reclaim_report(&report, r))?;
+            let report = act::reclaim(a.bytes)?;
+            out.emit(&report, |r| render::reclaim_report(&report, r))
         }
-        Command::Schema { name: None } => {
-            let list: Vec<_> = schema::SCHEMAS
-                .iter()
-                .map(|(n, c)| serde_json::json!({"name": n, "printed_by": c}))
-                .collect();
-            out.emit(&list, |_| {
-                schema::SCHEMAS
-                    .iter()
-                    .map(|(n, c)| format!("{n:<18} {c}\n"))
-                    .collect()
-            })?;
-        }
-        Command::Schema { name: Some(n) } => {
-            let text = schema::schema_json(n).ok_or_else(|| {
-                let names: Vec<_> = schema::SCHEMAS.iter().map(|(n, _)| *n).collect();
-                Error::InvalidInput(format!(
-                    "unknown schema '{n}' (one of: {})",
-                    names.join(", ")
-                ))
-            })?;
-            write_stdout(&text)?;
-        }
+        Command::Schema { name } => print_schema(name.as_deref(), out),
     }
-    Ok(())
 }
 
-/// `trim --auto`: exactly one ComfyUI process, or a clear error listing what matched.
-fn auto_target() -> Result<memwarden_core::ProcessMemory, Error> {
-    let mut found = memwarden_core::find_comfyui()?;
-    match found.len() {
-        1 => Ok(found.remove(0).0),
-        0 => Err(Error::Ambiguous(
-            "--auto found no ComfyUI process (looked for a Python interpreter running the \
-             main.py of a ComfyUI checkout, resolved against its working directory); pass \
-             --pid N"
-                .into(),
-        )),
-        n => Err(Error::Ambiguous(format!(
-            "--auto found {n} ComfyUI processes; pass --pid with one of them:\n{}",
-            found
-                .iter()
-                .map(|(p, main)| format!(
-                    "  PID {:<8} {:>11}  {}  ({})",
-                    p.pid,
-                    units::format_bytes(p.rss_bytes),
-                    main.display(),
-                    p.cmdline
-                ))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ))),
+fn check(a: &CheckArgs, out: &Output) -> Result<(), Error> {
+    let snap = memwarden_core::collect(&SnapshotOptions {
+        pid: a.pid.map(memwarden_core::parse_pid).transpose()?,
+        detailed: a.uss,
+        top: a.top,
+        scope: match a.scope {
+            Scope::Visible => ProcessScope::Visible,
+            Scope::Cgroup => ProcessScope::Cgroup,
+        },
+        gpu: !a.no_gpu,
+    })?;
+    out.emit(&snap, |r| render::check_report(&snap, r))
+}
+
+/// A progress bar on a terminal's stderr (never with --json).
+fn progress_bar(out: &Output) -> Option<ProgressBar> {
+    (!out.json && std::io::stderr().is_terminal()).then(|| {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} paging out {bytes}/{total_bytes} [{bar:30}] {binary_bytes_per_sec}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b
+    })
+}
+
+fn trim(a: &TrimArgs, out: &Output) -> Result<(), Error> {
+    // With --auto, every error says which process was chosen.
+    let (pid, chosen) = match a.pid {
+        Some(p) => (p, String::new()),
+        None => {
+            let p = act::auto_target()?;
+            let chosen = format!("--auto chose PID {} ({}): ", p.pid, p.cmdline);
+            (p.pid as i64, chosen)
+        }
+    };
+    let opts = PageoutOptions {
+        advice: if a.cold {
+            PageoutAdvice::Cold
+        } else {
+            PageoutAdvice::Pageout
+        },
+        min_swap_free: a.min_swap_free,
+        force: a.force,
+        knobs: GuardKnobs::cli(),
+    };
+    let bar = progress_bar(out);
+    let mut progress = |done: u64, total: u64| {
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    };
+    let report = act::pageout(pid, &opts, &mut progress);
+    if let Some(b) = bar {
+        b.finish_and_clear();
     }
+    let report = report.map_err(|e| e.prefixed(&chosen))?;
+    out.emit(&report, |r| render::pageout_report(&report, r))
+}
+
+fn print_schema(name: Option<&str>, out: &Output) -> Result<(), Error> {
+    let Some(n) = name else {
+        let list: Vec<_> = schema::SCHEMAS
+            .iter()
+            .map(|(n, c)| serde_json::json!({"name": n, "printed_by": c}))
+            .collect();
+        return out.emit(&list, |_| {
+            schema::SCHEMAS
+                .iter()
+                .map(|(n, c)| format!("{n:<18} {c}\n"))
+                .collect()
+        });
+    };
+    let text = schema::schema_json(n).ok_or_else(|| {
+        let names: Vec<_> = schema::SCHEMAS.iter().map(|(n, _)| *n).collect();
+        Error::InvalidInput(format!(
+            "unknown schema '{n}' (one of: {})",
+            names.join(", ")
+        ))
+    })?;
+    write_stdout(&text)
 }
 
 /// Did the command line ask for JSON? (`--json` anywhere before a `--`.) Needed

@@ -3,10 +3,13 @@
 //! messages that name the real cause.
 
 mod common;
+mod support;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::*;
+use support::as_nobody;
 
 /// With `--json` anywhere, every error — argument errors from the parser too — is
 /// the documented error object on stdout, with its kind and exit code.
@@ -209,16 +212,9 @@ fn uss_hint_for_root_without_ptrace(ctx: &mut Ctx) {
     if !is_root() {
         skip!(ctx, "the hint for root needs root");
     }
-    let mut other = match Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "sleep",
-            "30",
-        ])
-        .spawn()
-    {
+    let spawned = as_nobody(Path::new("sleep"), true)
+        .and_then(|mut c| c.arg("30").spawn().map_err(|e| e.to_string()));
+    let mut other = match spawned {
         Ok(c) => c,
         Err(e) => skip!(ctx, "setpriv not available: {e}"),
     };

@@ -155,14 +155,7 @@ fn locked_ranges_are_skipped_and_the_rest_paged_out(ctx: &mut Ctx) {
     let _swap = swap_or_skip!(ctx, 512);
     let (mut child, mut err) = locked_child(128);
     let candidates = candidate_bytes(child.pid);
-    let out = memwarden(&[
-        "trim",
-        "--pid",
-        &child.pid.to_string(),
-        "--json",
-        "--min-swap-free",
-        "16M",
-    ]);
+    let out = trim_json(child.pid, &["--min-swap-free", "16M"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_skipped_one_locked_range(&json(&out), &child, 128, candidates);
 

@@ -1,12 +1,14 @@
 //! `memwarden purge-cache` and `memwarden reclaim` for real, and their refusals.
 
 mod common;
+mod support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
+use support::as_nobody;
 
 /// Put `mib` MiB of a fresh file into the page cache.
 fn cached_file(mib: u64) -> std::path::PathBuf {
@@ -68,15 +70,9 @@ fn purge_needs_root() {
         assert_eq!(out.status.code(), Some(4));
         return;
     }
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            bin(),
-            "purge-cache",
-        ])
+    let out = as_nobody(Path::new(bin()), true)
+        .unwrap()
+        .arg("purge-cache")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));

@@ -2,8 +2,12 @@
 //! file, and every refusal leaving the child untouched.
 
 mod common;
+mod support;
+
+use std::path::Path;
 
 use common::*;
+use support::as_nobody;
 
 fn rss_unchanged(before: (u64, u64, u64), after: (u64, u64, u64)) {
     assert!(
@@ -17,14 +21,7 @@ fn pages_a_child_out_to_swap(ctx: &mut Ctx) {
     let swap = swap_or_skip!(ctx, 512);
     let mut child = AllocChild::spawn(256);
     let before = child.status();
-    let out = memwarden(&[
-        "trim",
-        "--pid",
-        &child.pid.to_string(),
-        "--json",
-        "--min-swap-free",
-        "16M",
-    ]);
+    let out = trim_json(child.pid, &["--min-swap-free", "16M"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let r = json(&out);
     let steps = step_names(&r);
@@ -57,15 +54,7 @@ fn pages_a_child_out_to_swap(ctx: &mut Ctx) {
 fn cold_marks_without_paging_out(ctx: &mut Ctx) {
     let _swap = swap_or_skip!(ctx, 512);
     let child = AllocChild::spawn(128);
-    let out = memwarden(&[
-        "trim",
-        "--pid",
-        &child.pid.to_string(),
-        "--cold",
-        "--json",
-        "--min-swap-free",
-        "0",
-    ]);
+    let out = trim_json(child.pid, &["--cold", "--min-swap-free", "0"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let r = json(&out);
     assert_eq!(r["advice"], "cold");
@@ -124,14 +113,7 @@ fn guard_refuses_when_swap_is_too_small(ctx: &mut Ctx) {
     let _swap = swap_or_skip!(ctx, 64);
     let child = AllocChild::spawn(256);
     let before = child.status();
-    let out = memwarden(&[
-        "trim",
-        "--pid",
-        &child.pid.to_string(),
-        "--min-swap-free",
-        "0",
-        "--json",
-    ]);
+    let out = trim_json(child.pid, &["--min-swap-free", "0"]);
     assert_eq!(out.status.code(), Some(6));
     let v = json(&out);
     assert_eq!(v["kind"], "guard_refused");
@@ -181,18 +163,14 @@ fn unprivileged_user_is_refused_and_nothing_changes(ctx: &mut Ctx) {
     }
     let child = AllocChild::spawn(64);
     let before = child.status();
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            bin(),
-        ])
-        .args(["trim", "--force", "--pid", &child.pid.to_string()])
-        .output();
-    let Ok(out) = out else {
-        skip!(ctx, "setpriv not available")
+    let out = as_nobody(Path::new(bin()), true).and_then(|mut c| {
+        c.args(["trim", "--force", "--pid", &child.pid.to_string()])
+            .output()
+            .map_err(|e| e.to_string())
+    });
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => skip!(ctx, "setpriv not available: {e}"),
     };
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("CAP_SYS_NICE"), "{}", stderr(&out));

@@ -61,6 +61,17 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The one answer of every probe and action that this OS has no backend for
+    /// yet (probe/unsupported.rs, sys/unsupported.rs): exit code 5, and the same
+    /// words whatever was asked.
+    pub fn unsupported_platform(what: &str) -> Self {
+        Error::Unsupported(format!(
+            "{what} is not available on this platform yet ({} has no memwarden backend; \
+             Linux has one, Windows is planned)",
+            std::env::consts::OS
+        ))
+    }
+
     pub fn exit_code(&self) -> i32 {
         use exit_code::*;
         match self {

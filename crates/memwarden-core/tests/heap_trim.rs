@@ -30,7 +30,7 @@ fn freed_heap_goes_back_to_the_os() {
         "heap not retained: base {base}, now {retained}"
     );
 
-    let r = memwarden_core::actions::trim_own_heap().unwrap();
+    let r = memwarden_core::act::trim_own_heap().unwrap();
     assert!(r.released);
     assert_eq!(r.pid, std::process::id());
     assert!(r.rss_before_bytes.abs_diff(retained) < 8 * MIB);

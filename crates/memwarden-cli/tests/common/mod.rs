@@ -194,6 +194,14 @@ pub fn memwarden(args: &[&str]) -> Output {
         .expect("run memwarden")
 }
 
+/// `memwarden trim --pid PID --json`, then `extra`.
+pub fn trim_json(pid: u32, extra: &[&str]) -> Output {
+    let pid = pid.to_string();
+    let mut args = vec!["trim", "--pid", &pid, "--json"];
+    args.extend_from_slice(extra);
+    memwarden(&args)
+}
+
 pub fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(

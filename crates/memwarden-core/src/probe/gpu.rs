@@ -17,7 +17,11 @@ pub const NVML_LIB_ENV: &str = "MEMWARDEN_NVML_LIB";
 
 /// Library names tried in order: the versioned soname ships with every driver, the
 /// bare name only with development packages.
-const LIB_NAMES: [&str; 2] = ["libnvidia-ml.so.1", "libnvidia-ml.so"];
+#[cfg(not(windows))]
+const LIB_NAMES: &[&str] = &["libnvidia-ml.so.1", "libnvidia-ml.so"];
+/// Windows: the driver installs nvml.dll in System32.
+#[cfg(windows)]
+const LIB_NAMES: &[&str] = &["nvml.dll"];
 
 // NVML initialisation costs tens of milliseconds with a real driver: do it once per
 // process so per-node snapshots stay cheap.
@@ -55,7 +59,7 @@ fn init() -> Result<Nvml, String> {
         });
     }
     let mut last = String::new();
-    for name in LIB_NAMES {
+    for name in LIB_NAMES.iter().copied() {
         match Nvml::builder().lib_path(OsStr::new(name)).init() {
             Ok(n) => return Ok(n),
             Err(e) => last = describe(&e),
@@ -100,82 +104,99 @@ pub fn read_gpus(lookup: ProcessLookup<'_>, pid_ns_nested: bool) -> (GpuInfo, Ve
         ..Default::default()
     };
     let mut warnings = Vec::new();
+    let who = |pid| if pid_ns_nested { None } else { lookup(pid) };
     for index in 0..count {
-        let dev = match nvml.device_by_index(index) {
-            Ok(d) => d,
-            Err(e) => {
-                warnings.push(format!("GPU {index}: {}", describe(&e)));
-                continue;
-            }
-        };
-        let mem = match dev.memory_info() {
-            Ok(m) => m,
-            Err(e) => {
-                warnings.push(format!("GPU {index} memory: {}", describe(&e)));
-                continue;
-            }
-        };
-        let util = dev.utilization_rates().ok();
-        info.devices.push(GpuDevice {
-            index,
-            name: dev.name().unwrap_or_else(|_| "unknown".into()),
-            uuid: dev.uuid().unwrap_or_default(),
-            total_bytes: mem.total,
-            used_bytes: mem.used,
-            free_bytes: mem.free,
-            percent_used: percent(mem.used, mem.total),
-            utilization_gpu_percent: util.as_ref().map(|u| u.gpu),
-            utilization_memory_percent: util.as_ref().map(|u| u.memory),
-        });
-        for (kind, list) in [
-            (GpuProcessKind::Compute, dev.running_compute_processes()),
-            (GpuProcessKind::Graphics, dev.running_graphics_processes()),
-        ] {
-            let list = match list {
-                Ok(l) => l,
-                Err(e) => {
-                    let which = match kind {
-                        GpuProcessKind::Compute => "compute",
-                        GpuProcessKind::Graphics => "graphics",
-                    };
-                    warnings.push(format!("GPU {index} {which} processes: {}", describe(&e)));
-                    continue;
-                }
-            };
-            for p in list {
-                let used = match p.used_gpu_memory {
-                    UsedGpuMemory::Used(b) => Some(b),
-                    UsedGpuMemory::Unavailable => None,
-                };
-                let found = if pid_ns_nested { None } else { lookup(p.pid) };
-                info.processes.push(GpuProcess {
-                    gpu_index: index,
-                    pid: p.pid,
-                    kind,
-                    used_bytes: used,
-                    visible: found.is_some(),
-                    name: found.as_ref().map(|f| f.0.clone()),
-                    cmdline: found.map(|f| f.1),
-                });
-            }
-        }
+        read_device(nvml, index, &who, &mut info, &mut warnings);
     }
     if info.devices.is_empty() {
         return (unavailable(warnings.join("; ")), Vec::new());
     }
+    info.pid_namespace_note = pid_note(&info, pid_ns_nested);
+    (info, warnings)
+}
+
+/// One device and the processes holding its memory, into `info`; what fails
+/// becomes a warning.
+fn read_device(
+    nvml: &Nvml,
+    index: u32,
+    lookup: ProcessLookup<'_>,
+    info: &mut GpuInfo,
+    warnings: &mut Vec<String>,
+) {
+    let dev = match nvml.device_by_index(index) {
+        Ok(d) => d,
+        Err(e) => return warnings.push(format!("GPU {index}: {}", describe(&e))),
+    };
+    let mem = match dev.memory_info() {
+        Ok(m) => m,
+        Err(e) => return warnings.push(format!("GPU {index} memory: {}", describe(&e))),
+    };
+    let util = dev.utilization_rates().ok();
+    info.devices.push(GpuDevice {
+        index,
+        name: dev.name().unwrap_or_else(|_| "unknown".into()),
+        uuid: dev.uuid().unwrap_or_default(),
+        total_bytes: mem.total,
+        used_bytes: mem.used,
+        free_bytes: mem.free,
+        percent_used: percent(mem.used, mem.total),
+        utilization_gpu_percent: util.as_ref().map(|u| u.gpu),
+        utilization_memory_percent: util.as_ref().map(|u| u.memory),
+    });
+    for (kind, which, list) in [
+        (
+            GpuProcessKind::Compute,
+            "compute",
+            dev.running_compute_processes(),
+        ),
+        (
+            GpuProcessKind::Graphics,
+            "graphics",
+            dev.running_graphics_processes(),
+        ),
+    ] {
+        let list = match list {
+            Ok(l) => l,
+            Err(e) => {
+                warnings.push(format!("GPU {index} {which} processes: {}", describe(&e)));
+                continue;
+            }
+        };
+        for p in list {
+            let found = lookup(p.pid);
+            info.processes.push(GpuProcess {
+                gpu_index: index,
+                pid: p.pid,
+                kind,
+                used_bytes: match p.used_gpu_memory {
+                    UsedGpuMemory::Used(b) => Some(b),
+                    UsedGpuMemory::Unavailable => None,
+                },
+                visible: found.is_some(),
+                name: found.as_ref().map(|f| f.0.clone()),
+                cmdline: found.map(|f| f.1),
+            });
+        }
+    }
+}
+
+/// Why GPU processes may lack names.
+fn pid_note(info: &GpuInfo, pid_ns_nested: bool) -> Option<String> {
     if pid_ns_nested && !info.processes.is_empty() {
-        info.pid_namespace_note = Some(
+        Some(
             "this process runs in its own PID namespace (a container): the driver reports host PIDs, \
              which do not match the PIDs visible here, so GPU processes are listed without names. \
              Run `memwarden check` on the host (or with --pid=host) to see them."
                 .into(),
-        );
+        )
     } else if info.processes.iter().any(|p| !p.visible) {
-        info.pid_namespace_note = Some(
+        Some(
             "some PIDs reported by the driver are not visible in /proc here (another PID namespace \
              or already exited)"
                 .into(),
-        );
+        )
+    } else {
+        None
     }
-    (info, warnings)
 }

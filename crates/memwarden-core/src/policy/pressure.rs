@@ -1,6 +1,8 @@
 //! Turning PSI figures (or, without PSI, the fill level) into a plain-words level.
 
-use crate::model::{PressureInfo, PressureLevel, Psi};
+use crate::model::{MemorySource, PressureInfo, PressureLevel, PressureReport, Psi, Snapshot};
+
+use super::figures::{swap_percent, vram_percent};
 
 /// Level from PSI: what share of the last 10 s tasks stalled waiting for memory
 /// (avg10 only, the figure the description prints; avg60 is shown beside it).
@@ -93,6 +95,53 @@ pub fn assess(system: Option<Psi>, cgroup: Option<Psi>, percent_used: f64) -> Pr
     }
 }
 
+/// The pressure level and what to do about it, from one snapshot: the Memory
+/// Monitor's recommendations. Thresholds: RAM 80% (consider) and 90% (act), VRAM
+/// 90%, swap 80% (paging more out would thrash).
+pub fn advise(s: &Snapshot) -> PressureReport {
+    let ram = s.effective.percent_used;
+    let vram = vram_percent(s);
+    let swap = swap_percent(&s.system);
+    let mut recs: Vec<String> = Vec::new();
+    let mut say = |t: &str| recs.push(t.to_string());
+    if s.pressure.level >= PressureLevel::High {
+        say(
+            "Memory is stalling tasks now: unload unused models (Memory Cleanup, mode aggressive).",
+        );
+    }
+    if ram >= 90.0 {
+        say("RAM above 90%: run a cleanup between heavy nodes, or lower batch size / resolution.");
+    } else if ram >= 80.0 {
+        say("RAM above 80%: consider a balanced cleanup after model loads and VAE decode.");
+    }
+    if vram.is_some_and(|v| v >= 90.0) {
+        say("VRAM above 90%: unload models (VRAM Unload) or use --lowvram / tiled VAE decode.");
+    }
+    if s.system.swap_total_bytes == 0 {
+        say("No swap configured: memwarden cannot page idle memory out; add a swap file or zram.");
+    } else if swap.is_some_and(|p| p >= 80.0) {
+        say("Swap above 80%: paging more out will thrash; free memory instead.");
+    }
+    if s.effective.source == MemorySource::Cgroup {
+        recs.push(format!(
+            "Running under a container limit: {}",
+            s.effective.reason
+        ));
+    }
+    if recs.is_empty() {
+        recs.push("No action needed.".into());
+    }
+    PressureReport {
+        level: s.pressure.level,
+        description: s.pressure.description.clone(),
+        ram_percent: ram,
+        vram_percent: vram,
+        swap_percent: swap,
+        source: s.effective.source,
+        recommendations: recs,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +188,40 @@ mod tests {
         let p = assess(None, None, 92.0);
         assert_eq!(p.level, PressureLevel::High);
         assert!(p.description.contains("PSI unavailable"));
+    }
+
+    #[test]
+    fn advice_follows_the_figures() {
+        let mut s = crate::model::tests::snapshot();
+        assert_eq!(advise(&s).recommendations, ["No action needed."]);
+        s.effective.percent_used = 85.0;
+        s.system.swap_total_bytes = 0;
+        s.gpu.devices = vec![crate::policy::figures::tests::gpu(0, 23, 24)];
+        s.pressure.level = PressureLevel::High;
+        let r = advise(&s);
+        assert_eq!(r.recommendations.len(), 4, "{:?}", r.recommendations);
+        assert!(r.recommendations[0].starts_with("Memory is stalling"));
+        assert!(r.recommendations[1].starts_with("RAM above 80%"));
+        assert!(r.recommendations[2].starts_with("VRAM above 90%"));
+        assert!(r.recommendations[3].starts_with("No swap configured"));
+        assert_eq!(r.swap_percent, None);
+        s.effective.percent_used = 95.0;
+        s.system.swap_total_bytes = 10;
+        s.system.swap_used_bytes = 9;
+        s.effective.source = MemorySource::Cgroup;
+        let r = advise(&s);
+        assert!(r
+            .recommendations
+            .iter()
+            .any(|t| t.starts_with("RAM above 90%")));
+        assert!(r
+            .recommendations
+            .iter()
+            .any(|t| t.starts_with("Swap above 80%")));
+        assert!(r
+            .recommendations
+            .last()
+            .unwrap()
+            .starts_with("Running under a container limit"));
     }
 }

@@ -3,6 +3,8 @@
 //! Unix milliseconds or seconds as named. Adding a field is a minor change; renaming
 //! or removing one bumps [`SCHEMA_VERSION`].
 
+pub mod schema;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -334,6 +336,29 @@ pub struct Step {
     pub detail: String,
 }
 
+impl Step {
+    pub fn new(name: &str, ok: bool, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ok,
+            detail: detail.into(),
+        }
+    }
+
+    /// A step that succeeded.
+    pub fn ok(name: &str, detail: impl Into<String>) -> Self {
+        Self::new(name, true, detail)
+    }
+
+    /// A step whose outcome is `r`: `done` when it succeeded, the error otherwise.
+    pub fn of<T, E: std::fmt::Display>(name: &str, r: &Result<T, E>, done: &str) -> Self {
+        match r {
+            Ok(_) => Self::ok(name, done),
+            Err(e) => Self::new(name, false, e.to_string()),
+        }
+    }
+}
+
 /// MADV_PAGEOUT reclaims pages now; MADV_COLD only marks them first to go.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -491,6 +516,26 @@ pub struct StatusLine {
     pub pressure: PressureLevel,
 }
 
+/// The pressure level with the figures behind it and what to do about it
+/// ([`crate::policy::pressure::advise`]); the Memory Monitor's report.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct PressureReport {
+    /// none, low, moderate, high or critical.
+    pub level: PressureLevel,
+    /// The level in words, with the PSI figures it comes from.
+    pub description: String,
+    /// Effective RAM used, in percent.
+    pub ram_percent: f64,
+    /// Percent used of the fullest GPU; None when no GPU is visible.
+    pub vram_percent: Option<f64>,
+    /// Swap used, in percent; None without swap.
+    pub swap_percent: Option<f64>,
+    /// host or cgroup: which figures RAM is judged by.
+    pub source: MemorySource,
+    /// What to do, most urgent first; "No action needed." when nothing is.
+    pub recommendations: Vec<String>,
+}
+
 /// Error object printed by `--json` commands on failure.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct ErrorReport {
@@ -502,4 +547,58 @@ pub struct ErrorReport {
     pub kind: String,
     /// The process exit code (see the README).
     pub exit_code: i32,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A quiet 16 GiB host with 4 GiB of swap, no container, no GPU: tests change
+    /// what they are about.
+    pub(crate) fn snapshot() -> Snapshot {
+        let system = SystemMemory {
+            total_bytes: 16 << 30,
+            available_bytes: 12 << 30,
+            used_bytes: 4 << 30,
+            percent_used: 25.0,
+            swap_total_bytes: 4 << 30,
+            swap_free_bytes: 4 << 30,
+            ..Default::default()
+        };
+        Snapshot {
+            schema_version: SCHEMA_VERSION,
+            taken_at_unix_ms: 0,
+            collect_duration_us: 0,
+            kernel: "6.1.0".into(),
+            process: None,
+            effective: EffectiveMemory {
+                source: MemorySource::Host,
+                reason: "no memory cgroup found".into(),
+                total_bytes: system.total_bytes,
+                used_bytes: system.used_bytes,
+                available_bytes: system.available_bytes,
+                percent_used: system.percent_used,
+            },
+            system,
+            container: ContainerInfo {
+                detected: false,
+                runtime: None,
+                evidence: Vec::new(),
+                cgroup: None,
+            },
+            pressure: PressureInfo {
+                system: None,
+                cgroup: None,
+                level: PressureLevel::None,
+                description: "none".into(),
+            },
+            top_processes: TopProcesses {
+                scope: ProcessScope::Visible,
+                scanned: 0,
+                processes: Vec::new(),
+            },
+            gpu: GpuInfo::default(),
+            warnings: Vec::new(),
+        }
+    }
 }

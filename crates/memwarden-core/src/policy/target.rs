@@ -13,6 +13,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::{Error, Result};
+use crate::model::ProcessMemory;
+use crate::units::format_bytes;
+
 /// What is known of a process for the decision.
 #[derive(Debug, Clone, Default)]
 pub struct Launch {
@@ -123,6 +127,34 @@ pub fn comfyui_main(
         .split(['/', '\\'])
         .any(|c| c.eq_ignore_ascii_case("comfyui"));
     named.then_some(path)
+}
+
+/// `trim --auto`: exactly one ComfyUI server among `found` (each with the main.py
+/// it runs), or an error that lists what matched.
+pub fn choose_one(mut found: Vec<(ProcessMemory, PathBuf)>) -> Result<ProcessMemory> {
+    match found.len() {
+        1 => Ok(found.remove(0).0),
+        0 => Err(Error::Ambiguous(
+            "--auto found no ComfyUI process (looked for a Python interpreter running the \
+             main.py of a ComfyUI checkout, resolved against its working directory); pass \
+             --pid N"
+                .into(),
+        )),
+        n => Err(Error::Ambiguous(format!(
+            "--auto found {n} ComfyUI processes; pass --pid with one of them:\n{}",
+            found
+                .iter()
+                .map(|(p, main)| format!(
+                    "  PID {:<8} {:>11}  {}  ({})",
+                    p.pid,
+                    format_bytes(p.rss_bytes),
+                    main.display(),
+                    p.cmdline
+                ))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -249,5 +281,29 @@ mod tests {
             let l = launch(args, Some("/srv/app"));
             assert_eq!(comfyui_main(&l, &checkout), None, "{args:?}");
         }
+    }
+
+    #[test]
+    fn auto_needs_exactly_one() {
+        let p = |pid| ProcessMemory {
+            pid,
+            cmdline: "python main.py".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            choose_one(vec![(p(7), "/c/main.py".into())]).unwrap().pid,
+            7
+        );
+        let none = choose_one(Vec::new()).unwrap_err();
+        assert!(matches!(none, Error::Ambiguous(_)) && none.to_string().contains("found no"));
+        let two = choose_one(vec![
+            (p(7), "/a/main.py".into()),
+            (p(9), "/b/main.py".into()),
+        ]);
+        let e = two.unwrap_err().to_string();
+        assert!(
+            e.contains("found 2") && e.contains("PID 7") && e.contains("/b/main.py"),
+            "{e}"
+        );
     }
 }

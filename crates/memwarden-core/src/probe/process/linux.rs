@@ -2,34 +2,43 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::model::{ProcessMemory, ProcessScope, TopProcesses};
 use crate::parse::proc_pid::{
-    parse_cmdline, parse_smaps_rollup, parse_stat, parse_status, split_cmdline, ProcStat,
-    SmapsRollup,
+    parse_cmdline, parse_smaps_rollup, parse_stat, parse_status, split_cmdline,
 };
-use crate::target::Launch;
+use crate::policy::target::Launch;
+use crate::sys::linux::fs::{proc_err, read_text};
 
-use super::fsutil::{proc_err, read_text};
+use super::{Identity, Resident};
 
 fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as u64
-    } else {
-        4096
-    }
+    rustix::param::page_size() as u64
 }
 
-/// Who a PID is right now: enough to refuse protected processes and, through the
-/// start time, to detect PID reuse.
-pub fn process_identity(pid: u32) -> Result<ProcStat> {
+pub fn identity(pid: u32) -> Result<Identity> {
     let text = read_text(format!("/proc/{pid}/stat")).map_err(|e| proc_err(pid, "stat", e))?;
-    parse_stat(&text)
+    let st = parse_stat(&text)?;
+    Ok(Identity {
+        pid,
+        kernel_thread: st.is_kernel_thread(),
+        zombie: st.state == 'Z' || st.state == 'X',
+        name: st.comm,
+        start_time: st.starttime,
+    })
+}
+
+pub fn resident(pid: u32) -> Result<Resident> {
+    let text = read_text(format!("/proc/{pid}/status")).map_err(|e| proc_err(pid, "status", e))?;
+    let st = parse_status(&text)?;
+    Ok(Resident {
+        rss_bytes: st.vm_rss,
+        rss_anon_bytes: st.rss_anon,
+        swap_bytes: st.vm_swap,
+    })
 }
 
 pub fn read_process(pid: u32) -> Result<ProcessMemory> {
@@ -55,7 +64,8 @@ pub fn read_process(pid: u32) -> Result<ProcessMemory> {
 }
 
 /// USS/PSS from smaps_rollup (kernel >= 4.14). Needs ptrace-read access to the PID.
-pub fn read_smaps(pid: u32) -> Result<SmapsRollup> {
+pub fn add_uss_pss(p: &mut ProcessMemory) -> Result<()> {
+    let pid = p.pid;
     let text =
         read_text(format!("/proc/{pid}/smaps_rollup")).map_err(|e| match e.raw_os_error() {
             Some(libc::ENOENT) if std::path::Path::new(&format!("/proc/{pid}")).exists() => {
@@ -63,7 +73,11 @@ pub fn read_smaps(pid: u32) -> Result<SmapsRollup> {
             }
             _ => proc_err(pid, "smaps_rollup", e),
         })?;
-    parse_smaps_rollup(&text)
+    let r = parse_smaps_rollup(&text)?;
+    p.uss_bytes = Some(r.uss);
+    p.pss_bytes = Some(r.pss);
+    p.swap_pss_bytes = Some(r.swap_pss);
+    Ok(())
 }
 
 /// RSS of the calling process from /proc/self/statm (one small read).
@@ -119,7 +133,7 @@ fn statm_resident_field(text: &[u8]) -> Option<u64> {
 /// Hand-written with openat on a stack buffer rather than std::fs because this
 /// runs once per process on every snapshot: it avoids path building, allocation
 /// and the statx + lseek std's read_to_end adds, most of the cost at 500+ processes.
-fn open_statm(proc_fd: i32, pid: &[u8]) -> Option<OwnedFd> {
+fn open_statm(proc_fd: &OwnedFd, pid: &[u8]) -> Option<OwnedFd> {
     let mut path = [0u8; 32];
     let n = pid.len();
     if n + 7 > path.len() {
@@ -127,26 +141,24 @@ fn open_statm(proc_fd: i32, pid: &[u8]) -> Option<OwnedFd> {
     }
     path[..n].copy_from_slice(pid);
     path[n..n + 6].copy_from_slice(b"/statm");
-    // SAFETY: `path` is NUL-terminated (zeroed tail).
-    let fd = unsafe {
-        libc::openat(
-            proc_fd,
-            path.as_ptr().cast(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
-    // SAFETY: a fresh descriptor we own.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    // The zeroed tail terminates the path: no allocation on this hot path.
+    let path = CStr::from_bytes_until_nul(&path).ok()?;
+    rustix::fs::openat(
+        proc_fd,
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()
 }
 
 /// Re-read a statm file from offset 0. None when the process is gone (ESRCH).
 fn pread_resident(fd: &OwnedFd, buf: &mut [u8; 128]) -> Option<u64> {
-    // SAFETY: buf is valid for its length; fd is open.
-    let len = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if len <= 0 {
+    let len = rustix::io::pread(fd, &mut buf[..], 0).ok()?;
+    if len == 0 {
         return None;
     }
-    statm_resident_field(&buf[..len as usize])
+    statm_resident_field(&buf[..len])
 }
 
 /// statm descriptors kept open between snapshots: re-reading an open /proc file is
@@ -197,36 +209,79 @@ const PARALLEL_SCAN_MIN: usize = 4096;
 static STATM_CACHE: Mutex<Option<StatmCache>> = Mutex::new(None);
 
 fn fd_budget() -> usize {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into rl.
-    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
-        rl.rlim_cur as usize
-    } else {
-        1024
-    };
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
     (soft / 4).min(4096)
 }
 
 fn open_proc() -> Result<OwnedFd> {
-    let path: &CStr = c"/proc";
-    // SAFETY: valid C string; we own the returned fd.
-    let fd = unsafe {
-        libc::open(
-            path.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(Error::io(
-            "cannot open /proc",
-            std::io::Error::last_os_error(),
-        ));
+    rustix::fs::open(
+        c"/proc",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| Error::io("cannot open /proc", e.into()))
+}
+
+/// The PIDs to scan (those in `only` when given), each with the statm descriptor
+/// the cache kept for it, if any.
+fn pids_to_scan(
+    cache: &mut StatmCache,
+    only: Option<&HashSet<u32>>,
+) -> Result<Vec<(u32, Option<OwnedFd>)>> {
+    let dir = std::fs::read_dir("/proc").map_err(|e| Error::io("cannot list /proc", e))?;
+    let mut work: Vec<(u32, Option<OwnedFd>)> = Vec::with_capacity(cache.fds.len().max(256));
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let bytes = name.as_encoded_bytes();
+        if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        let Ok(pid) = std::str::from_utf8(bytes).unwrap_or("").parse::<u32>() else {
+            continue;
+        };
+        if only.is_some_and(|set| !set.contains(&pid)) {
+            continue;
+        }
+        work.push((pid, cache.fds.remove(&pid)));
     }
-    // SAFETY: fd is a fresh, valid descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(work)
+}
+
+/// Resident pages of every PID in `work`, opening the descriptors still missing.
+fn read_resident_all(proc_fd: &OwnedFd, work: &mut [(u32, Option<OwnedFd>)]) -> Vec<StatmRead> {
+    // Open the missing descriptors here, on one thread: the kernel grows a shared
+    // (multi-threaded) fd table only after an RCU grace period, which made the
+    // first scan of a fresh process several times slower when threads opened them.
+    let mut text = [0u8; 10];
+    for (pid, fd) in work.iter_mut().filter(|(_, fd)| fd.is_none()) {
+        *fd = open_statm(proc_fd, pid_text(*pid, &mut text));
+    }
+    // Reading is independent per process, but threads only pay off on large
+    // machines: at ~500 processes one thread was as fast idle and 30-40% faster
+    // with the cores busy (as they are while ComfyUI runs).
+    let threads = if work.len() >= PARALLEL_SCAN_MIN {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+    } else {
+        1
+    };
+    if threads == 1 {
+        return pread_all(work);
+    }
+    let chunk = work.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .chunks_mut(chunk)
+            .map(|part| scope.spawn(move || pread_all(part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 /// The `n` user processes with the largest RSS. Kernel threads have no mm (statm
@@ -244,56 +299,10 @@ pub fn top_processes(
         fds: HashMap::new(),
         cap: fd_budget(),
     });
-    let dir = std::fs::read_dir("/proc").map_err(|e| Error::io("cannot list /proc", e))?;
-    let mut work: Vec<(u32, Option<OwnedFd>)> = Vec::with_capacity(cache.fds.len().max(256));
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let bytes = name.as_encoded_bytes();
-        if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
-            continue;
-        }
-        let Ok(pid) = std::str::from_utf8(bytes).unwrap_or("").parse::<u32>() else {
-            continue;
-        };
-        if only.is_some_and(|set| !set.contains(&pid)) {
-            continue;
-        }
-        work.push((pid, cache.fds.remove(&pid)));
-    }
-    // Open the missing descriptors here, on one thread: the kernel grows a shared
-    // (multi-threaded) fd table only after an RCU grace period, which made the
-    // first scan of a fresh process several times slower when threads opened them.
-    let mut text = [0u8; 10];
-    for (pid, fd) in work.iter_mut().filter(|(_, fd)| fd.is_none()) {
-        *fd = open_statm(proc_fd.as_raw_fd(), pid_text(*pid, &mut text));
-    }
-    // Reading is independent per process, but threads only pay off on large
-    // machines: at ~500 processes one thread was as fast idle and 30-40% faster
-    // with the cores busy (as they are while ComfyUI runs).
-    let threads = if work.len() >= PARALLEL_SCAN_MIN {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4)
-    } else {
-        1
-    };
-    let chunk = work.len().div_ceil(threads).max(1);
-    let results: Vec<Vec<StatmRead>> = if threads > 1 {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = work
-                .chunks_mut(chunk)
-                .map(|part| scope.spawn(move || pread_all(part)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        })
-    } else {
-        vec![pread_all(&mut work)]
-    };
+    let mut work = pids_to_scan(cache, only)?;
+    let reads = read_resident_all(&proc_fd, &mut work);
     let mut seen: HashMap<u32, OwnedFd> = HashMap::with_capacity(work.len());
-    for (pid, fd, res) in results.into_iter().flatten() {
+    for (pid, fd, res) in reads {
         if let Some(fd) = fd {
             if seen.len() < cache.cap {
                 seen.insert(pid, fd);

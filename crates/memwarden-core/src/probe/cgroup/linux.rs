@@ -10,7 +10,9 @@ use crate::parse::cgroup::{
     CgroupMount, MemoryStat,
 };
 
-use super::fsutil::{proc_err, read_text};
+use crate::sys::linux::fs::{proc_err, read_text};
+
+pub use super::CgroupLocation;
 
 /// Best guess of the container runtime, with the evidence for it. The most specific
 /// runtime wins (Runpod runs on Docker, Kubernetes on containerd...).
@@ -82,18 +84,6 @@ pub fn detect_container() -> (Option<ContainerRuntime>, Vec<String>) {
     };
     let runtime = found.iter().map(|(r, _)| *r).min_by_key(rank);
     (runtime, found.into_iter().map(|(_, e)| e).collect())
-}
-
-/// Where a process's memory cgroup lives in the mounted cgroup filesystem.
-#[derive(Debug, Clone)]
-pub struct CgroupLocation {
-    pub version: u8,
-    pub path: String,
-    pub dir: PathBuf,
-    pub mount_point: PathBuf,
-    /// memory.pressure of the process's v2 cgroup (present even on hybrid systems
-    /// whose memory controller is v1).
-    pub pressure_file: Option<PathBuf>,
 }
 
 /// The directory of cgroup `path` under `mount`, or None when it is not visible
@@ -292,11 +282,7 @@ pub fn read_cgroup(pid: u32) -> Result<Option<(CgroupMemory, CgroupLocation)>> {
         dir: loc.dir.display().to_string(),
         ..Default::default()
     };
-    let (usage_file, limit_file) = if loc.version == 1 {
-        ("memory.usage_in_bytes", "memory.limit_in_bytes")
-    } else {
-        ("memory.current", "memory.max")
-    };
+    let (usage_file, limit_file) = usage_and_limit_files(loc.version);
     let limit = binding(&loc, limit_file, usage_file)?;
     let figures_dir = limit.as_ref().map_or(loc.dir.clone(), |b| b.dir.clone());
     let stat = read_stat_into(&mut m, &figures_dir, loc.version)?;
@@ -314,52 +300,85 @@ pub fn read_cgroup(pid: u32) -> Result<Option<(CgroupMemory, CgroupLocation)>> {
         m.limit_set_at = Some(b.dir.display().to_string());
     }
     if loc.version == 1 {
-        // memsw counts memory + swap: the swap allowance is what memsw leaves above
-        // the memory limit, and swap in use is memsw usage minus memory usage, both
-        // read in the group whose memsw limit binds.
-        let memsw = binding(
-            &loc,
-            "memory.memsw.limit_in_bytes",
-            "memory.memsw.usage_in_bytes",
-        )?;
-        let swap_dir = memsw
-            .as_ref()
-            .map_or(figures_dir.clone(), |b| b.dir.clone());
-        if let (Some(l), Some(sw)) = (&limit, &memsw) {
-            m.swap_limit_bytes = Some(sw.limit.saturating_sub(l.limit));
-            m.swap_limit_set_at = Some(sw.dir.display().to_string());
-        }
-        let memsw_usage = match &memsw {
-            Some(b) => b.usage,
-            None => read_counter(&swap_dir, "memory.memsw.usage_in_bytes")?,
-        };
-        if let Some(u) = memsw_usage {
-            // The memory usage of that group: already read when it is the memory
-            // limit's group too (the usual case), read once more otherwise.
-            let mem = if swap_dir == figures_dir {
-                m.usage_bytes
-            } else {
-                read_counter(&swap_dir, usage_file)?.unwrap_or(m.usage_bytes)
-            };
-            m.swap_usage_bytes = Some(u.saturating_sub(mem));
-        }
+        read_v1_swap(&mut m, &loc, limit.as_ref(), &figures_dir)?;
     } else {
-        m.high_bytes = tightest(&loc, "memory.high")?;
-        match binding(&loc, "memory.swap.max", "memory.swap.current")? {
-            Some(b) => {
-                m.swap_limit_bytes = Some(b.limit);
-                m.swap_limit_set_at = Some(b.dir.display().to_string());
-                m.swap_usage_bytes = b.usage;
-            }
-            None => m.swap_usage_bytes = read_counter(&figures_dir, "memory.swap.current")?,
-        }
-        let p = figures_dir.join("memory.pressure");
-        if figures_dir != loc.dir && p.exists() {
-            loc.pressure_file = Some(p);
-        }
+        read_v2_extra(&mut m, &mut loc, &figures_dir)?;
     }
     m.working_set_bytes = m.usage_bytes.saturating_sub(m.inactive_file_bytes);
     Ok(Some((m, loc)))
+}
+
+fn usage_and_limit_files(version: u8) -> (&'static str, &'static str) {
+    if version == 1 {
+        ("memory.usage_in_bytes", "memory.limit_in_bytes")
+    } else {
+        ("memory.current", "memory.max")
+    }
+}
+
+/// v1: memsw counts memory + swap. The swap allowance is what memsw leaves above
+/// the memory limit, and swap in use is memsw usage minus memory usage, both read
+/// in the group whose memsw limit binds.
+fn read_v1_swap(
+    m: &mut CgroupMemory,
+    loc: &CgroupLocation,
+    limit: Option<&Binding>,
+    figures_dir: &Path,
+) -> Result<()> {
+    let memsw = binding(
+        loc,
+        "memory.memsw.limit_in_bytes",
+        "memory.memsw.usage_in_bytes",
+    )?;
+    let swap_dir = memsw
+        .as_ref()
+        .map_or(figures_dir.to_path_buf(), |b| b.dir.clone());
+    if let (Some(l), Some(sw)) = (limit, &memsw) {
+        m.swap_limit_bytes = Some(sw.limit.saturating_sub(l.limit));
+        m.swap_limit_set_at = Some(sw.dir.display().to_string());
+    }
+    let memsw_usage = match &memsw {
+        Some(b) => b.usage,
+        None => read_counter(&swap_dir, "memory.memsw.usage_in_bytes")?,
+    };
+    if let Some(u) = memsw_usage {
+        // The memory usage of that group: already read when it is the memory
+        // limit's group too (the usual case), read once more otherwise.
+        let mem = if swap_dir == figures_dir {
+            m.usage_bytes
+        } else {
+            read_counter(&swap_dir, "memory.usage_in_bytes")?.unwrap_or(m.usage_bytes)
+        };
+        m.swap_usage_bytes = Some(u.saturating_sub(mem));
+    }
+    Ok(())
+}
+
+/// v2: memory.high, the swap allowance and usage (memory.swap.max/current), and
+/// the limit's group's memory.pressure.
+fn read_v2_extra(m: &mut CgroupMemory, loc: &mut CgroupLocation, figures_dir: &Path) -> Result<()> {
+    m.high_bytes = tightest(loc, "memory.high")?;
+    match binding(loc, "memory.swap.max", "memory.swap.current")? {
+        Some(b) => {
+            m.swap_limit_bytes = Some(b.limit);
+            m.swap_limit_set_at = Some(b.dir.display().to_string());
+            m.swap_usage_bytes = b.usage;
+        }
+        None => m.swap_usage_bytes = read_counter(figures_dir, "memory.swap.current")?,
+    }
+    let p = figures_dir.join("memory.pressure");
+    if figures_dir != loc.dir && p.exists() {
+        loc.pressure_file = Some(p);
+    }
+    Ok(())
+}
+
+/// Memory charged to the group at `loc` now.
+pub fn usage(loc: &CgroupLocation) -> Result<u64> {
+    let file = loc.dir.join(usage_and_limit_files(loc.version).0);
+    let t =
+        read_text(&file).map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
+    parse_counter(&t, &file.display().to_string())
 }
 
 /// Every PID in the cgroup at `loc` and its descendants (the container's processes).

@@ -3,7 +3,7 @@ use std::path::Path;
 use crate::model::Psi;
 use crate::parse::psi::parse_psi;
 
-use super::fsutil::read_text;
+use crate::sys::linux::fs::read_text;
 
 /// System PSI and, when given, the cgroup's memory.pressure. Each side that cannot
 /// be read comes back as None with the reason in `warnings`.

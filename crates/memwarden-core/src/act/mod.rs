@@ -1,0 +1,60 @@
+//! The actions, OS-neutral: each one runs the same road — identify the target,
+//! refuse what is protected, check privileges, ask the guard, act through the OS
+//! layer (`crate::sys`), measure again and report exactly what changed. Each
+//! refuses with a specific error, changing nothing, when it cannot act safely.
+//! A second OS brings its `sys` and `probe` files; nothing here changes.
+
+mod heap;
+mod pageout;
+mod purge;
+mod reclaim;
+mod target;
+
+pub use heap::trim_own_heap;
+pub use pageout::pageout;
+pub use purge::purge_cache;
+pub use reclaim::reclaim;
+pub use target::{auto_target, find_comfyui};
+
+use crate::model::PageoutAdvice;
+use crate::policy::guard::{GuardKnobs, DEFAULT_MIN_SWAP_FREE};
+
+/// Options of [`pageout`].
+#[derive(Debug, Clone)]
+pub struct PageoutOptions {
+    pub advice: PageoutAdvice,
+    /// Swap that must stay free after the pageout (guard margin).
+    pub min_swap_free: u64,
+    /// Proceed even when the guard refuses; the report says so.
+    pub force: bool,
+    /// What the caller calls `force` and `min_swap_free` (for the guard's messages).
+    pub knobs: GuardKnobs,
+}
+
+impl Default for PageoutOptions {
+    fn default() -> Self {
+        Self {
+            advice: PageoutAdvice::Pageout,
+            min_swap_free: DEFAULT_MIN_SWAP_FREE,
+            force: false,
+            knobs: GuardKnobs::cli(),
+        }
+    }
+}
+
+/// Progress of a pageout: bytes advised so far out of the total to advise.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// Options of [`purge_cache`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PurgeOptions {
+    /// Also drop reclaimable slab (dentries and inodes): drop_caches=3.
+    pub slab: bool,
+    /// Compact memory afterwards (/proc/sys/vm/compact_memory).
+    pub compact: bool,
+}
+
+/// Milliseconds since `t0`, for reports.
+fn ms_since(t0: std::time::Instant) -> f64 {
+    t0.elapsed().as_secs_f64() * 1e3
+}

@@ -1,0 +1,21 @@
+//! Every decision memwarden makes, in one place, as pure functions over snapshots
+//! and reports: nothing here reads the system or acts on it, so each rule is
+//! unit-tested on constructed values.
+//!
+//! - [`guard`]: may this pageout go ahead (free swap, the cgroup's swap allowance)?
+//! - [`protect`]: processes memwarden never touches (PID 1, kernel threads, zombies).
+//! - [`pressure`]: the pressure level in words, and what to do about it.
+//! - [`figures`]: the one definition of each derived figure (effective memory,
+//!   VRAM percent, swap percent).
+//! - [`modes`]: what each cleanup mode does.
+//! - [`trigger`]: when the automatic optimization acts (thresholds, hysteresis,
+//!   cooldown).
+//! - [`target`]: which process is ComfyUI (`trim --auto`).
+
+pub mod figures;
+pub mod guard;
+pub mod modes;
+pub mod pressure;
+pub mod protect;
+pub mod target;
+pub mod trigger;

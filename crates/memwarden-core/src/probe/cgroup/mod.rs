@@ -1,0 +1,56 @@
+//! The container a process runs in: its runtime (Docker, Kubernetes, Runpod...)
+//! and its memory cgroup (v1 or v2): limit, usage, swap allowance.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use crate::error::Result;
+use crate::model::{CgroupMemory, ContainerRuntime};
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(not(target_os = "linux"))]
+use super::unsupported::cgroup as os;
+#[cfg(target_os = "linux")]
+use linux as os;
+
+/// Where a process's memory cgroup lives in the mounted cgroup filesystem.
+#[derive(Debug, Clone)]
+pub struct CgroupLocation {
+    /// 1 or 2.
+    pub version: u8,
+    /// The path /proc/PID/cgroup names.
+    pub path: String,
+    /// Its directory here.
+    pub dir: PathBuf,
+    pub mount_point: PathBuf,
+    /// memory.pressure of the process's v2 cgroup (present even on hybrid systems
+    /// whose memory controller is v1), or of the group whose limit binds.
+    pub pressure_file: Option<PathBuf>,
+}
+
+/// Best guess of the container runtime, with the evidence for it.
+pub fn detect_container() -> (Option<ContainerRuntime>, Vec<String>) {
+    os::detect_container()
+}
+
+/// The memory cgroup of `pid`: None when no memory cgroup is mounted.
+pub fn locate_cgroup(pid: u32) -> Result<Option<CgroupLocation>> {
+    os::locate_cgroup(pid)
+}
+
+/// The memory figures of `pid`'s cgroup, each read from the group whose limit
+/// binds (the one with the least headroom on the way to the root).
+pub fn read_cgroup(pid: u32) -> Result<Option<(CgroupMemory, CgroupLocation)>> {
+    os::read_cgroup(pid)
+}
+
+/// Memory charged to the group at `loc` now (v2 memory.current, v1 usage_in_bytes).
+pub fn usage(loc: &CgroupLocation) -> Result<u64> {
+    os::usage(loc)
+}
+
+/// Every PID in the group at `loc` and below it.
+pub fn cgroup_pids(loc: &CgroupLocation) -> HashSet<u32> {
+    os::cgroup_pids(loc)
+}

@@ -1,0 +1,21 @@
+//! Host-wide memory (RAM, swap, commit charge) and the OS release.
+
+use crate::error::Result;
+use crate::model::SystemMemory;
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(not(target_os = "linux"))]
+use super::unsupported::memory as os;
+#[cfg(target_os = "linux")]
+use linux as os;
+
+/// Host-wide memory: Linux /proc/meminfo.
+pub fn read_system_memory() -> Result<SystemMemory> {
+    os::read_system_memory()
+}
+
+/// The kernel (OS) release, e.g. `6.1.0-18-amd64`; "unknown" when unreadable.
+pub fn kernel_release() -> String {
+    os::kernel_release()
+}

@@ -1,0 +1,32 @@
+//! Raw OS calls only: advise a process's memory out, drop the file cache, reclaim
+//! from a cgroup, trim the heap. Each OS has a folder (`linux/`); an OS without one
+//! answers from `unsupported.rs`, the one place that says "not available on this
+//! platform". The orchestration around these calls (refusals, guard, measurements,
+//! reports) is the OS-neutral [`crate::act`]; the probes that read are
+//! [`crate::probe`].
+//!
+//! What each OS provides (same names, same signatures):
+//! - `advise::Target`: `open(&Identity)`, `describe()`, `check_privileges()`,
+//!   `page_out(advice, progress) -> Advised`
+//! - `cache::Purger`: `open(slab, compact)`, `run() -> Vec<Step>`
+//! - `cgroup::Reclaimer`: `open(&CgroupLocation)`, `reclaim(bytes) -> fully`
+//! - `heap::trim() -> released`
+
+#[cfg(target_os = "linux")]
+pub(crate) mod linux;
+#[cfg(target_os = "linux")]
+pub(crate) use linux::{advise, cache, cgroup, heap};
+
+#[cfg(not(target_os = "linux"))]
+mod unsupported;
+#[cfg(not(target_os = "linux"))]
+pub(crate) use unsupported::{advise, cache, cgroup, heap};
+
+/// What a pageout advised: ranges and bytes, and those the kernel refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Advised {
+    pub ranges: u32,
+    pub bytes: u64,
+    pub skipped: u32,
+    pub skipped_bytes: u64,
+}

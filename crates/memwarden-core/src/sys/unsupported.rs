@@ -1,0 +1,82 @@
+//! The actions of an OS without a memwarden backend: every one refuses through
+//! [`Error::unsupported_platform`], before anything is touched.
+
+use crate::error::{Error, Result};
+
+pub mod advise {
+    use super::*;
+    use crate::model::PageoutAdvice;
+    use crate::probe::process::Identity;
+    use crate::sys::Advised;
+
+    pub struct Target;
+
+    impl Target {
+        pub fn open(_id: &Identity) -> Result<Self> {
+            Err(Error::unsupported_platform(
+                "paging out a process (working-set trim)",
+            ))
+        }
+        pub fn describe(&self) -> String {
+            String::new()
+        }
+        pub fn check_privileges(&mut self) -> Result<String> {
+            Err(Error::unsupported_platform(
+                "paging out a process (working-set trim)",
+            ))
+        }
+        pub fn page_out(
+            &self,
+            _advice: PageoutAdvice,
+            _progress: &mut dyn FnMut(u64, u64),
+        ) -> Result<Advised> {
+            Err(Error::unsupported_platform(
+                "paging out a process (working-set trim)",
+            ))
+        }
+    }
+}
+
+pub mod cache {
+    use super::*;
+    use crate::model::Step;
+
+    pub struct Purger;
+
+    impl Purger {
+        pub fn open(_slab: bool, _compact: bool) -> Result<Self> {
+            Err(Error::unsupported_platform(
+                "purging the page cache / standby list",
+            ))
+        }
+        pub fn run(self) -> Result<Vec<Step>> {
+            Err(Error::unsupported_platform(
+                "purging the page cache / standby list",
+            ))
+        }
+    }
+}
+
+pub mod cgroup {
+    use super::*;
+    use crate::probe::cgroup::CgroupLocation;
+
+    pub struct Reclaimer;
+
+    impl Reclaimer {
+        pub fn open(_loc: &CgroupLocation) -> Result<Self> {
+            Err(Error::unsupported_platform("cgroup reclaim"))
+        }
+        pub fn reclaim(&mut self, _bytes: u64) -> Result<bool> {
+            Err(Error::unsupported_platform("cgroup reclaim"))
+        }
+    }
+}
+
+pub mod heap {
+    use super::*;
+
+    pub fn trim() -> Result<bool> {
+        Err(Error::unsupported_platform("returning the heap to the OS"))
+    }
+}
