@@ -18,8 +18,8 @@ use args::{
     MemwardenError, NoSuchProcess, PermissionDenied, Protected, Unsupported, PY_FORCE_HINT,
     PY_MARGIN_HINT,
 };
-use memwarden_core::actions::{self, PageoutOptions, PurgeOptions};
-use memwarden_core::guard::GuardKnobs;
+use memwarden_core::act::{self, PageoutOptions, PurgeOptions};
+use memwarden_core::policy::guard::GuardKnobs;
 use memwarden_core::render;
 use memwarden_core::{units, PageoutAdvice, ProcessScope, Snapshot, SnapshotOptions};
 use models::{
@@ -133,7 +133,7 @@ fn parse_size(s: Bound<'_, PyAny>) -> PyResult<u64> {
     pid,
     *,
     cold=py_bool(false),
-    min_swap_free=py_int(memwarden_core::guard::DEFAULT_MIN_SWAP_FREE as i64),
+    min_swap_free=py_int(memwarden_core::policy::guard::DEFAULT_MIN_SWAP_FREE as i64),
     force=py_bool(false),
     force_hint=None,
     margin_hint=None,
@@ -163,7 +163,7 @@ fn trim_process(
         },
     };
     let r = py
-        .detach(|| actions::pageout(pid, &opts, &mut |_, _| {}))
+        .detach(|| act::pageout(pid, &opts, &mut |_, _| {}))
         .map_err(py_err)?;
     Ok(PyPageoutReport(r))
 }
@@ -177,7 +177,7 @@ fn purge_cache(py: Python<'_>, slab: Py<PyAny>, compact: Py<PyAny>) -> PyResult<
         slab: flag_arg("slab", slab.bind(py))?,
         compact: flag_arg("compact", compact.bind(py))?,
     };
-    let r = py.detach(|| actions::purge_cache(opts)).map_err(py_err)?;
+    let r = py.detach(|| act::purge_cache(opts)).map_err(py_err)?;
     Ok(PyPurgeReport(r))
 }
 
@@ -186,14 +186,14 @@ fn purge_cache(py: Python<'_>, slab: Py<PyAny>, compact: Py<PyAny>) -> PyResult<
 #[pyfunction]
 fn reclaim(py: Python<'_>, nbytes: Bound<'_, PyAny>) -> PyResult<PyReclaimReport> {
     let n = size_arg("nbytes", &nbytes, 1)?;
-    let r = py.detach(|| actions::reclaim(n)).map_err(py_err)?;
+    let r = py.detach(|| act::reclaim(n)).map_err(py_err)?;
     Ok(PyReclaimReport(r))
 }
 
 /// Return this process's freed heap to the OS (glibc `malloc_trim`).
 #[pyfunction]
 fn trim_heap(py: Python<'_>) -> PyResult<PyHeapTrimReport> {
-    let r = py.detach(actions::trim_own_heap).map_err(py_err)?;
+    let r = py.detach(act::trim_own_heap).map_err(py_err)?;
     Ok(PyHeapTrimReport(r))
 }
 
@@ -310,7 +310,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SCHEMA_VERSION", memwarden_core::SCHEMA_VERSION)?;
     m.add(
         "DEFAULT_MIN_SWAP_FREE",
-        memwarden_core::guard::DEFAULT_MIN_SWAP_FREE,
+        memwarden_core::policy::guard::DEFAULT_MIN_SWAP_FREE,
     )?;
     // The guard's names for its override and margin in each front end: the CLI's
     // (what `python -m memwarden trim` prints) and this API's defaults.
