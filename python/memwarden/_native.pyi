@@ -15,7 +15,7 @@ changes. Sizes (``min_swap_free``, ``nbytes``) are whole numbers of bytes or siz
 strings such as ``"512M"``.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, Self, final
 
 __version__: str
@@ -46,6 +46,7 @@ _PressureLevel = Literal["none", "low", "moderate", "high", "critical"]
 _ProcessScope = Literal["visible", "cgroup"]
 _GpuProcessKind = Literal["compute", "graphics"]
 _PageoutAdvice = Literal["pageout", "cold"]
+_CleanupMode = Literal["monitor", "conservative", "balanced", "aggressive"]
 
 class _Model:
     """Stub only: what every class below has (it has no runtime base class)."""
@@ -493,6 +494,100 @@ class HeapTrimReport(_Model):
     def freed_bytes(self) -> int: ...
     @property
     def duration_ms(self) -> float: ...
+
+@final
+class CleanupPlan(_Model):
+    """What a cleanup mode runs (each step may still be overridden by the caller)."""
+
+    @property
+    def mode(self) -> _CleanupMode: ...
+    @property
+    def unload_models(self) -> bool: ...
+    @property
+    def drop_node_cache(self) -> bool: ...
+    @property
+    def gc_passes(self) -> int: ...
+    @property
+    def reset_peak_stats(self) -> bool: ...
+    @property
+    def pageout_self(self) -> bool: ...
+
+@final
+class PressureReport(_Model):
+    """The pressure level, the figures behind it and what to do about it."""
+
+    @property
+    def level(self) -> _PressureLevel: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def ram_percent(self) -> float: ...
+    @property
+    def vram_percent(self) -> float | None: ...
+    @property
+    def swap_percent(self) -> float | None: ...
+    @property
+    def source(self) -> _MemorySource: ...
+    @property
+    def recommendations(self) -> list[str]: ...
+
+@final
+class Decision(_Model):
+    """Whether the automatic optimization acts now, and why (or why not)."""
+
+    @property
+    def act(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def by_threshold(self) -> bool: ...
+
+@final
+class HistoryEntry(_Model):
+    """One optimization the trigger recorded."""
+
+    @property
+    def at_unix_ms(self) -> int: ...
+    @property
+    def mode(self) -> _CleanupMode: ...
+    @property
+    def trigger(self) -> str: ...
+    @property
+    def freed_bytes(self) -> int: ...
+
+@final
+class Optimizer:
+    """The automatic optimization's memory: when it last acted, whether a threshold
+    may trigger again, its last 10 optimizations. ``clock`` (monotonic seconds)
+    defaults to the process's own."""
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None: ...
+    def decide(
+        self,
+        snapshot: Snapshot,
+        *,
+        enabled: bool = True,
+        mode: str = "balanced",
+        every_run: bool = False,
+        on_threshold: bool = False,
+        ram_threshold: float = 80.0,
+        vram_threshold: float = 85.0,
+        cooldown_s: float = 30.0,
+        hysteresis: float = 0.0,
+    ) -> Decision: ...
+    def record(self, decision: Decision, freed_bytes: int) -> None: ...
+    def cooldown_left(self, cooldown_s: float) -> float: ...
+    @property
+    def history(self) -> list[HistoryEntry]: ...
+
+def normalize_mode(mode: str) -> _CleanupMode:
+    """monitor, conservative, balanced or aggressive, from any seed name."""
+
+def cleanup_plan(mode: str) -> CleanupPlan:
+    """What the cleanup mode ``mode`` runs."""
+
+def check_memory_pressure(snap: Snapshot | Mapping[str, Any] | None = None) -> PressureReport:
+    """The pressure level and what to do about it (a snapshot taken now when None)."""
 
 def snapshot(
     pid: int | None = None,

@@ -34,34 +34,12 @@ from functools import partial
 from typing import Any, Callable, Optional
 
 from . import _native
-from ._native import PageoutReport, Snapshot
+from ._native import PageoutReport, Snapshot, cleanup_plan, normalize_mode
 from .torch_memory import loaded_torch
 
 log = logging.getLogger("memwarden")
 
 GB = float(1 << 30)
-
-#: Canonical modes and every name the seeds used for them.
-MODE_ALIASES = {
-    "monitor only": "monitor",
-    "monitor": "monitor",
-    "conservative": "conservative",
-    "standard": "balanced",
-    "moderate": "balanced",
-    "balanced": "balanced",
-    "aggressive": "aggressive",
-}
-
-
-def normalize_mode(mode: str) -> str:
-    """Map any seed mode name (case-insensitive) to monitor/conservative/balanced/aggressive.
-
-    Raises InvalidInput for anything else (a non-string included)."""
-    key = mode.strip().lower() if isinstance(mode, str) else None
-    if key not in MODE_ALIASES:
-        names = ", ".join(sorted({m.title() for m in MODE_ALIASES}))
-        raise _native.invalid_input(f"unknown cleanup mode {mode!r}; use one of: {names}")
-    return MODE_ALIASES[key]
 
 
 def freed_phrase(gb: float) -> str:
@@ -224,19 +202,13 @@ def _validated(mode: Any, options: dict[str, Any]) -> CleanupOptions:
 
 
 def _mode_defaults(o: CleanupOptions) -> CleanupOptions:
-    m = normalize_mode(o.mode)
-    aggressive = m == "aggressive"
-    o.mode = m
-    if o.unload_models is None:
-        o.unload_models = m in ("balanced", "aggressive")
-    if o.drop_node_cache is None:
-        o.drop_node_cache = aggressive
-    if o.gc_passes is None:
-        o.gc_passes = 1 if m == "conservative" else 3
-    if o.reset_peak_stats is None:
-        o.reset_peak_stats = m != "conservative"
-    if o.pageout_self is None:
-        o.pageout_self = aggressive
+    """Fill every step the caller left as None with what the mode runs (the core's
+    mode table: :func:`memwarden.cleanup_plan`)."""
+    plan = cleanup_plan(o.mode)
+    o.mode = plan.mode
+    for name in ("unload_models", "drop_node_cache", "gc_passes", "reset_peak_stats", "pageout_self"):
+        if getattr(o, name) is None:
+            setattr(o, name, getattr(plan, name))
     return o
 
 

@@ -17,11 +17,11 @@ import memwarden
 import pytest
 import torch
 from conftest import MIB, ROOT, fake_model_management, guard_refusal_names, proc_memory
-from memwarden import _native
+from memwarden import _native, automation
+from memwarden.automation import shared_optimizer
 from memwarden.cleanup import HELPER_ENV, cuda_devices
 from memwarden.comfy import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 from memwarden.comfy import nodes as nodes_module
-from memwarden.comfy.nodes import OptimizerState, UnifiedMemoryManager
 
 COMFY_TYPES = {"BOOLEAN", "FLOAT", "INT", "STRING", "IMAGE", "*"}
 
@@ -68,7 +68,7 @@ def umm_clock(monkeypatch):
     """Every test starts the Unified Memory Manager afresh (no cooldown, no history)
     on a clock it controls; the process-wide state is put back afterwards."""
     clock = Clock()
-    monkeypatch.setattr(UnifiedMemoryManager, "state", OptimizerState(clock=clock))
+    monkeypatch.setattr(automation, "_shared", memwarden.Optimizer(clock=clock))
     return clock
 
 
@@ -345,11 +345,11 @@ BAD_NODE_INPUTS = [
 @pytest.mark.parametrize(("key", "inputs", "message"), BAD_NODE_INPUTS)
 def test_bad_inputs_are_refused_before_acting(key, inputs, message, caplog):
     caplog.set_level("INFO", logger="memwarden")
-    before = len(UnifiedMemoryManager.state.history)
+    before = len(shared_optimizer().history)
     with pytest.raises(memwarden.InvalidInput, match=message) as info:
         execute(key, **{"enable_optimization": True, **inputs} if key == "UnifiedMemoryManager" else inputs)
     assert info.value.kind == "invalid_input" and info.value.exit_code == 2
-    assert len(UnifiedMemoryManager.state.history) == before
+    assert len(shared_optimizer().history) == before
     assert not caplog.records  # nothing ran, nothing was reported
 
 
@@ -373,7 +373,7 @@ def test_unified_thresholds_cooldown_and_history():
     # Threshold 0: RAM is over it, so it optimizes.
     out = execute("UnifiedMemoryManager", ram_threshold=0.0, **common)
     assert out[5] is True and "CLEANUP RESULTS:" in out[1]
-    assert len(UnifiedMemoryManager.state.history) == 1
+    assert len(shared_optimizer().history) == 1
     # Within the cooldown: refused, saying how long is left.
     out = execute("UnifiedMemoryManager", ram_threshold=0.0, **common)
     assert out[5] is False and "cooldown" in out[1]
@@ -386,10 +386,11 @@ def test_unified_thresholds_cooldown_and_history():
             mode="Conservative",
             cooldown_seconds=0.0,
         )
-    assert len(UnifiedMemoryManager.state.history) == 10
+    assert len(shared_optimizer().history) == 10
     report = execute("UnifiedMemoryManager", cooldown_seconds=0.0)[1]
     assert "Last 10 optimization(s):" in report
-    assert UnifiedMemoryManager.state.history[-1]["time"][:2] == "20"
+    assert shared_optimizer().history[-1].at_unix_ms >= 1_700_000_000_000
+    assert re.search(r"\n  20\d\d-\d\d-\d\d \d\d:\d\d:\d\d  conservative +freed ", report), report
 
 
 def test_unified_cooldown_expires(umm_clock):
@@ -397,37 +398,41 @@ def test_unified_cooldown_expires(umm_clock):
     how long; a run once it has passed optimizes again (the clock is the test's:
     no sleeping)."""
     common = dict(enable_optimization=True, mode="Conservative", cooldown_seconds=1.0)
-    history = UnifiedMemoryManager.state.history
+
+    def history() -> list:
+        return shared_optimizer().history
+
     out = execute("UnifiedMemoryManager", **common)
     assert out[5] is True and "Optimization: performed (manual (optimization enabled))" in out[1]
-    assert len(history) == 1
+    assert len(history()) == 1
     # (Steps are binary fractions, so the clock lands exactly where it says.)
     umm_clock.now += 0.5
     _, report, _, _, freed, performed, _ = execute("UnifiedMemoryManager", **common)
     assert performed is False and freed == 0.0
     assert "Optimization: not performed (cooldown: 0.5 s left of 1 s (wanted: manual" in report, report
-    assert "CLEANUP RESULTS:" not in report and len(history) == 1
+    assert "CLEANUP RESULTS:" not in report and len(history()) == 1
     umm_clock.now += 0.4375  # still inside: 0.9375 s since
     assert execute("UnifiedMemoryManager", **common)[5] is False
     umm_clock.now += 0.0625  # exactly 1 s since the last optimization: the window is over
     out = execute("UnifiedMemoryManager", **common)
     assert out[5] is True and "CLEANUP RESULTS:" in out[1]
-    assert len(history) == 2 and "Last 2 optimization(s):" in out[1]
+    assert len(history()) == 2 and "Last 2 optimization(s):" in out[1]
     # The window starts again from this optimization.
     umm_clock.now += 0.5
     assert "cooldown: 0.5 s left of 1 s" in execute("UnifiedMemoryManager", **common)[1]
 
 
 def test_unified_cooldown_on_the_real_clock(monkeypatch):
-    """The default clock is the monotonic one; a short window, waited out exactly."""
-    state = OptimizerState()
-    assert state.clock is time.monotonic
-    monkeypatch.setattr(UnifiedMemoryManager, "state", state)
+    """Without a clock of its own the optimizer uses the monotonic one; a short
+    window, waited out exactly."""
+    opt = memwarden.Optimizer()
+    monkeypatch.setattr(automation, "_shared", opt)
     common = dict(enable_optimization=True, mode="Conservative", cooldown_seconds=0.5)
     assert execute("UnifiedMemoryManager", **common)[5] is True
     assert execute("UnifiedMemoryManager", **common)[5] is False
-    assert state.last_optimization is not None
-    time.sleep(max(0.0, state.last_optimization + 0.5 - time.monotonic()))
+    left = opt.cooldown_left(0.5)
+    assert 0 < left <= 0.5
+    time.sleep(left)
     assert execute("UnifiedMemoryManager", **common)[5] is True
 
 
@@ -443,12 +448,13 @@ def class_state() -> dict:
     return out
 
 
-def test_nodes_keep_no_state_but_the_unified_managers(umm_clock):
-    """Running every node changes no class attribute except the Unified Memory
-    Manager's one explicit state object (which the autouse fixture replaces for
-    each test), and leaves nothing on the node objects."""
+def test_nodes_keep_no_state(umm_clock):
+    """Running every node changes no class attribute and leaves nothing on the node
+    objects: what the Unified Memory Manager remembers (cooldown, history) is the
+    process's optimizer's (memwarden.automation), which ComfyUI's fresh node
+    objects share."""
     before = class_state()
-    state = UnifiedMemoryManager.state
+    opt = shared_optimizer()
     for key, cls in NODE_CLASS_MAPPINGS.items():
         node = cls()
         inputs = {**defaults(cls), **({"enable_optimization": True} if key == "UnifiedMemoryManager" else {})}
@@ -456,8 +462,8 @@ def test_nodes_keep_no_state_but_the_unified_managers(umm_clock):
         assert vars(node) == {}, (key, vars(node))
     after = class_state()
     changed = {k for k in before if repr(before[k]) != repr(after[k])}
-    assert changed == {("UnifiedMemoryManager", "UnifiedMemoryManager", "state")}, changed
-    assert UnifiedMemoryManager.state is state and len(state.history) == 1
+    assert changed == set(), changed
+    assert shared_optimizer() is opt and len(opt.history) == 1
 
 
 # -- the VRAM nodes without CUDA --------------------------------------------------

@@ -11,6 +11,7 @@
 
 mod args;
 mod models;
+mod policy;
 
 use args::{
     bytes_arg, flag_arg, hint_arg, int_arg, invalid, number_arg, parse_scope, pid_arg, py_bool,
@@ -330,6 +331,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add(name, ty)?;
     }
     models::register(m)?;
+    policy::register(m)?;
     m.add_function(wrap_pyfunction!(snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(status, m)?)?;
     m.add_function(wrap_pyfunction!(status_line, m)?)?;

@@ -6,6 +6,7 @@
 //! one back (saved output, or one built by hand).
 
 use crate::args::{flag_arg, invalid, py_bool, py_err, show, str_arg, type_name};
+use memwarden_core::policy::modes::CleanupMode;
 use memwarden_core::render::{self, RenderOptions};
 use memwarden_core::{
     CgroupMemory, ContainerInfo, ContainerRuntime, EffectiveMemory, Error, GpuDevice, GpuInfo,
@@ -52,7 +53,8 @@ enums_to_py!(
     PressureLevel,
     ProcessScope,
     GpuProcessKind,
-    PageoutAdvice
+    PageoutAdvice,
+    CleanupMode
 );
 
 impl<T: ToPy> ToPy for Option<T> {
@@ -161,7 +163,7 @@ fn from_value<T: DeserializeOwned>(v: Value, name: &str) -> PyResult<T> {
     serde_json::from_value(v).map_err(|e| invalid(format!("not a memwarden {name}: {e}")))
 }
 
-fn from_dict<T: DeserializeOwned>(d: &Bound<'_, PyAny>, name: &str) -> PyResult<T> {
+pub(crate) fn from_dict<T: DeserializeOwned>(d: &Bound<'_, PyAny>, name: &str) -> PyResult<T> {
     if !d.is_instance_of::<PyDict>() {
         return Err(invalid(format!(
             "{name}.from_dict needs a dict (as to_dict() returns), not {} (got {})",
@@ -172,7 +174,7 @@ fn from_dict<T: DeserializeOwned>(d: &Bound<'_, PyAny>, name: &str) -> PyResult<
     from_value(py_to_value(d, name)?, name)
 }
 
-fn from_json<T: DeserializeOwned>(text: &Bound<'_, PyAny>, name: &str) -> PyResult<T> {
+pub(crate) fn from_json<T: DeserializeOwned>(text: &Bound<'_, PyAny>, name: &str) -> PyResult<T> {
     let text = str_arg("text", text)?;
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| invalid(format!("not a memwarden {name}: not JSON: {e}")))?;
@@ -192,7 +194,7 @@ fn from_json<T: DeserializeOwned>(text: &Bound<'_, PyAny>, name: &str) -> PyResu
 }
 
 /// `Name(a=1, b='x')` from the reprs of the chosen fields.
-fn repr_of(py: Python<'_>, name: &str, fields: &[(&str, Py<PyAny>)]) -> PyResult<String> {
+pub(crate) fn repr_of(py: Python<'_>, name: &str, fields: &[(&str, Py<PyAny>)]) -> PyResult<String> {
     let parts = fields
         .iter()
         .map(|(k, v)| Ok(format!("{k}={}", v.bind(py).repr()?)))
@@ -261,6 +263,8 @@ macro_rules! model {
         }
     };
 }
+
+pub(crate) use model;
 
 model! {
     /// Everything `memwarden check` knows about the machine at one instant.

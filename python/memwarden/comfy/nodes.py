@@ -12,20 +12,18 @@ Conventions (ComfyUI's classic node API, which every ComfyUI version loads):
 
 from __future__ import annotations
 
-import collections
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from .. import _native
-from .._native import Snapshot
+from .._native import Snapshot, check_memory_pressure
+from ..automation import Optimization, Trigger, optimize, shared_optimizer
 from ..cleanup import (
     GB,
     HELPER_ENV,
     HELPER_SETUP,
-    CleanupReport,
     HelperUnusable,
     TorchCalls,
     cleanup,
@@ -39,7 +37,6 @@ from ..cleanup import (
     unload_comfy_models,
     vram_used,
 )
-from ..pressure import check_memory_pressure
 from ..torch_memory import loaded_torch
 
 log = logging.getLogger("memwarden")
@@ -384,36 +381,6 @@ class VRAMUnload(MemwardenNode):
 # ---------------------------------------------------------------------------
 
 
-@dataclass
-class OptimizerState:
-    """What the Unified Memory Manager remembers between runs: when it last
-    optimized (``clock`` seconds, monotonic) and its last 10 optimizations.
-
-    One per process, held by the node class on purpose: ComfyUI makes new node
-    objects whenever it resets its caches (``POST /free``, or an Aggressive
-    optimization, which asks for exactly that), and a cooldown kept on the object
-    would be forgotten right after the optimization it is meant to space out. A
-    test (or anything else wanting a clean slate or its own clock) replaces it:
-    ``UnifiedMemoryManager.state = OptimizerState(clock=...)``."""
-
-    clock: Callable[[], float] = time.monotonic
-    history: collections.deque[dict[str, Any]] = field(default_factory=lambda: collections.deque(maxlen=10))
-    #: ``clock()`` at the last optimization; None before the first.
-    last_optimization: float | None = None
-
-    def cooldown_left(self, cooldown: float) -> float:
-        """Seconds of ``cooldown`` still to run since the last optimization (0 = none)."""
-        if self.last_optimization is None:
-            return 0.0
-        return max(0.0, cooldown - (self.clock() - self.last_optimization))
-
-    def record(self, mode: str, trigger: str, freed_gb: float) -> None:
-        self.last_optimization = self.clock()
-        self.history.append(
-            {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "mode": mode, "trigger": trigger, "freed_gb": freed_gb}
-        )
-
-
 class UnifiedMemoryManager(MemwardenNode):
     """Unified Memory Manager: monitoring, threshold-triggered optimization with a
     cooldown, and the last 10 optimizations, in one node.
@@ -421,12 +388,12 @@ class UnifiedMemoryManager(MemwardenNode):
     When it optimizes (``enable_optimization`` on, mode not Monitor Only):
     ``enable_auto_cleanup`` = every run; ``auto_optimize`` = when RAM or VRAM is at
     or above its threshold; neither = every run (a manual trigger). The cooldown
-    applies to all of them; cooldown and history are kept per process
-    (:class:`OptimizerState`).
+    applies to all of them. The decision, the cooldown and the history belong to
+    the process's optimizer (:func:`memwarden.automation.shared_optimizer`), not to
+    the node: ComfyUI makes new node objects when it resets its caches.
     """
 
     MODES: ClassVar[list[str]] = ["Monitor Only", "Conservative", "Balanced", "Aggressive"]
-    state: ClassVar[OptimizerState] = OptimizerState()
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
@@ -481,90 +448,50 @@ class UnifiedMemoryManager(MemwardenNode):
         cooldown_seconds = _number("cooldown_seconds", cooldown_seconds, 0.0, 86400.0)
         _choice("mode", mode, self.MODES)
         snap = _native.snapshot(top=10)
-        status, ram, vram = _status(snap)
-        decision, trigger = self._decide(
-            enable_optimization,
-            auto_optimize,
-            enable_auto_cleanup,
-            ram,
-            vram,
-            ram_threshold,
-            vram_threshold,
-            mode,
-            cooldown_seconds,
+        trigger = Trigger(
+            mode=mode,
+            enabled=enable_optimization,
+            every_run=enable_auto_cleanup,
+            on_threshold=auto_optimize,
+            ram_threshold=ram_threshold,
+            vram_threshold=vram_threshold,
+            cooldown_s=cooldown_seconds,
         )
-        result: CleanupReport | None = None
-        if decision:
-            result = cleanup(mode)
-            self.state.record(mode, trigger, round_gb(result.freed_gb))
+        done = optimize(snap, trigger)
+        if done.report is not None:
             snap = _native.snapshot(top=10)
-            status, ram, vram = _status(snap)
-        report = self._report(snap, detailed_report, enable_monitoring, trigger, result)
+        status, ram, vram = _status(snap)
+        report = _manager_report(snap, detailed_report, enable_monitoring, done)
         if enable_monitoring:
             _emit("Unified Memory Manager", status, report if detailed_report else status)
-        freed = round_gb(result.freed_gb) if result else 0.0
-        return _out(report, status, report, ram, vram, freed, result is not None, trigger_image)
+        freed = round_gb(done.report.freed_gb) if done.report else 0.0
+        return _out(report, status, report, ram, vram, freed, done.report is not None, trigger_image)
 
-    def _decide(
-        self,
-        enable_optimization: bool,
-        auto_optimize: bool,
-        enable_auto_cleanup: bool,
-        ram: float,
-        vram: float,
-        ram_threshold: float,
-        vram_threshold: float,
-        mode: str,
-        cooldown: float,
-    ) -> tuple[bool, str]:
-        if not enable_optimization:
-            return False, "optimization disabled"
-        if mode == "Monitor Only":
-            return False, "mode Monitor Only"
-        if enable_auto_cleanup:
-            trigger = "auto cleanup (every run)"
-        elif auto_optimize:
-            over = []
-            if ram >= ram_threshold:
-                over.append(f"RAM {ram:.1f}% >= {ram_threshold:.0f}%")
-            if vram >= vram_threshold:
-                over.append(f"VRAM {vram:.1f}% >= {vram_threshold:.0f}%")
-            if not over:
-                return False, f"below thresholds (RAM {ram:.1f}% < {ram_threshold:.0f}%, VRAM {vram:.1f}%)"
-            trigger = ", ".join(over)
-        else:
-            trigger = "manual (optimization enabled)"
-        left = self.state.cooldown_left(cooldown)
-        if left > 0:
-            return False, f"cooldown: {left:.1f} s left of {cooldown:g} s (wanted: {trigger})"
-        return True, trigger
 
-    def _report(
-        self,
-        snap: Snapshot,
-        detailed: bool,
-        monitoring: bool,
-        trigger: str,
-        result: CleanupReport | None,
-    ) -> str:
-        parts = []
-        if monitoring and detailed:
-            parts.append(snap.report())
-        elif not monitoring:
-            parts.append("Monitoring disabled.")
-        gpu_procs = snap.gpu.processes
-        if gpu_procs:
-            parts.append("Processes holding GPU memory:")
-            for p in gpu_procs:
-                used = "n/a" if p.used_bytes is None else f"{p.used_bytes / GB:.2f} GB"
-                parts.append(f"  GPU {p.gpu_index} PID {p.pid} {p.name or '(not visible)'} {used}")
-        parts.append(f"Optimization: {'performed' if result else 'not performed'} ({trigger})")
-        if result is not None:
-            parts.append(result.text)
-        history = self.state.history
-        parts.append(f"Last {len(history)} optimization(s):")
-        parts.extend(f"  {h['time']}  {h['mode']:<12} {freed_phrase(h['freed_gb'])}  ({h['trigger']})" for h in history)
-        return "\n".join(parts)
+def _manager_report(snap: Snapshot, detailed: bool, monitoring: bool, done: Optimization) -> str:
+    """The Unified Memory Manager's report: the snapshot, GPU holders, what the
+    optimizer decided and the last optimizations."""
+    parts = []
+    if monitoring and detailed:
+        parts.append(snap.report())
+    elif not monitoring:
+        parts.append("Monitoring disabled.")
+    gpu_procs = snap.gpu.processes
+    if gpu_procs:
+        parts.append("Processes holding GPU memory:")
+        for p in gpu_procs:
+            used = "n/a" if p.used_bytes is None else f"{p.used_bytes / GB:.2f} GB"
+            parts.append(f"  GPU {p.gpu_index} PID {p.pid} {p.name or '(not visible)'} {used}")
+    performed = "performed" if done.report else "not performed"
+    parts.append(f"Optimization: {performed} ({done.decision.reason})")
+    if done.report is not None:
+        parts.append(done.report.text)
+    history = shared_optimizer().history
+    parts.append(f"Last {len(history)} optimization(s):")
+    for h in history:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h.at_unix_ms / 1000))
+        parts.append(f"  {when}  {h.mode:<12} {freed_phrase(h.freed_bytes / GB)}  ({h.trigger})")
+    return "\n".join(parts)
 
 
 NODE_CLASS_MAPPINGS = {

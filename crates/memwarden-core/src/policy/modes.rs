@@ -39,13 +39,18 @@ impl CleanupMode {
             .find(|(alias, _)| *alias == key)
             .map(|(_, m)| *m)
             .ok_or_else(|| {
-                let mut names: Vec<String> = ALIASES.iter().map(|(a, _)| title(a)).collect();
-                names.sort();
                 Error::InvalidInput(format!(
                     "unknown cleanup mode '{name}'; use one of: {}",
-                    names.join(", ")
+                    Self::names()
                 ))
             })
+    }
+
+    /// Every name [`CleanupMode::parse`] accepts, title-cased, for messages.
+    pub fn names() -> String {
+        let mut names: Vec<String> = ALIASES.iter().map(|(a, _)| title(a)).collect();
+        names.sort();
+        names.join(", ")
     }
 
     /// The canonical name: monitor, conservative, balanced or aggressive.
