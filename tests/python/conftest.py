@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import subprocess
 import sys
 import time
@@ -120,6 +121,20 @@ def guard_refusal_names(message: str) -> str:
         return "force"
     assert "free swap" in message and "is below" in message, message
     return "margin"
+
+
+def assert_pageout_skipped(report: str, force: str, margin: str, foreign: tuple[str, ...]) -> None:
+    """``report`` says the swap guard skipped the pageout, nothing was paged out,
+    and the refusal names the caller's own settings: the override ``force`` or the
+    margin ``margin``, and none of the ``foreign`` names (another front end's)."""
+    assert "Skipping pageout" in report, report
+    assert not re.search(r"paged out [\d.]+ GB|moved to swap", report), report  # nothing was paged out
+    if guard_refusal_names(report) == "force":
+        assert force in report, report
+    else:
+        assert f"margin ({margin})" in report, report
+    for other in foreign:
+        assert other not in report, (other, report)
 
 
 # -- swap ------------------------------------------------------------------------
