@@ -384,10 +384,11 @@ def _measure() -> tuple[int, Snapshot]:
 
 
 def vram_used(snap: Snapshot, torch: Any | None) -> int | None:
-    """VRAM in use over every GPU: NVML's figure from ``snap``, else (no NVML) the
-    driver's through torch; None when neither sees a GPU."""
-    if snap.gpu.devices:
-        return sum(d.used_bytes for d in snap.gpu.devices)
+    """VRAM in use over every GPU: the core's figure from ``snap`` (NVML), else (no
+    NVML) the driver's through torch; None when neither sees a GPU."""
+    used = snap.status().vram_used_bytes
+    if used is not None:
+        return used
     devices = cuda_devices(torch)[0]
     if torch is None or not devices:
         return None
