@@ -157,16 +157,19 @@ done
 # --- 1. in-process ----------------------------------------------------------------
 log "in-process: $N calls per variant"
 target/release/examples/bench_snapshot "$N" >"$OUT/inprocess.jsonl"
-"$PY" bench/psutil_check.py --bench "$N" >>"$OUT/inprocess.jsonl"
 if [ -n "$OLD_MW" ]; then
   # Tagged "memwarden@REV" so the report tells the two builds apart.
-  "$OLD_BENCH" "$N" | sed "s/\"impl\": \"memwarden/\"impl\": \"memwarden@$REV/" >>"$OUT/inprocess.jsonl"
+  "$OLD_BENCH" "$N" | sed -E "s/\"impl\": ?\"memwarden/\"impl\":\"memwarden@$REV/" >>"$OUT/inprocess.jsonl"
 fi
+"$PY" bench/psutil_check.py --bench "$N" >>"$OUT/inprocess.jsonl"
 echo "load_after_inprocess=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.env"
 
 # --- 2. whole process -------------------------------------------------------------
-CMDS=("$MW check --json" "$MW status" "$PY bench/psutil_check.py" "$PY -c 'import psutil'")
-[ -z "$OLD_MW" ] || CMDS+=("$OLD_MW check --json" "$OLD_MW status")
+# hyperfine measures one command after another: with --against, each of REV's
+# commands runs right before this tree's, so drift over the run cannot favour one.
+CMDS=("$MW check --json" "$MW status")
+[ -z "$OLD_MW" ] || CMDS=("$OLD_MW check --json" "$MW check --json" "$OLD_MW status" "$MW status")
+CMDS+=("$PY bench/psutil_check.py" "$PY -c 'import psutil'")
 rm -f "$OUT/whole.json"
 if command -v hyperfine >/dev/null; then
   log "whole process: hyperfine, $RUNS runs per command"
@@ -275,9 +278,8 @@ if [ "$HEAP" = 1 ]; then
   echo
   echo "## Cleanup of 1 GiB freed-but-retained heap"
   echo
-  for approach in seed memwarden; do
-    "$PY" bench/heap_workload.py --approach "$approach" --mib 2048 $flag | tee -a "$OUT/heap.jsonl"
-  done
+  rm -f "$OUT/heap.jsonl"
+  "$PY" bench/heap_workload.py --approach seed --mib 2048 $flag >>"$OUT/heap.jsonl"
   if [ -n "$OLD_MW" ]; then
     # REV's wheel in its own venv (torch, when used, from the main venv's packages).
     OLD_VENV=target/bench-against/venv-$REV
@@ -287,7 +289,24 @@ if [ "$HEAP" = 1 ]; then
       "$OLD_VENV/bin/python" -m pip install -q "$WT"
     site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
     echo "$site" >"$("$OLD_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/main-venv.pth"
-    echo "memwarden@$REV:"
-    "$OLD_VENV/bin/python" bench/heap_workload.py --approach memwarden --mib 2048 $flag | tee -a "$OUT/heap.jsonl"
   fi
+  # Five rounds, this tree and REV alternating, each in a fresh process.
+  for _ in 1 2 3 4 5; do
+    "$PY" bench/heap_workload.py --approach memwarden --mib 2048 $flag >>"$OUT/heap.jsonl"
+    [ -z "$OLD_MW" ] ||
+      "$OLD_VENV/bin/python" bench/heap_workload.py --approach memwarden --mib 2048 $flag |
+      sed -E "s/\"approach\": ?\"memwarden/\"approach\": \"memwarden@$REV/" >>"$OUT/heap.jsonl"
+  done
+  "$PY" - "$OUT/heap.jsonl" <<'PY'
+import json, statistics, sys
+runs = {}
+for r in map(json.loads, open(sys.argv[1])):
+    runs.setdefault(r["approach"], []).append(r)
+print("| approach | runs | RSS after / live (median) | cleanup time, median s |")
+print("|---|---:|---:|---:|")
+for name, rs in runs.items():
+    ratio = statistics.median(r["after_over_live"] for r in rs)
+    took = statistics.median(r["cleanup_s"] for r in rs)
+    print(f"| {name} | {len(rs)} | {ratio:.3f} | {took:.3f} |")
+PY
 fi
