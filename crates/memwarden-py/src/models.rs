@@ -194,7 +194,11 @@ pub(crate) fn from_json<T: DeserializeOwned>(text: &Bound<'_, PyAny>, name: &str
 }
 
 /// `Name(a=1, b='x')` from the reprs of the chosen fields.
-pub(crate) fn repr_of(py: Python<'_>, name: &str, fields: &[(&str, Py<PyAny>)]) -> PyResult<String> {
+pub(crate) fn repr_of(
+    py: Python<'_>,
+    name: &str,
+    fields: &[(&str, Py<PyAny>)],
+) -> PyResult<String> {
     let parts = fields
         .iter()
         .map(|(k, v)| Ok(format!("{k}={}", v.bind(py).repr()?)))

@@ -231,7 +231,9 @@ impl PyOptimizer {
         let now = self.now(py)?;
         let mut state = self.lock();
         let Some(c) = state.1.clone() else {
-            return Err(invalid("record() follows decide(): no decision was made yet"));
+            return Err(invalid(
+                "record() follows decide(): no decision was made yet",
+            ));
         };
         let entry = HistoryEntry {
             at_unix_ms: SystemTime::now()
