@@ -204,6 +204,8 @@ mod tests {
         }
     }
 
+    // POSIX paths ("/srv/app" is relative on Windows, which joins with '\\').
+    #[cfg(unix)]
     #[test]
     fn the_usual_launch_is_found_through_the_working_directory() {
         let l = launch(&["python", "main.py", "--listen"], Some("/srv/app"));
@@ -213,6 +215,8 @@ mod tests {
         assert_eq!(comfyui_main(&l, &checkout), None);
     }
 
+    // POSIX paths ("/srv/app" is relative on Windows, which joins with '\\').
+    #[cfg(unix)]
     #[test]
     fn paths_and_launchers() {
         let l = launch(
@@ -250,6 +254,8 @@ mod tests {
         assert!(comfyui_main(&desktop, &checkout).is_some());
     }
 
+    // POSIX paths ("/srv/app" is relative on Windows, which joins with '\\').
+    #[cfg(unix)]
     #[test]
     fn an_examined_directory_that_is_no_checkout_never_matches_by_name() {
         // A custom node's own main.py inside a ComfyUI tree: readable, not a checkout.
