@@ -21,8 +21,17 @@ pub fn parse_pid(pid: i64) -> Result<u32> {
     Ok(pid as u32)
 }
 
-/// A PID that may be acted on: valid and not PID 1 (init of this PID namespace).
+/// A PID that may be acted on: valid, not PID 0 (the kernel's idle task: swapper
+/// on Linux, the System Idle Process on Windows) and not PID 1 (init of this PID
+/// namespace).
 pub fn validate_pid(pid: i64) -> Result<u32> {
+    if pid == 0 {
+        return Err(Error::Protected(
+            "PID 0 is the kernel's idle task (the System Idle Process on Windows); memwarden \
+             never touches it"
+                .into(),
+        ));
+    }
     let pid = parse_pid(pid)?;
     if pid == 1 {
         return Err(Error::Protected(
@@ -32,11 +41,14 @@ pub fn validate_pid(pid: i64) -> Result<u32> {
     Ok(pid)
 }
 
-/// Refuse a kernel thread or a zombie (which holds no memory to act on).
+/// Refuse a kernel thread or a zombie (which holds no memory to act on). The
+/// kernel's own processes of other OSes (Windows' System, PID 4) are identified as
+/// kernel threads by their probe.
 pub fn check_target(id: &Identity) -> Result<()> {
     if id.kernel_thread {
         return Err(Error::Protected(format!(
-            "PID {} ({}) is a kernel thread; memwarden never touches kernel threads",
+            "PID {} ({}) is a kernel thread or the kernel's own process; memwarden never \
+             touches those",
             id.pid, id.name
         )));
     }
@@ -55,7 +67,8 @@ mod tests {
 
     #[test]
     fn pid_validation() {
-        assert!(matches!(validate_pid(0), Err(Error::InvalidInput(_))));
+        assert!(matches!(validate_pid(0), Err(Error::Protected(_))));
+        assert!(matches!(parse_pid(0), Err(Error::InvalidInput(_))));
         assert!(matches!(validate_pid(-3), Err(Error::InvalidInput(_))));
         assert!(matches!(validate_pid(1), Err(Error::Protected(_))));
         assert_eq!(validate_pid(42).unwrap(), 42);
