@@ -94,6 +94,9 @@ fn guard_verdict(pid: u32, before: &ProcessMemory, opts: &PageoutOptions) -> Res
 }
 
 fn advised_detail(a: &Advised, advice: PageoutAdvice) -> String {
+    if let Some(detail) = &a.detail {
+        return detail.clone();
+    }
     let name = match advice {
         PageoutAdvice::Pageout => "MADV_PAGEOUT",
         PageoutAdvice::Cold => "MADV_COLD",

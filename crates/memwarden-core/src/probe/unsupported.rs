@@ -4,8 +4,10 @@
 //! (NVML works wherever the driver does). A new OS replaces these, concern by
 //! concern, with a file of its own beside each `linux.rs`.
 
+#[allow(unused_imports)] // Windows uses only the modules without errors.
 use crate::error::{Error, Result};
 
+#[cfg(not(windows))]
 pub mod memory {
     use super::*;
     use crate::model::SystemMemory;
@@ -18,6 +20,7 @@ pub mod memory {
     }
 }
 
+#[cfg(not(windows))]
 pub mod process {
     use super::*;
     use crate::model::{ProcessMemory, ProcessScope, TopProcesses};

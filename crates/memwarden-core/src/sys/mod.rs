@@ -1,5 +1,5 @@
 //! Raw OS calls only: advise a process's memory out, drop the file cache, reclaim
-//! from a cgroup, trim the heap. Each OS has a folder (`linux/`); an OS without one
+//! from a cgroup, trim the heap. Each OS has a folder (`linux/`, `windows/`); an OS without one
 //! answers from `unsupported.rs`, the one place that says "not available on this
 //! platform". The orchestration around these calls (refusals, guard, measurements,
 //! reports) is the OS-neutral [`crate::act`]; the probes that read are
@@ -17,16 +17,26 @@ pub(crate) mod linux;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{advise, cache, cgroup, heap};
 
+#[cfg(windows)]
+pub(crate) mod windows;
+#[cfg(windows)]
+pub(crate) use unsupported::{cache, cgroup, heap};
+#[cfg(windows)]
+pub(crate) use windows::advise;
+
 #[cfg(not(target_os = "linux"))]
 mod unsupported;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 pub(crate) use unsupported::{advise, cache, cgroup, heap};
 
 /// What a pageout advised: ranges and bytes, and those the kernel refused.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Advised {
     pub ranges: u32,
     pub bytes: u64,
     pub skipped: u32,
     pub skipped_bytes: u64,
+    /// What was called and how each call went, when the OS's calls are not the
+    /// madvise advice the report names otherwise (Windows: the working-set trim).
+    pub detail: Option<String>,
 }

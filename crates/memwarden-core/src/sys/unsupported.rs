@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 
+#[cfg(not(windows))]
 pub mod advise {
     use super::*;
     use crate::model::PageoutAdvice;

@@ -5,12 +5,17 @@ use crate::model::SystemMemory;
 
 #[cfg(target_os = "linux")]
 mod linux;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 use super::unsupported::memory as os;
+#[cfg(windows)]
+mod windows;
 #[cfg(target_os = "linux")]
 use linux as os;
+#[cfg(windows)]
+use windows as os;
 
-/// Host-wide memory: Linux /proc/meminfo.
+/// Host-wide memory: Linux /proc/meminfo; Windows GlobalMemoryStatusEx,
+/// GetPerformanceInfo and the page files.
 pub fn read_system_memory() -> Result<SystemMemory> {
     os::read_system_memory()
 }

@@ -9,10 +9,14 @@ use crate::policy::target::Launch;
 
 #[cfg(target_os = "linux")]
 mod linux;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 use super::unsupported::process as os;
+#[cfg(windows)]
+mod windows;
 #[cfg(target_os = "linux")]
 use linux as os;
+#[cfg(windows)]
+use windows as os;
 
 /// Who a PID is right now: enough for [`crate::policy::protect`] to refuse what
 /// memwarden never touches and, through the start time, to detect PID reuse.

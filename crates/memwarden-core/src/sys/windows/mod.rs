@@ -1,0 +1,7 @@
+//! Windows: host memory (`memory`), process handles and counters (`process`), the
+//! working-set trim (`advise`). Every call goes through `windows-sys`; no foreign
+//! function is declared by hand.
+
+pub mod advise;
+pub mod memory;
+pub mod process;

@@ -1,0 +1,191 @@
+//! Windows probes and the working-set trim against a real child process: this
+//! test binary started again as `child_process`, which allocates and touches a
+//! known amount of memory, says so on stdout, and waits for stdin to close.
+//! Run by scripts/test-windows (under Wine on Linux) and on Windows itself.
+//!
+//! Wine reports a process's working set from the Linux RSS of the process that
+//! runs it, Wine's own libraries included, and its EmptyWorkingSet and
+//! SetProcessWorkingSetSizeEx succeed without shrinking anything: so these tests
+//! check that the touched memory is found (a lower bound) and that the trim runs
+//! and is reported, never that the working set shrank.
+#![cfg(windows)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use memwarden_core::act::{pageout, PageoutOptions};
+use memwarden_core::error::exit_code;
+use memwarden_core::{process_memory, Error};
+
+const MIB: u64 = 1 << 20;
+/// What the child allocates and touches.
+const CHILD_MIB: u64 = 192;
+/// The working set holds at least this share of what was touched: every page was
+/// written just before, nothing asked to trim it, and the machine is not short of
+/// memory (Windows may still trim a little under pressure).
+const MIN_RESIDENT_SHARE: f64 = 0.9;
+const ENV: &str = "MEMWARDEN_TEST_CHILD_MIB";
+
+#[test]
+#[ignore = "the child process of the other tests, started by them"]
+fn child_process() {
+    let Some(mib) = std::env::var(ENV).ok().and_then(|v| v.parse::<u64>().ok()) else {
+        return;
+    };
+    let mut block = vec![0u8; (mib * MIB) as usize];
+    for page in block.chunks_mut(4096) {
+        page[0] = 1;
+    }
+    println!("ready {}", block.len());
+    std::io::stdout().flush().unwrap();
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    std::hint::black_box(&block);
+}
+
+/// The child, killed when dropped.
+struct Toucher {
+    child: Child,
+    _stdin: ChildStdin,
+}
+
+impl Toucher {
+    fn start(mib: u64) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["child_process", "--exact", "--ignored", "--nocapture"])
+            .env(ENV, mib.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        for line in out.lines() {
+            if line.unwrap().starts_with("ready") {
+                return Self {
+                    child,
+                    _stdin: stdin,
+                };
+            }
+        }
+        let _ = child.wait();
+        panic!("the child exited before it was ready");
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Toucher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn min_resident() -> u64 {
+    (CHILD_MIB as f64 * MIN_RESIDENT_SHARE) as u64 * MIB
+}
+
+#[test]
+fn the_probes_find_and_measure_the_child() {
+    let child = Toucher::start(CHILD_MIB);
+    let pid = child.pid();
+    let p = process_memory(pid as i64, false).unwrap();
+    assert!(p.name.ends_with(".exe"), "{p:?}");
+    assert!(p.rss_bytes >= min_resident(), "{p:?}");
+    // Private commit covers the touched block; the private part of the working
+    // set is bounded by both.
+    assert!(p.vms_bytes >= CHILD_MIB * MIB, "{p:?}");
+    assert!(p.rss_anon_bytes <= p.rss_bytes, "{p:?}");
+    assert_eq!(p.rss_anon_bytes + p.rss_file_bytes, p.rss_bytes);
+    let snap = memwarden_core::collect(&memwarden_core::SnapshotOptions {
+        gpu: false,
+        top: 100_000,
+        ..Default::default()
+    })
+    .unwrap();
+    let listed = snap.top_processes.processes.iter().find(|q| q.pid == pid);
+    assert!(
+        listed.is_some_and(|q| q.rss_bytes >= min_resident()),
+        "{listed:?}"
+    );
+    assert!(snap.kernel.starts_with("Windows "), "{}", snap.kernel);
+    assert!(snap.system.total_bytes > CHILD_MIB * MIB);
+}
+
+#[test]
+fn trim_by_pid_runs_and_reports_both_calls() {
+    let child = Toucher::start(CHILD_MIB);
+    let pid = child.pid() as i64;
+    // The guard judges the page files: it either allows the trim or refuses it
+    // with its reason (no page file under a Wine on a host without swap).
+    match pageout(pid, &PageoutOptions::default(), &mut |_, _| {}) {
+        Ok(r) => assert!(r.guard.allowed && !r.guard.forced, "{r:?}"),
+        Err(Error::GuardRefused(reason)) => assert!(reason.contains("swap"), "{reason}"),
+        Err(e) => panic!("{e}"),
+    }
+    let opts = PageoutOptions {
+        force: true,
+        ..Default::default()
+    };
+    let mut calls = 0;
+    let r = pageout(pid, &opts, &mut |_, _| calls += 1).unwrap();
+    let names: Vec<_> = r.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["open", "privileges", "guard", "advise", "verify"]);
+    assert!(
+        r.steps[0].detail.contains("PROCESS_SET_QUOTA"),
+        "{:?}",
+        r.steps[0]
+    );
+    let advise = &r.steps[3].detail;
+    assert!(
+        advise.contains("EmptyWorkingSet done") && advise.contains("(-1, -1) done"),
+        "{advise}"
+    );
+    assert!(r.rss_before_bytes >= min_resident(), "{r:?}");
+    assert_eq!(r.bytes_advised, r.rss_before_bytes.max(r.bytes_advised));
+    assert!(calls >= 2);
+}
+
+#[test]
+fn a_pid_that_does_not_exist_is_no_such_process() {
+    // Windows PIDs are multiples of 4, far below this one.
+    let pid = 0x7FFF_FFF0;
+    for e in [
+        pageout(pid, &PageoutOptions::default(), &mut |_, _| {}).unwrap_err(),
+        process_memory(pid, false).unwrap_err(),
+    ] {
+        assert!(matches!(e, Error::NoSuchProcess { .. }), "{e}");
+        assert_eq!(e.exit_code(), exit_code::NOT_FOUND);
+    }
+}
+
+#[test]
+fn the_system_processes_are_protected() {
+    for (pid, needle) in [(0, "idle"), (4, "kernel's own process")] {
+        let e = pageout(pid, &PageoutOptions::default(), &mut |_, _| {}).unwrap_err();
+        assert!(matches!(e, Error::Protected(_)), "{pid}: {e}");
+        assert!(e.to_string().contains(needle), "{pid}: {e}");
+        assert_eq!(e.exit_code(), exit_code::PROTECTED);
+    }
+}
+
+#[test]
+fn an_exited_process_still_held_open_is_refused() {
+    let mut child = Toucher::start(1);
+    child.child.kill().unwrap();
+    child.child.wait().unwrap();
+    // Our Child still holds its handle: the process object lives on, exited.
+    let e = pageout(
+        child.pid() as i64,
+        &PageoutOptions::default(),
+        &mut |_, _| {},
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, Error::Protected(_)) && e.to_string().contains("zombie"),
+        "{e}"
+    );
+}
