@@ -1,9 +1,9 @@
 """ComfyUI entry point: this repository cloned into ComfyUI/custom_nodes/.
 
-The nodes live in the ``memwarden`` package, installed from this folder with
-``python -m pip install .`` by the Python that runs ComfyUI (it builds the Rust core,
-so it needs a Rust toolchain: cargo, from https://rustup.rs); this file only hands
-them to ComfyUI.
+The nodes live in the ``memwarden`` package, a prebuilt wheel from PyPI installed
+into the Python that runs ComfyUI: ComfyUI-Manager and the Comfy Registry do it from
+requirements.txt, or ``python -m pip install memwarden`` by hand. This file only
+hands the nodes to ComfyUI.
 """
 
 import importlib
@@ -20,10 +20,12 @@ try:
 except ImportError as e:
     raise ImportError(
         "memwarden node pack: the memwarden Python package is not installed in the Python that runs "
-        f"ComfyUI. In this folder ({os.path.dirname(os.path.abspath(__file__))}) run "
-        f'`"{sys.executable}" -m pip install .` with this same Python; it builds the Rust core, so it '
-        "needs a Rust toolchain (cargo, from https://rustup.rs). Then restart ComfyUI. "
-        f"({type(e).__name__}: {e})"
+        "ComfyUI. Install it without a compiler: with ComfyUI-Manager (install or fix this node pack, "
+        f'which installs its requirements.txt), or run `"{sys.executable}" -m pip install memwarden` '
+        "(this is the Python that runs ComfyUI: python_embeded\\python.exe on the Windows portable "
+        "build). Then restart ComfyUI. To build it from source instead, run "
+        f'`"{sys.executable}" -m pip install .` in this folder ({os.path.dirname(os.path.abspath(__file__))}); '
+        f"that needs a Rust toolchain (cargo, from https://rustup.rs). ({type(e).__name__}: {e})"
     ) from e
 
 NODE_CLASS_MAPPINGS = _nodes.NODE_CLASS_MAPPINGS
