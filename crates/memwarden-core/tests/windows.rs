@@ -139,6 +139,21 @@ fn trim_by_pid_runs_and_reports_both_calls() {
         "{:?}",
         r.steps[0]
     );
+    // The privileges step names the three a memory cleaner asks for, each YES
+    // or NO as our token holds it (Wine's token is an administrator's; on
+    // Windows it depends on elevation).
+    let privileges = &r.steps[1].detail;
+    for name in [
+        "SeIncreaseQuotaPrivilege",
+        "SeProfileSingleProcessPrivilege",
+        "SeDebugPrivilege",
+    ] {
+        assert!(
+            privileges.contains(&format!("{name}=YES"))
+                || privileges.contains(&format!("{name}=NO")),
+            "{privileges}"
+        );
+    }
     let advise = &r.steps[3].detail;
     assert!(
         advise.contains("EmptyWorkingSet done") && advise.contains("(-1, -1) done"),
