@@ -470,18 +470,20 @@ pub struct ReclaimReport {
     pub duration_ms: f64,
 }
 
-/// Result of returning the caller's free heap to the OS (malloc_trim).
+/// Result of returning the caller's free heap to the OS (malloc_trim on Linux,
+/// HeapCompact on every process heap on Windows).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct HeapTrimReport {
     /// Version of this JSON schema.
     pub schema_version: u32,
     /// The calling process.
     pub pid: u32,
-    /// False when the allocator had nothing to give back.
+    /// False when the allocator had nothing to give back (on Windows: when the
+    /// process's private commit did not go down).
     pub released: bool,
-    /// VmRSS before malloc_trim.
+    /// VmRSS before the trim (the working set on Windows).
     pub rss_before_bytes: u64,
-    /// VmRSS after.
+    /// VmRSS after (the working set on Windows).
     pub rss_after_bytes: u64,
     /// rss_before - rss_after.
     pub freed_bytes: i64,
