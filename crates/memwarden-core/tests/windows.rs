@@ -112,6 +112,14 @@ fn the_probes_find_and_measure_the_child() {
         "{listed:?}"
     );
     assert!(snap.kernel.starts_with("Windows "), "{}", snap.kernel);
+    // Each listed page file names its drive and the drive's free space (Wine
+    // lists none; Windows usually C:\pagefile.sys).
+    for f in &snap.system.page_files {
+        assert!(
+            f.drive.ends_with('\\') && f.drive_free_bytes.is_some(),
+            "{f:?}"
+        );
+    }
     assert!(snap.system.total_bytes > CHILD_MIB * MIB);
 }
 

@@ -75,6 +75,26 @@ pub struct SystemMemory {
     pub committed_bytes: u64,
     /// CommitLimit: what may be committed under strict overcommit.
     pub commit_limit_bytes: u64,
+    /// The page files, each with the free space of the drive holding it
+    /// (Windows). Absent on Linux and where none could be listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub page_files: Vec<PageFile>,
+}
+
+/// A page file and the drive it lives on: a page file that must grow to take
+/// what a trim writes takes that space from its drive.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub struct PageFile {
+    /// Its path, e.g. `C:\pagefile.sys`.
+    pub path: String,
+    /// Its current size.
+    pub total_bytes: u64,
+    /// What is in use of it.
+    pub used_bytes: u64,
+    /// The root of the drive (volume) holding it, e.g. `C:\`.
+    pub drive: String,
+    /// Free space on that drive; null when it could not be read.
+    pub drive_free_bytes: Option<u64>,
 }
 
 /// What kind of container, if any, this process runs in.

@@ -1,9 +1,10 @@
 //! Windows: host memory (`memory`), process handles and counters (`process`), the
 //! working-set trim (`advise`), our own token's privileges (`privileges`), the
-//! heap trim (`heap`). Every call goes through `windows-sys`; no foreign function
-//! is declared by hand.
+//! heap trim (`heap`), drives and their free space (`fs`). Every call goes through
+//! `windows-sys`; no foreign function is declared by hand.
 
 pub mod advise;
+pub mod fs;
 pub mod heap;
 pub mod memory;
 pub mod privileges;
