@@ -128,10 +128,17 @@ fn trim_by_pid_runs_and_reports_both_calls() {
     let child = Toucher::start(CHILD_MIB);
     let pid = child.pid() as i64;
     // The guard judges the page files: it either allows the trim or refuses it
-    // with its reason (no page file under a Wine on a host without swap).
+    // with its reason: by the page files' drives where they are listed (Windows),
+    // by the page-file figures otherwise (Wine lists none: no swap, or an
+    // estimate from the commit limit).
     match pageout(pid, &PageoutOptions::default(), &mut |_, _| {}) {
         Ok(r) => assert!(r.guard.allowed && !r.guard.forced, "{r:?}"),
-        Err(Error::GuardRefused(reason)) => assert!(reason.contains("swap"), "{reason}"),
+        Err(Error::GuardRefused(reason)) => {
+            assert!(
+                reason.contains("swap") || reason.contains("page file"),
+                "{reason}"
+            )
+        }
         Err(e) => panic!("{e}"),
     }
     let opts = PageoutOptions {
