@@ -235,3 +235,32 @@ fn own_heap_is_compacted_and_measured() {
         r.rss_before_bytes as i64 - r.rss_after_bytes as i64
     );
 }
+
+#[test]
+fn the_child_is_found_by_its_command_line() {
+    // Wine answers NtQueryInformationProcess(ProcessCommandLineInformation) as
+    // Windows does; the working directory is not read on either.
+    let child = Toucher::start(1);
+    let pid = child.pid();
+    let is_child = |argv: &[String]| argv.iter().any(|a| a == "child_process");
+    let found = memwarden_core::probe::process::find_processes(&is_child, &|launch| {
+        assert!(launch.cwd.is_none() && launch.root.is_none());
+        Some(launch.argv.clone())
+    })
+    .unwrap();
+    let (p, argv) = found
+        .iter()
+        .find(|(p, _)| p.pid == pid)
+        .unwrap_or_else(|| panic!("{pid} not among {found:?}"));
+    assert!(
+        argv[0].ends_with(".exe") && argv[1..].contains(&"--exact".to_string()),
+        "{argv:?}"
+    );
+    assert!(
+        p.cmdline.contains("child_process") && p.rss_bytes > 0,
+        "{p:?}"
+    );
+    assert!(found.iter().all(|(p, _)| p.pid != std::process::id()));
+    let read = process_memory(pid as i64, false).unwrap();
+    assert_eq!(read.cmdline, p.cmdline);
+}
