@@ -132,6 +132,24 @@ class SystemMemory(_Model):
     def committed_bytes(self) -> int: ...
     @property
     def commit_limit_bytes(self) -> int: ...
+    @property
+    def page_files(self) -> list[PageFile]:
+        """The page files with their drives' free space (Windows); empty on Linux."""
+
+@final
+class PageFile(_Model):
+    """A page file (Windows) and the free space of the drive holding it."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def total_bytes(self) -> int: ...
+    @property
+    def used_bytes(self) -> int: ...
+    @property
+    def drive(self) -> str: ...
+    @property
+    def drive_free_bytes(self) -> int | None: ...
 
 @final
 class ContainerInfo(_Model):

@@ -15,6 +15,7 @@ from memwarden import _native
 CLASSES = [
     "Snapshot",
     "SystemMemory",
+    "PageFile",
     "ContainerInfo",
     "CgroupMemory",
     "EffectiveMemory",

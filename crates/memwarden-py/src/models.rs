@@ -10,9 +10,9 @@ use memwarden_core::policy::modes::CleanupMode;
 use memwarden_core::render::{self, RenderOptions};
 use memwarden_core::{
     CgroupMemory, ContainerInfo, ContainerRuntime, EffectiveMemory, Error, GpuDevice, GpuInfo,
-    GpuProcess, GpuProcessKind, GuardVerdict, HeapTrimReport, MemorySource, PageoutAdvice,
-    PageoutReport, PressureInfo, PressureLevel, ProcessMemory, ProcessScope, Psi, PsiLine,
-    PurgeReport, ReclaimReport, Snapshot, StatusLine, Step, SystemMemory, TopProcesses,
+    GpuProcess, GpuProcessKind, GuardVerdict, HeapTrimReport, MemorySource, PageFile,
+    PageoutAdvice, PageoutReport, PressureInfo, PressureLevel, ProcessMemory, ProcessScope, Psi,
+    PsiLine, PurgeReport, ReclaimReport, Snapshot, StatusLine, Step, SystemMemory, TopProcesses,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
@@ -304,9 +304,15 @@ model! {
         total_bytes, available_bytes, available_estimated, free_bytes, used_bytes,
         percent_used, buffers_bytes, cached_bytes, shmem_bytes, swap_total_bytes,
         swap_free_bytes, swap_used_bytes, swap_cached_bytes, committed_bytes,
-        commit_limit_bytes,
+        commit_limit_bytes, page_files,
     }
     repr(total_bytes, available_bytes, percent_used, swap_total_bytes, swap_used_bytes)
+}
+
+model! {
+    /// A page file (Windows) and the free space of the drive holding it.
+    PyPageFile = "PageFile" (PageFile) { path, total_bytes, used_bytes, drive, drive_free_bytes }
+    repr(path, total_bytes, used_bytes, drive, drive_free_bytes)
 }
 
 model! {
@@ -475,6 +481,7 @@ model! {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySnapshot>()?;
     m.add_class::<PySystemMemory>()?;
+    m.add_class::<PyPageFile>()?;
     m.add_class::<PyContainerInfo>()?;
     m.add_class::<PyCgroupMemory>()?;
     m.add_class::<PyEffectiveMemory>()?;

@@ -9,8 +9,9 @@ use crate::sys::heap;
 
 use super::ms_since;
 
-/// Return the calling process's free heap to the OS (glibc malloc_trim on Linux),
-/// with its RSS before and after.
+/// Return the calling process's free heap to the OS (glibc malloc_trim on Linux,
+/// HeapCompact on every process heap on Windows), with its RSS (the working set
+/// on Windows) before and after.
 pub fn trim_own_heap() -> Result<HeapTrimReport> {
     let t0 = Instant::now();
     let before = process::self_rss_bytes()?;

@@ -75,6 +75,26 @@ pub struct SystemMemory {
     pub committed_bytes: u64,
     /// CommitLimit: what may be committed under strict overcommit.
     pub commit_limit_bytes: u64,
+    /// The page files, each with the free space of the drive holding it
+    /// (Windows). Absent on Linux and where none could be listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub page_files: Vec<PageFile>,
+}
+
+/// A page file and the drive it lives on: a page file that must grow to take
+/// what a trim writes takes that space from its drive.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub struct PageFile {
+    /// Its path, e.g. `C:\pagefile.sys`.
+    pub path: String,
+    /// Its current size.
+    pub total_bytes: u64,
+    /// What is in use of it.
+    pub used_bytes: u64,
+    /// The root of the drive (volume) holding it, e.g. `C:\`.
+    pub drive: String,
+    /// Free space on that drive; null when it could not be read.
+    pub drive_free_bytes: Option<u64>,
 }
 
 /// What kind of container, if any, this process runs in.
@@ -470,18 +490,20 @@ pub struct ReclaimReport {
     pub duration_ms: f64,
 }
 
-/// Result of returning the caller's free heap to the OS (malloc_trim).
+/// Result of returning the caller's free heap to the OS (malloc_trim on Linux,
+/// HeapCompact on every process heap on Windows).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct HeapTrimReport {
     /// Version of this JSON schema.
     pub schema_version: u32,
     /// The calling process.
     pub pid: u32,
-    /// False when the allocator had nothing to give back.
+    /// False when the allocator had nothing to give back (on Windows: when the
+    /// process's private commit did not go down).
     pub released: bool,
-    /// VmRSS before malloc_trim.
+    /// VmRSS before the trim (the working set on Windows).
     pub rss_before_bytes: u64,
-    /// VmRSS after.
+    /// VmRSS after (the working set on Windows).
     pub rss_after_bytes: u64,
     /// rss_before - rss_after.
     pub freed_bytes: i64,

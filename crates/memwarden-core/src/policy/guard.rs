@@ -1,9 +1,10 @@
 //! The swap safety guard (the seeds' `skip_trim_if_c_low` / `min_c_free_gb`, made
 //! right for Linux). Paging anonymous memory out needs free swap: on Windows the
 //! seeds checked the pagefile's drive, on Linux the swap devices and the cgroup's
-//! swap allowance are what fill up.
+//! swap allowance are what fill up. Where the snapshot lists page files with
+//! their drives (Windows), [`page_file_verdict`] judges by those drives.
 
-use crate::model::{CgroupMemory, GuardVerdict, SystemMemory};
+use crate::model::{CgroupMemory, GuardVerdict, PageFile, SystemMemory};
 use crate::units::format_bytes;
 
 /// Default margin kept free in swap on top of what a pageout would use.
@@ -86,6 +87,9 @@ pub fn evaluate(
     force: bool,
     knobs: &GuardKnobs,
 ) -> GuardVerdict {
+    if !system.page_files.is_empty() {
+        return page_file_verdict(system, needed, margin, force, knobs);
+    }
     let (free, cap_note) = usable_swap(system, cgroup);
     let required = needed.saturating_add(margin);
     let cap = cap_note
@@ -140,9 +144,20 @@ pub fn evaluate(
             String::new(),
         )
     };
+    verdict((ok, found, advice), force, free, needed, margin)
+}
+
+/// The verdict from (safe, what was found, what the reader can do about a
+/// refusal): a forced refusal is allowed, and its advice no longer applies.
+fn verdict(
+    (ok, found, advice): (bool, String, String),
+    force: bool,
+    free: u64,
+    needed: u64,
+    margin: u64,
+) -> GuardVerdict {
     let reason = match (ok, force) {
         (true, _) => found,
-        // The override was used: its advice no longer applies.
         (false, true) => format!("overridden on request: {found}"),
         (false, false) => format!("{found}{advice}"),
     };
@@ -154,6 +169,135 @@ pub fn evaluate(
         margin_bytes: margin,
         reason,
     }
+}
+
+/// The page files on each drive, once per drive (the first listed names it).
+fn page_file_drives(files: &[PageFile]) -> Vec<&PageFile> {
+    let mut drives: Vec<&PageFile> = Vec::new();
+    for f in files {
+        if !drives
+            .iter()
+            .any(|d| d.drive.eq_ignore_ascii_case(&f.drive))
+        {
+            drives.push(f);
+        }
+    }
+    drives
+}
+
+/// Windows: the seeds' guard, "free space on the page-file drive must stay above
+/// min_c_free_gb". A trim writes the private pages it takes out of the working
+/// set to the page files; what their free room (`swap_free_bytes`) cannot take,
+/// they must grow by on their drives. Each drive holding a page file must have
+/// that growth plus the margin free: Windows chooses which page file grows, so
+/// each drive is judged as if it took it all. A trim moves pages that are
+/// already committed and never raises the commit charge; the verdict states it
+/// against the commit limit for the reader.
+pub fn page_file_verdict(
+    system: &SystemMemory,
+    needed: u64,
+    margin: u64,
+    force: bool,
+    knobs: &GuardKnobs,
+) -> GuardVerdict {
+    let room = system.swap_free_bytes;
+    let growth = needed.saturating_sub(room);
+    let required = growth.saturating_add(margin);
+    let drives = page_file_drives(&system.page_files);
+    let short = drives
+        .iter()
+        .find(|d| d.drive_free_bytes.is_none_or(|f| f < required));
+    let commit = format!(
+        "; commit charge {} of the {} limit",
+        format_bytes(system.committed_bytes),
+        format_bytes(system.commit_limit_bytes)
+    );
+    let judged = match short {
+        Some(d) => drive_refusal(d, growth, needed, margin, knobs),
+        None => (
+            true,
+            drives_allowed(&drives, room, growth, needed, margin, knobs),
+            String::new(),
+        ),
+    };
+    let (ok, found, advice) = judged;
+    verdict(
+        (ok, format!("{found}{commit}"), advice),
+        force,
+        room,
+        needed,
+        margin,
+    )
+}
+
+/// Why `d` cannot take the growth plus the margin, and what the reader can do.
+fn drive_refusal(
+    d: &PageFile,
+    growth: u64,
+    needed: u64,
+    margin: u64,
+    knobs: &GuardKnobs,
+) -> (bool, String, String) {
+    let Some(free) = d.drive_free_bytes else {
+        return (
+            false,
+            format!(
+                "the free space of drive {} (page file {}) could not be read",
+                d.drive, d.path
+            ),
+            format!(": {} to trim anyway", knobs.force),
+        );
+    };
+    (
+        false,
+        format!(
+            "drive {} (page file {}) has {} free, below the {} the page files may grow by to \
+             take the {} paged out plus the {} margin ({})",
+            d.drive,
+            d.path,
+            format_bytes(free),
+            format_bytes(growth),
+            format_bytes(needed),
+            format_bytes(margin),
+            knobs.margin,
+        ),
+        format!(
+            ". Free space on {}, lower {}, or {} to trim anyway",
+            d.drive, knobs.margin, knobs.force
+        ),
+    )
+}
+
+/// What an allowed trim was judged on: each drive's free space, the margin and
+/// the page files' room.
+fn drives_allowed(
+    drives: &[&PageFile],
+    room: u64,
+    growth: u64,
+    needed: u64,
+    margin: u64,
+    knobs: &GuardKnobs,
+) -> String {
+    let free = drives
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} free",
+                d.drive,
+                format_bytes(d.drive_free_bytes.unwrap_or(0))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "page-file drives ({free}) keep the {} margin ({}) beyond the {} the page files may \
+         grow by; the page files have {} free for the {} to page out",
+        format_bytes(margin),
+        knobs.margin,
+        format_bytes(growth),
+        format_bytes(room),
+        format_bytes(needed),
+    )
 }
 
 #[cfg(test)]
@@ -191,6 +335,106 @@ mod tests {
         );
         let c = cold_verdict(&sys(1000, 109), None, 100, 10);
         assert!(c.allowed && c.swap_free_bytes == 109);
+    }
+
+    const GIB: u64 = 1 << 30;
+
+    fn page_file(drive: &str, free: Option<u64>) -> PageFile {
+        PageFile {
+            path: format!("{drive}pagefile.sys"),
+            total_bytes: 4 * GIB,
+            used_bytes: GIB,
+            drive: drive.into(),
+            drive_free_bytes: free,
+        }
+    }
+
+    /// Page files with `room` free in them, on drives with `free` each.
+    fn windows(room: u64, drives: &[(&str, Option<u64>)]) -> SystemMemory {
+        SystemMemory {
+            swap_total_bytes: 4 * GIB,
+            swap_free_bytes: room,
+            committed_bytes: 20 * GIB,
+            commit_limit_bytes: 24 * GIB,
+            page_files: drives.iter().map(|(d, f)| page_file(d, *f)).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn page_file_drives_need_the_growth_plus_the_margin() {
+        let knobs = GuardKnobs::cli();
+        // 3 GiB of room takes 2 GiB: no growth, the drive keeps its 1 GiB margin.
+        let s = windows(3 * GIB, &[(r"C:\", Some(GIB))]);
+        let v = evaluate(&s, None, 2 * GIB, GIB, false, &knobs);
+        assert!(v.allowed && !v.forced, "{}", v.reason);
+        assert!(v.reason.contains(r"C:\ 1.00 GiB free"), "{}", v.reason);
+        assert!(
+            v.reason
+                .contains("commit charge 20.00 GiB of the 24.00 GiB limit"),
+            "{}",
+            v.reason
+        );
+        // 1 GiB of room for 3 GiB: 2 GiB of growth plus the margin is 3 GiB.
+        let s = windows(GIB, &[(r"C:\", Some(3 * GIB))]);
+        assert!(evaluate(&s, None, 3 * GIB, GIB, false, &knobs).allowed);
+        let s = windows(GIB, &[(r"C:\", Some(3 * GIB - 1))]);
+        let v = evaluate(&s, None, 3 * GIB, GIB, false, &knobs);
+        assert!(!v.allowed && !v.forced);
+        for part in [
+            r"drive C:\ (page file C:\pagefile.sys)",
+            "the 1.00 GiB margin (--min-swap-free)",
+        ] {
+            assert!(v.reason.contains(part), "{part}: {}", v.reason);
+        }
+        assert!(
+            v.reason
+                .contains(r"Free space on C:\, lower --min-swap-free, or pass --force"),
+            "{}",
+            v.reason
+        );
+        assert_eq!(v.swap_free_bytes, GIB);
+        let v = evaluate(&s, None, 3 * GIB, GIB, true, &knobs);
+        assert!(v.allowed && v.forced && v.reason.starts_with("overridden on request"));
+        assert!(!v.reason.contains("--force"), "{}", v.reason);
+    }
+
+    #[test]
+    fn every_page_file_drive_is_judged() {
+        let knobs = GuardKnobs {
+            force: "set skip_trim_if_c_low to false".into(),
+            margin: "min_c_free_gb".into(),
+        };
+        let s = windows(
+            0,
+            &[
+                (r"C:\", Some(10 * GIB)),
+                (r"c:\", None),
+                (r"D:\", Some(GIB)),
+            ],
+        );
+        let v = evaluate(&s, None, GIB, GIB, false, &knobs);
+        assert!(!v.allowed, "{}", v.reason);
+        assert!(
+            v.reason.contains(r"drive D:\") && v.reason.contains("min_c_free_gb"),
+            "{}",
+            v.reason
+        );
+        assert!(
+            v.reason.contains("set skip_trim_if_c_low to false"),
+            "{}",
+            v.reason
+        );
+        // A drive whose free space is unknown is refused, by name.
+        let s = windows(0, &[(r"E:\", None)]);
+        let v = evaluate(&s, None, GIB, GIB, false, &knobs);
+        assert!(
+            !v.allowed
+                && v.reason
+                    .contains(r"drive E:\ (page file E:\pagefile.sys) could not be read"),
+            "{}",
+            v.reason
+        );
     }
 
     #[test]

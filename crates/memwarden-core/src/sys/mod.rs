@@ -20,9 +20,9 @@ pub(crate) use linux::{advise, cache, cgroup, heap};
 #[cfg(windows)]
 pub(crate) mod windows;
 #[cfg(windows)]
-pub(crate) use unsupported::{cache, cgroup, heap};
+pub(crate) use unsupported::{cache, cgroup};
 #[cfg(windows)]
-pub(crate) use windows::advise;
+pub(crate) use windows::{advise, heap};
 
 #[cfg(not(target_os = "linux"))]
 mod unsupported;

@@ -74,6 +74,7 @@ pub mod cgroup {
     }
 }
 
+#[cfg(not(windows))]
 pub mod heap {
     use super::*;
 

@@ -20,19 +20,23 @@
 //! move to the modified list and stay in RAM). The room counted is the page
 //! files' current size, not what a system-managed page file may still grow to, so
 //! the guard may refuse a trim that growth would have absorbed but never allows
-//! one beyond the room that exists; the free space of the page file's drive is not
-//! judged yet.
+//! one beyond the room that exists. Each listed page file is also reported in
+//! `page_files` with its drive (GetVolumePathNameW) and the drive's free space
+//! (GetDiskFreeSpaceExW); when there is one, the guard judges a trim by the
+//! drives instead ([`crate::policy::guard`]): what the page files may have to
+//! grow by, plus the margin, must fit on each.
 
 use crate::error::{Error, Result};
-use crate::model::SystemMemory;
-use crate::sys::windows::memory::PageFile;
+use crate::model::{PageFile, SystemMemory};
+use crate::sys::windows::fs::{free_bytes, volume_of};
+use crate::sys::windows::memory::PageFile as ListedPageFile;
 use crate::sys::windows::memory::{memory_status, os_version, page_files, performance_info};
 
 /// Windows never makes a page file smaller than this (16 MiB).
 const MIN_PAGE_FILE: u64 = 16 << 20;
 
 /// The raw figures, in bytes, that [`system_memory`] turns into a snapshot's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Raw {
     total: u64,
     available: u64,
@@ -41,6 +45,8 @@ struct Raw {
     commit_limit: u64,
     /// Summed over the listed page files; None when they could not be listed.
     page_file: Option<(u64, u64)>,
+    /// The listed page files with their drives.
+    files: Vec<PageFile>,
 }
 
 /// Page-file (total, used): the listed files, or the commit-limit estimate.
@@ -81,10 +87,43 @@ fn system_memory(r: &Raw) -> SystemMemory {
         swap_cached_bytes: 0,
         committed_bytes: r.commit_total,
         commit_limit_bytes: r.commit_limit,
+        page_files: r.files.clone(),
     }
 }
 
-fn summed(files: &[PageFile], page: u64) -> (u64, u64) {
+/// A page file's path as a reader writes it: EnumPageFilesW may give the NT
+/// form `\??\C:\pagefile.sys`.
+fn display_path(listed: &str) -> &str {
+    listed.strip_prefix(r"\??\").unwrap_or(listed)
+}
+
+/// The drive root a path starts with (`C:\`), when it starts with one.
+fn drive_prefix(path: &str) -> Option<String> {
+    let b = path.as_bytes();
+    (b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\')
+        .then(|| path[..3].to_ascii_uppercase())
+}
+
+/// A listed page file, located: its drive and the drive's free space.
+fn located(f: &ListedPageFile, page: u64) -> PageFile {
+    let path = display_path(&f.path).to_string();
+    let drive = volume_of(&path)
+        .ok()
+        .or_else(|| drive_prefix(&path))
+        .unwrap_or_default();
+    let drive_free_bytes = (!drive.is_empty())
+        .then(|| free_bytes(&drive).ok())
+        .flatten();
+    PageFile {
+        total_bytes: f.total_pages * page,
+        used_bytes: (f.in_use_pages * page).min(f.total_pages * page),
+        path,
+        drive,
+        drive_free_bytes,
+    }
+}
+
+fn summed(files: &[ListedPageFile], page: u64) -> (u64, u64) {
     files.iter().fold((0, 0), |(t, u), f| {
         (t + f.total_pages * page, u + f.in_use_pages * page)
     })
@@ -94,13 +133,15 @@ pub fn read_system_memory() -> Result<SystemMemory> {
     let m = memory_status().map_err(|e| Error::io("GlobalMemoryStatusEx", e))?;
     let p = performance_info().map_err(|e| Error::io("GetPerformanceInfo", e))?;
     let page = p.PageSize as u64;
+    let listed = page_files().ok();
     let raw = Raw {
         total: m.ullTotalPhys,
         available: m.ullAvailPhys,
         system_cache: p.SystemCache as u64 * page,
         commit_total: p.CommitTotal as u64 * page,
         commit_limit: p.CommitLimit as u64 * page,
-        page_file: page_files().ok().map(|f| summed(&f, page)),
+        page_file: listed.as_ref().map(|f| summed(f, page)),
+        files: listed.iter().flatten().map(|f| located(f, page)).collect(),
     };
     Ok(system_memory(&raw))
 }
@@ -128,6 +169,7 @@ mod tests {
             commit_total: 20 * GIB,
             commit_limit: 24 * GIB,
             page_file: Some((8 * GIB, 3 * GIB)),
+            files: Vec::new(),
         };
         let m = system_memory(&r);
         assert_eq!(m.used_bytes, 12 * GIB);
@@ -167,6 +209,26 @@ mod tests {
     }
 
     #[test]
+    fn page_file_paths_and_drives() {
+        assert_eq!(display_path(r"\??\C:\pagefile.sys"), r"C:\pagefile.sys");
+        assert_eq!(display_path(r"D:\pagefile.sys"), r"D:\pagefile.sys");
+        assert_eq!(drive_prefix(r"d:\pagefile.sys").as_deref(), Some(r"D:\"));
+        assert_eq!(drive_prefix(r"\\server\share\x"), None);
+        let f = ListedPageFile {
+            path: r"\??\C:\pagefile.sys".into(),
+            total_pages: 10,
+            in_use_pages: 4,
+        };
+        let p = located(&f, 4096);
+        assert_eq!(
+            (p.path.as_str(), p.total_bytes, p.used_bytes),
+            (r"C:\pagefile.sys", 40960, 16384)
+        );
+        assert!(p.drive.eq_ignore_ascii_case(r"C:\"), "{p:?}");
+        assert!(p.drive_free_bytes.is_some_and(|b| b > 0), "{p:?}");
+    }
+
+    #[test]
     fn this_machine_is_read() {
         let m = read_system_memory().unwrap();
         assert!(
@@ -174,6 +236,11 @@ mod tests {
             "{m:?}"
         );
         assert!(m.commit_limit_bytes > 0 && m.swap_used_bytes <= m.swap_total_bytes);
+        // Wine lists no page file; Windows usually one, on the system drive.
+        for f in &m.page_files {
+            assert!(!f.path.is_empty() && !f.drive.is_empty(), "{f:?}");
+            assert!(f.used_bytes <= f.total_bytes, "{f:?}");
+        }
         assert!(
             kernel_release().starts_with("Windows "),
             "{}",

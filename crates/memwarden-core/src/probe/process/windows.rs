@@ -10,7 +10,9 @@
 //!   Windows (Windows has no VmSize counterpart in these counters).
 //! - `swap_bytes`: 0. Windows does not report how much of one process sits in
 //!   the page file.
-//! - `cmdline`: empty; reading another process's command line is not done yet.
+//! - `cmdline`: the command line it was started with (NtQueryInformationProcess),
+//!   for [`read_process`] and [`find_processes`]; empty in the top-N scan and
+//!   where it cannot be read.
 //!
 //! PIDs 0 (System Idle Process) and 4 (System) are the kernel's own: they are
 //! identified without being opened, as kernel threads, so that
@@ -23,6 +25,7 @@ use windows_sys::Win32::System::ProcessStatus::PROCESS_MEMORY_COUNTERS_EX;
 use crate::error::{Error, Result};
 use crate::model::{ProcessMemory, ProcessScope, TopProcesses};
 use crate::policy::target::Launch;
+use crate::sys::windows::cmdline::{command_line, split as split_args};
 use crate::sys::windows::process::{
     has_exited, image_name, list, memory_counters, open_query, start_time,
 };
@@ -98,7 +101,11 @@ fn process_memory(pid: u32, name: String, c: &PROCESS_MEMORY_COUNTERS_EX) -> Pro
 pub fn read_process(pid: u32) -> Result<ProcessMemory> {
     let c = counters(pid, "reading process memory")?;
     let name = identity(pid).map(|i| i.name).unwrap_or_default();
-    Ok(process_memory(pid, name, &c))
+    let mut p = process_memory(pid, name, &c);
+    if let Ok(h) = open_query(pid, "reading a command line") {
+        p.cmdline = command_line(pid, &h).unwrap_or_default();
+    }
+    Ok(p)
 }
 
 pub fn add_uss_pss(_p: &mut ProcessMemory) -> Result<()> {
@@ -149,13 +156,45 @@ pub fn top_processes(
     })
 }
 
-/// Not yet on Windows: matching a launch needs another process's command line
-/// and working directory, which are read from its PEB.
+/// Processes whose launch satisfies `pred`, the kernel's own, exited ones and
+/// the caller excluded, each with what `pred` said of it. `prefilter` sees the
+/// argument vector first. The working directory is not known on Windows (see
+/// [`crate::sys::windows::cmdline`]): a relative script is matched by its path
+/// alone (`ComfyUI\main.py` of the portable build), not resolved.
 pub fn find_processes<T>(
-    _prefilter: &dyn Fn(&[String]) -> bool,
-    _pred: &dyn Fn(&Launch) -> Option<T>,
+    prefilter: &dyn Fn(&[String]) -> bool,
+    pred: &dyn Fn(&Launch) -> Option<T>,
 ) -> Result<Vec<(ProcessMemory, T)>> {
-    Err(Error::unsupported_platform("finding processes by launch"))
+    let me = std::process::id();
+    let procs = list().map_err(|e| Error::io("CreateToolhelp32Snapshot", e))?;
+    let mut out = Vec::new();
+    for (pid, name) in procs {
+        if pid == me || system_process(pid).is_some() {
+            continue;
+        }
+        let Ok(h) = open_query(pid, "reading a command line") else {
+            continue;
+        };
+        let Ok(line) = command_line(pid, &h) else {
+            continue;
+        };
+        let argv = split_args(&line);
+        if argv.is_empty() || has_exited(&h) || !prefilter(&argv) {
+            continue;
+        }
+        let launch = Launch {
+            argv,
+            cwd: None,
+            root: None,
+        };
+        if let (Some(found), Ok(c)) = (pred(&launch), memory_counters(Some(&h))) {
+            let mut p = process_memory(pid, name, &c);
+            p.cmdline = line;
+            out.push((p, found));
+        }
+    }
+    out.sort_by_key(|(p, _)| p.pid);
+    Ok(out)
 }
 
 /// Windows has no PID namespaces: the PIDs drivers report are ours.

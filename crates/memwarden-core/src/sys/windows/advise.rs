@@ -21,6 +21,7 @@ use crate::model::PageoutAdvice;
 use crate::probe::process::Identity;
 use crate::sys::Advised;
 
+use super::privileges;
 use super::process::{last_error, memory_counters, open, open_error, start_time};
 
 const ACCESS: u32 = PROCESS_SET_QUOTA | PROCESS_QUERY_LIMITED_INFORMATION;
@@ -79,12 +80,16 @@ impl Target {
     }
 
     /// The handle already carries the rights a trim needs (open would have been
-    /// refused otherwise), and a trim to (-1, -1) needs no privilege.
+    /// refused otherwise), and a trim to (-1, -1) needs no privilege; the
+    /// privileges a memory cleaner uses are still enabled where our token holds
+    /// them, and the step says which were granted.
     pub fn check_privileges(&mut self) -> Result<String> {
-        Ok(
-            "PROCESS_SET_QUOTA granted on the handle; emptying a working set needs no privilege"
-                .into(),
-        )
+        let granted = privileges::enable(&privileges::TRIM_PRIVILEGES);
+        Ok(format!(
+            "{}; PROCESS_SET_QUOTA granted on the handle; emptying a working set needs no \
+             privilege",
+            privileges::describe(&granted)
+        ))
     }
 
     /// EmptyWorkingSet, then SetProcessWorkingSetSizeEx(-1, -1). Fails only when

@@ -11,6 +11,7 @@ use windows_sys::Win32::System::SystemInformation::{
     GlobalMemoryStatusEx, MEMORYSTATUSEX, OSVERSIONINFOW,
 };
 
+use super::fs::from_wide_ptr;
 use super::process::last_error;
 
 pub fn memory_status() -> std::io::Result<MEMORYSTATUSEX> {
@@ -38,9 +39,11 @@ pub fn performance_info() -> std::io::Result<PERFORMANCE_INFORMATION> {
     Ok(p)
 }
 
-/// One page file: its size and what is in use, in pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One page file: its path as EnumPageFilesW names it, its size and what is in
+/// use, in pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageFile {
+    pub path: String,
     pub total_pages: u64,
     pub in_use_pages: u64,
 }
@@ -48,12 +51,19 @@ pub struct PageFile {
 unsafe extern "system" fn collect_page_file(
     ctx: *mut core::ffi::c_void,
     info: *mut ENUM_PAGE_FILE_INFORMATION,
-    _name: PCWSTR,
+    name: PCWSTR,
 ) -> BOOL {
-    // SAFETY: ctx is the Vec passed to EnumPageFilesW below; info is valid for the
-    // duration of the callback.
-    let (files, info) = unsafe { (&mut *(ctx as *mut Vec<PageFile>), &*info) };
+    // SAFETY: ctx is the Vec passed to EnumPageFilesW below; info and name are
+    // valid for the duration of the callback, name NUL-terminated.
+    let (files, info, path) = unsafe {
+        (
+            &mut *(ctx as *mut Vec<PageFile>),
+            &*info,
+            from_wide_ptr(name),
+        )
+    };
     files.push(PageFile {
+        path,
         total_pages: info.TotalSize as u64,
         in_use_pages: info.TotalInUse as u64,
     });

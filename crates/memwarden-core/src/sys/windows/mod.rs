@@ -1,7 +1,13 @@
 //! Windows: host memory (`memory`), process handles and counters (`process`), the
-//! working-set trim (`advise`). Every call goes through `windows-sys`; no foreign
+//! working-set trim (`advise`), our own token's privileges (`privileges`), the
+//! heap trim (`heap`), drives and their free space (`fs`), other processes'
+//! command lines (`cmdline`). Every call goes through `windows-sys`; no foreign
 //! function is declared by hand.
 
 pub mod advise;
+pub mod cmdline;
+pub mod fs;
+pub mod heap;
 pub mod memory;
+pub mod privileges;
 pub mod process;
