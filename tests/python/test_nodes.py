@@ -684,17 +684,19 @@ def test_pack_entry_point_hands_the_nodes_to_comfyui():
 
 
 def test_pack_entry_point_says_how_to_install_what_exists(monkeypatch):
-    # The package is missing from the Python that runs ComfyUI: the message says what
-    # works today (pip install . here, with that Python; it needs cargo), and names
-    # no package-index install (there is none yet).
+    # The package is missing from the Python that runs ComfyUI: the message names the
+    # compiler-free installs first (ComfyUI-Manager, or the wheel from the package
+    # index with that very Python), and building from this checkout (cargo) last.
     monkeypatch.setitem(sys.modules, "memwarden.comfy", None)
     with pytest.raises(ImportError) as info:
         load_pack_entry_point()
     msg = str(info.value)
-    assert f'"{sys.executable}" -m pip install .' in msg, msg
-    assert str(ROOT) in msg, msg
+    wheel = f'"{sys.executable}" -m pip install memwarden'
+    source = f'"{sys.executable}" -m pip install .'
+    assert "ComfyUI-Manager" in msg and wheel in msg, msg
+    assert source in msg and str(ROOT) in msg, msg
     assert "cargo" in msg and "rustup" in msg, msg
-    assert "pip install memwarden" not in msg, msg
+    assert msg.index(wheel) < msg.index(source), msg
 
 
 def test_memory_cleaner_margin_default_fits_the_platform() -> None:
