@@ -5,7 +5,7 @@ timed and logged (``[5/7] ...``), ending in a ``CLEANUP RESULTS`` block.
    in aggressive mode also drop ComfyUI's cached node outputs
 1-3. garbage collection passes, with counts
 4. torch caches: empty_cache, ipc_collect, peak stats, pinned host cache
-5. OS-level trim: return the heap to the OS (malloc_trim); in aggressive mode also
+5. OS-level trim: return the heap to the OS (malloc_trim; HeapCompact on Windows); in aggressive mode also
    page this process's idle memory out (behind the swap guard); if the kernel
    refuses that in-process, fall back to the external helper: the memwarden binary
    named by ``MEMWARDEN_HELPER`` (granted CAP_SYS_NICE with
@@ -426,13 +426,20 @@ def unload_comfy_models(mm: Any) -> str:
     return "; ".join(parts)
 
 
+#: The call that returns the heap, and what the memory it is measured by is called,
+#: as each OS names them (glibc's malloc_trim and RSS; Windows' HeapCompact and
+#: working set).
+HEAP_TRIM, RESIDENT = ("HeapCompact", "working set") if sys.platform == "win32" else ("malloc_trim", "RSS")
+
+
 def trim_heap_detail() -> str:
-    """Return this process's free heap to the OS (malloc_trim) and say what it did."""
+    """Return this process's free heap to the OS (malloc_trim on Linux, HeapCompact
+    on Windows) and say what it did."""
     try:
         h = _native.trim_heap()
     except _native.Unsupported as e:
         return f"heap trim not available on this platform ({e})"
-    return f"malloc_trim: RSS {h.rss_before_bytes / GB:.3f} GB -> {h.rss_after_bytes / GB:.3f} GB"
+    return f"{HEAP_TRIM}: {RESIDENT} {h.rss_before_bytes / GB:.3f} GB -> {h.rss_after_bytes / GB:.3f} GB"
 
 
 class _Deferred:
