@@ -1,5 +1,8 @@
 //! `memwarden check` and `memwarden status` against real processes.
 
+// Linux only (its fixtures read /proc): empty on other targets.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::*;
