@@ -114,10 +114,13 @@ struct TrimArgs {
 
 #[derive(Args)]
 struct PurgeArgs {
-    /// Also drop reclaimable slab: dentries and inodes (drop_caches=3).
+    /// Also drop reclaimable slab: dentries and inodes (drop_caches=3). Windows:
+    /// also purge the whole standby list (PurgeStandbyList), not only its
+    /// low-priority pages.
     #[arg(long)]
     slab: bool,
-    /// Compact free memory afterwards (/proc/sys/vm/compact_memory).
+    /// Compact free memory afterwards (/proc/sys/vm/compact_memory). Windows:
+    /// empty every process's working set first (EmptyWorkingSets).
     #[arg(long)]
     compact: bool,
 }
