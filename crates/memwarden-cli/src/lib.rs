@@ -54,7 +54,7 @@ enum Command {
     Status,
     /// Page the idle memory of another process out to swap (process_madvise).
     Trim(TrimArgs),
-    /// sync and drop the page cache, the Linux equivalent of purging the standby list (root).
+    /// sync and drop the page cache (Linux, root); purge the standby list (Windows, Administrator).
     PurgeCache(PurgeArgs),
     /// Ask the kernel to reclaim memory from this process's cgroup (cgroup v2 memory.reclaim).
     Reclaim(ReclaimArgs),
