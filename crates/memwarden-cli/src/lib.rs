@@ -54,7 +54,7 @@ enum Command {
     Status,
     /// Page the idle memory of another process out to swap (process_madvise).
     Trim(TrimArgs),
-    /// sync and drop the page cache, the Linux equivalent of purging the standby list (root).
+    /// sync and drop the page cache (Linux, root); purge the standby list (Windows, Administrator).
     PurgeCache(PurgeArgs),
     /// Ask the kernel to reclaim memory from this process's cgroup (cgroup v2 memory.reclaim).
     Reclaim(ReclaimArgs),
@@ -114,10 +114,13 @@ struct TrimArgs {
 
 #[derive(Args)]
 struct PurgeArgs {
-    /// Also drop reclaimable slab: dentries and inodes (drop_caches=3).
+    /// Also drop reclaimable slab: dentries and inodes (drop_caches=3). Windows:
+    /// also purge the whole standby list (PurgeStandbyList), not only its
+    /// low-priority pages.
     #[arg(long)]
     slab: bool,
-    /// Compact free memory afterwards (/proc/sys/vm/compact_memory).
+    /// Compact free memory afterwards (/proc/sys/vm/compact_memory). Windows:
+    /// empty every process's working set first (EmptyWorkingSets).
     #[arg(long)]
     compact: bool,
 }

@@ -264,3 +264,60 @@ fn the_child_is_found_by_its_command_line() {
     let read = process_memory(pid as i64, false).unwrap();
     assert_eq!(read.cmdline, p.cmdline);
 }
+
+/// Whether this runs under Wine: its ntdll exports `wine_get_version`.
+fn under_wine() -> bool {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+    let ntdll: Vec<u16> = "ntdll.dll\0".encode_utf16().collect();
+    // SAFETY: a NUL-terminated name; ntdll is loaded in every process.
+    let module = unsafe { GetModuleHandleW(ntdll.as_ptr()) };
+    // SAFETY: a valid module handle and a NUL-terminated name, only tested.
+    !module.is_null()
+        && unsafe { GetProcAddress(module, c"wine_get_version".as_ptr().cast()) }.is_some()
+}
+
+#[test]
+fn purge_cache_refuses_under_wine_and_changes_nothing() {
+    use memwarden_core::act::{purge_cache, PurgeOptions};
+    let opts = PurgeOptions {
+        slab: false,
+        compact: false,
+    };
+    let before = memwarden_core::probe::memory::read_system_memory().unwrap();
+    match purge_cache(opts) {
+        // Wine's memory-list commands are a stub answering STATUS_SUCCESS: the
+        // purge says so instead of reporting a success that did nothing.
+        Err(e) if under_wine() => {
+            assert!(matches!(e, Error::Unsupported(_)), "{e}");
+            assert_eq!(e.exit_code(), exit_code::UNSUPPORTED);
+            let m = e.to_string();
+            assert!(
+                m.starts_with("not supported here: purging the standby list under Wine")
+                    && m.contains("STATUS_SUCCESS")
+                    && m.ends_with("nothing was changed"),
+                "{m}"
+            );
+            // Refused before any command: the system cache is where it was.
+            let after = memwarden_core::probe::memory::read_system_memory().unwrap();
+            assert_eq!(after.cached_bytes, before.cached_bytes);
+        }
+        Ok(r) if under_wine() => panic!("a purge reported under Wine: {r:?}"),
+        // Windows itself: refused without the privilege, or one step per command.
+        Err(e) => {
+            assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
+            assert_eq!(e.exit_code(), exit_code::PERMISSION);
+            let m = e.to_string();
+            assert!(
+                m.contains("SeProfileSingleProcessPrivilege") && m.contains("run as Administrator"),
+                "{m}"
+            );
+        }
+        Ok(r) => {
+            let names: Vec<_> = r.steps.iter().map(|s| s.name.as_str()).collect();
+            assert_eq!(names, ["FlushModifiedList", "PurgeLowPriorityStandbyList"]);
+            for s in &r.steps {
+                assert!(s.detail.starts_with(&format!("{} : ", s.name)), "{s:?}");
+            }
+        }
+    }
+}

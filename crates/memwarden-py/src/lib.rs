@@ -170,7 +170,10 @@ fn trim_process(
 }
 
 /// sync + drop the page cache (needs root and a writable /proc/sys); `slab` also
-/// drops dentries and inodes, `compact` compacts memory afterwards.
+/// drops dentries and inodes, `compact` compacts memory afterwards. Windows
+/// (needs Administrator): flush the modified list and purge the low-priority
+/// standby list; `slab` purges the whole standby list, `compact` empties every
+/// working set first.
 #[pyfunction]
 #[pyo3(signature = (*, slab=py_bool(false), compact=py_bool(false)), text_signature = "(*, slab=False, compact=False)")]
 fn purge_cache(py: Python<'_>, slab: Py<PyAny>, compact: Py<PyAny>) -> PyResult<PyPurgeReport> {

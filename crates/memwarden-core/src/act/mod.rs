@@ -46,11 +46,18 @@ impl Default for PageoutOptions {
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
 /// Options of [`purge_cache`].
+///
+/// On Windows the purge is the system's memory-list commands: by default
+/// FlushModifiedList then PurgeLowPriorityStandbyList; `slab` adds
+/// PurgeStandbyList (the whole standby list), `compact` runs EmptyWorkingSets
+/// (every process's working set) first.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PurgeOptions {
-    /// Also drop reclaimable slab (dentries and inodes): drop_caches=3.
+    /// Also drop reclaimable slab (dentries and inodes): drop_caches=3. Windows:
+    /// also purge the whole standby list.
     pub slab: bool,
-    /// Compact memory afterwards (/proc/sys/vm/compact_memory).
+    /// Compact memory afterwards (/proc/sys/vm/compact_memory). Windows: empty
+    /// every working set first.
     pub compact: bool,
 }
 

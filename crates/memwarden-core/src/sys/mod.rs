@@ -20,9 +20,9 @@ pub(crate) use linux::{advise, cache, cgroup, heap};
 #[cfg(windows)]
 pub(crate) mod windows;
 #[cfg(windows)]
-pub(crate) use unsupported::{cache, cgroup};
+pub(crate) use unsupported::cgroup;
 #[cfg(windows)]
-pub(crate) use windows::{advise, heap};
+pub(crate) use windows::{advise, cache, heap};
 
 #[cfg(not(target_os = "linux"))]
 mod unsupported;

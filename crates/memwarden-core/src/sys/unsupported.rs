@@ -38,6 +38,7 @@ pub mod advise {
     }
 }
 
+#[cfg(not(windows))]
 pub mod cache {
     use super::*;
     use crate::model::Step;

@@ -1,10 +1,13 @@
 //! Windows: host memory (`memory`), process handles and counters (`process`), the
 //! working-set trim (`advise`), our own token's privileges (`privileges`), the
 //! heap trim (`heap`), drives and their free space (`fs`), other processes'
-//! command lines (`cmdline`). Every call goes through `windows-sys`; no foreign
-//! function is declared by hand.
+//! command lines (`cmdline`), the system's memory lists (`cache`: the standby
+//! purge). Every call goes through `windows-sys`, or `windows-native` for
+//! NtSetSystemInformation, which windows-sys lacks; no foreign function is
+//! declared by hand.
 
 pub mod advise;
+pub mod cache;
 pub mod cmdline;
 pub mod fs;
 pub mod heap;
