@@ -19,70 +19,21 @@
 //!   nothing.
 #![cfg(windows)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+#[path = "../../memwarden-core/tests/windows_child/mod.rs"]
+mod windows_child;
+
+use std::process::{Command, Output};
+
+use windows_child::Toucher;
 
 const MIB: u64 = 1 << 20;
 /// What the child allocates and touches.
 const CHILD_MIB: u64 = 128;
-const ENV: &str = "MEMWARDEN_TEST_CHILD_MIB";
 
 #[test]
 #[ignore = "the child process of the other tests, started by them"]
 fn child_process() {
-    let Some(mib) = std::env::var(ENV).ok().and_then(|v| v.parse::<u64>().ok()) else {
-        return;
-    };
-    let mut block = vec![0u8; (mib * MIB) as usize];
-    for page in block.chunks_mut(4096) {
-        page[0] = 1;
-    }
-    println!("ready {}", block.len());
-    std::io::stdout().flush().unwrap();
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
-    std::hint::black_box(&block);
-}
-
-/// The child, killed when dropped.
-struct Toucher {
-    child: Child,
-    _stdin: ChildStdin,
-}
-
-impl Toucher {
-    fn start() -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["child_process", "--exact", "--ignored", "--nocapture"])
-            .env(ENV, CHILD_MIB.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        for line in out.lines() {
-            if line.unwrap().starts_with("ready") {
-                return Self {
-                    child,
-                    _stdin: stdin,
-                };
-            }
-        }
-        let _ = child.wait();
-        panic!("the child exited before it was ready");
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Toucher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    windows_child::run_child();
 }
 
 fn memwarden(args: &[&str]) -> Output {
@@ -146,7 +97,7 @@ fn status_prints_the_one_line_form() {
 
 #[test]
 fn check_names_a_windows_kernel_and_lists_the_child() {
-    let child = Toucher::start();
+    let child = Toucher::start(CHILD_MIB);
     let out = memwarden(&["check", "--json", "--top", "100000", "--no-gpu"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v = json(&out);
@@ -171,7 +122,7 @@ fn check_names_a_windows_kernel_and_lists_the_child() {
 
 #[test]
 fn trim_reports_each_step_and_the_privileges() {
-    let child = Toucher::start();
+    let child = Toucher::start(CHILD_MIB);
     let pid = child.pid().to_string();
     // --force: Wine lists no page file and reports no swap, so the guard refuses
     // (exit 6) without it; Windows with a page file passes the guard as is.
@@ -201,7 +152,7 @@ fn trim_reports_each_step_and_the_privileges() {
 
 #[test]
 fn trim_without_force_is_either_done_or_refused_by_the_guard() {
-    let child = Toucher::start();
+    let child = Toucher::start(CHILD_MIB);
     let pid = child.pid().to_string();
     let out = memwarden(&["trim", "--pid", &pid, "--json"]);
     // 0 where a page file has room (Windows), 6 where there is none (Wine).

@@ -10,12 +10,12 @@
 //! and is reported, never that the working set shrank.
 #![cfg(windows)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+mod windows_child;
 
 use memwarden_core::act::{pageout, trim_own_heap, PageoutOptions};
 use memwarden_core::error::exit_code;
 use memwarden_core::{process_memory, Error};
+use windows_child::Toucher;
 
 const MIB: u64 = 1 << 20;
 /// What the child allocates and touches.
@@ -24,64 +24,11 @@ const CHILD_MIB: u64 = 192;
 /// written just before, nothing asked to trim it, and the machine is not short of
 /// memory (Windows may still trim a little under pressure).
 const MIN_RESIDENT_SHARE: f64 = 0.9;
-const ENV: &str = "MEMWARDEN_TEST_CHILD_MIB";
 
 #[test]
 #[ignore = "the child process of the other tests, started by them"]
 fn child_process() {
-    let Some(mib) = std::env::var(ENV).ok().and_then(|v| v.parse::<u64>().ok()) else {
-        return;
-    };
-    let mut block = vec![0u8; (mib * MIB) as usize];
-    for page in block.chunks_mut(4096) {
-        page[0] = 1;
-    }
-    println!("ready {}", block.len());
-    std::io::stdout().flush().unwrap();
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
-    std::hint::black_box(&block);
-}
-
-/// The child, killed when dropped.
-struct Toucher {
-    child: Child,
-    _stdin: ChildStdin,
-}
-
-impl Toucher {
-    fn start(mib: u64) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["child_process", "--exact", "--ignored", "--nocapture"])
-            .env(ENV, mib.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        for line in out.lines() {
-            if line.unwrap().starts_with("ready") {
-                return Self {
-                    child,
-                    _stdin: stdin,
-                };
-            }
-        }
-        let _ = child.wait();
-        panic!("the child exited before it was ready");
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Toucher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    windows_child::run_child();
 }
 
 fn min_resident() -> u64 {
@@ -205,8 +152,7 @@ fn the_system_processes_are_protected() {
 #[test]
 fn an_exited_process_still_held_open_is_refused() {
     let mut child = Toucher::start(1);
-    child.child.kill().unwrap();
-    child.child.wait().unwrap();
+    child.end();
     // Our Child still holds its handle: the process object lives on, exited.
     let e = pageout(
         child.pid() as i64,

@@ -1,0 +1,81 @@
+//! The child process of the Windows integration tests (core and CLI): the test
+//! binary started again as its ignored `child_process` test, which allocates and
+//! touches a known amount of memory, says "ready" on stdout, and waits for stdin
+//! to close. Each test binary keeps its own `child_process` test calling
+//! [`run_child`]; the CLI's tests include this file by path.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+/// Tells the re-started test binary that it is the child, and how many MiB to touch.
+const ENV: &str = "MEMWARDEN_TEST_CHILD_MIB";
+
+/// The body of `child_process`: nothing unless started by [`Toucher::start`].
+pub fn run_child() {
+    let Some(mib) = std::env::var(ENV)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    else {
+        return;
+    };
+    let mut block = vec![0u8; mib << 20];
+    for page in block.chunks_mut(4096) {
+        page[0] = 1;
+    }
+    println!("ready {}", block.len());
+    std::io::stdout().flush().unwrap();
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    std::hint::black_box(&block);
+}
+
+/// The child, killed when dropped.
+pub struct Toucher {
+    child: Child,
+    _stdin: ChildStdin,
+}
+
+impl Toucher {
+    /// Start the child touching `mib` MiB and wait until it has.
+    pub fn start(mib: u64) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["child_process", "--exact", "--ignored", "--nocapture"])
+            .env(ENV, mib.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        for line in out.lines() {
+            if line.unwrap().starts_with("ready") {
+                return Self {
+                    child,
+                    _stdin: stdin,
+                };
+            }
+        }
+        let _ = child.wait();
+        panic!("the child exited before it was ready");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kill the child and reap it, keeping its handle open: the process object
+    /// lives on, exited.
+    pub fn end(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Toucher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
