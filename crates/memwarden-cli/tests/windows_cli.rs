@@ -19,12 +19,12 @@
 //!   nothing.
 #![cfg(windows)]
 
-#[path = "../../memwarden-core/tests/windows_child/mod.rs"]
-mod windows_child;
+#[path = "../../memwarden-core/tests/windows_support/mod.rs"]
+mod windows_support;
 
 use std::process::{Command, Output};
 
-use windows_child::Toucher;
+use windows_support::Toucher;
 
 const MIB: u64 = 1 << 20;
 /// What the child allocates and touches.
@@ -33,7 +33,7 @@ const CHILD_MIB: u64 = 128;
 #[test]
 #[ignore = "the child process of the other tests, started by them"]
 fn child_process() {
-    windows_child::run_child();
+    windows_support::run_child();
 }
 
 fn memwarden(args: &[&str]) -> Output {
@@ -137,17 +137,7 @@ fn trim_reports_each_step_and_the_privileges() {
         "{v}"
     );
     let privileges = steps[1]["detail"].as_str().unwrap();
-    for name in [
-        "SeIncreaseQuotaPrivilege",
-        "SeProfileSingleProcessPrivilege",
-        "SeDebugPrivilege",
-    ] {
-        assert!(
-            privileges.contains(&format!("{name}=YES"))
-                || privileges.contains(&format!("{name}=NO")),
-            "{privileges}"
-        );
-    }
+    windows_support::assert_names_each_privilege(privileges);
 }
 
 #[test]

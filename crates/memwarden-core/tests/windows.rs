@@ -10,12 +10,12 @@
 //! and is reported, never that the working set shrank.
 #![cfg(windows)]
 
-mod windows_child;
+mod windows_support;
 
 use memwarden_core::act::{pageout, trim_own_heap, PageoutOptions};
 use memwarden_core::error::exit_code;
 use memwarden_core::{process_memory, Error};
-use windows_child::Toucher;
+use windows_support::Toucher;
 
 const MIB: u64 = 1 << 20;
 /// What the child allocates and touches.
@@ -28,7 +28,7 @@ const MIN_RESIDENT_SHARE: f64 = 0.9;
 #[test]
 #[ignore = "the child process of the other tests, started by them"]
 fn child_process() {
-    windows_child::run_child();
+    windows_support::run_child();
 }
 
 fn min_resident() -> u64 {
@@ -101,21 +101,7 @@ fn trim_by_pid_runs_and_reports_both_calls() {
         "{:?}",
         r.steps[0]
     );
-    // The privileges step names the three a memory cleaner asks for, each YES
-    // or NO as our token holds it (Wine's token is an administrator's; on
-    // Windows it depends on elevation).
-    let privileges = &r.steps[1].detail;
-    for name in [
-        "SeIncreaseQuotaPrivilege",
-        "SeProfileSingleProcessPrivilege",
-        "SeDebugPrivilege",
-    ] {
-        assert!(
-            privileges.contains(&format!("{name}=YES"))
-                || privileges.contains(&format!("{name}=NO")),
-            "{privileges}"
-        );
-    }
+    windows_support::assert_names_each_privilege(&r.steps[1].detail);
     let advise = &r.steps[3].detail;
     assert!(
         advise.contains("EmptyWorkingSet done") && advise.contains("(-1, -1) done"),

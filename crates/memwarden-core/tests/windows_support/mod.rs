@@ -1,8 +1,10 @@
-//! The child process of the Windows integration tests (core and CLI): the test
-//! binary started again as its ignored `child_process` test, which allocates and
-//! touches a known amount of memory, says "ready" on stdout, and waits for stdin
-//! to close. Each test binary keeps its own `child_process` test calling
-//! [`run_child`]; the CLI's tests include this file by path.
+//! What the Windows integration tests of the core and the CLI share (the CLI's
+//! tests include this file by path):
+//! - their child process: the test binary started again as its ignored
+//!   `child_process` test, which allocates and touches a known amount of memory,
+//!   says "ready" on stdout, and waits for stdin to close. Each test binary keeps
+//!   its own `child_process` test calling [`run_child`];
+//! - the check of a trim's privileges step.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -77,5 +79,21 @@ impl Drop for Toucher {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A trim's privileges step names the three privileges a memory cleaner asks for,
+/// each YES or NO as the token holds it (Wine's token is an administrator's; on
+/// Windows it depends on elevation).
+pub fn assert_names_each_privilege(detail: &str) {
+    for name in [
+        "SeIncreaseQuotaPrivilege",
+        "SeProfileSingleProcessPrivilege",
+        "SeDebugPrivilege",
+    ] {
+        assert!(
+            detail.contains(&format!("{name}=YES")) || detail.contains(&format!("{name}=NO")),
+            "{detail}"
+        );
     }
 }
