@@ -19,6 +19,8 @@ use memwarden_core::{
 };
 use serde::Serialize;
 
+mod watch;
+
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 failure, 2 bad usage or input, 3 no such process, 4 permission denied,
 5 not supported here (kernel, cgroup version, read-only /proc/sys), 6 refused by the swap
@@ -58,6 +60,8 @@ enum Command {
     PurgeCache(PurgeArgs),
     /// Ask the kernel to reclaim memory from this process's cgroup (cgroup v2 memory.reclaim).
     Reclaim(ReclaimArgs),
+    /// Live full-screen view: RAM, swap, pressure, GPUs and processes (q quits).
+    Watch(watch::WatchArgs),
     /// Print the JSON Schema of a --json output (list the names without NAME).
     Schema {
         /// snapshot, status, pageout-report, purge-report, reclaim-report, heap-trim-report, error
@@ -203,6 +207,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
             let report = act::reclaim(a.bytes)?;
             out.emit(&report, |r| render::reclaim_report(&report, r))
         }
+        Command::Watch(a) => watch::watch(a, out.json, out.render.color),
         Command::Schema { name } => print_schema(name.as_deref(), out),
     }
 }
