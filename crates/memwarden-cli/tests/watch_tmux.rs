@@ -73,11 +73,14 @@ impl Tmux {
         cmd.push(sh_quote(bin()));
         cmd.push("watch".into());
         cmd.extend(args.iter().map(|a| sh_quote(a)));
-        let rc = t.dir.join("rc");
+        // A line on the main screen before, the terminal's modes and the exit
+        // status after; then the pane stays open to be looked at.
+        let file = |name: &str| sh_quote(t.dir.join(name).to_str().unwrap());
         let script = format!(
-            "{}; echo $? > {}",
+            "echo before-watch; {}; rc=$?; stty -a > {}; echo $rc > {}; exec sleep 600",
             cmd.join(" "),
-            sh_quote(rc.to_str().unwrap())
+            file("stty"),
+            file("rc"),
         );
         let out = t
             .tmux()
@@ -150,6 +153,41 @@ impl Tmux {
                 "the screen never showed {what} within {DEADLINE:?}:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A tmux format's value for the pane (`#{alternate_on}`...).
+    fn format(&self, f: &str) -> String {
+        let out = self
+            .tmux()
+            .args(["display-message", "-p", "-t", "w", f])
+            .output()
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux display-message: {}",
+            stderr(&out)
+        );
+        stdout(&out).trim().to_string()
+    }
+
+    /// After watch has exited: the terminal is as it was before. The main screen
+    /// is back (with the line printed before watch, not the view), the cursor
+    /// shows, and the line discipline is cooked again (canonical mode, echo).
+    fn assert_restored(&self) {
+        assert_eq!(
+            self.format("#{alternate_on}"),
+            "0",
+            "still on the alternate screen"
+        );
+        assert_eq!(self.format("#{cursor_flag}"), "1", "the cursor is hidden");
+        let screen = self.capture(false);
+        assert!(screen.contains("before-watch"), "{screen}");
+        assert!(!screen.contains("COMMAND"), "{screen}");
+        let stty = std::fs::read_to_string(self.dir.join("stty")).unwrap();
+        let modes: Vec<&str> = stty.split([' ', ';', '\n']).collect();
+        for mode in ["icanon", "echo", "isig", "icrnl", "opost"] {
+            assert!(modes.contains(&mode), "{mode} not restored: {stty}");
         }
     }
 
@@ -267,6 +305,7 @@ fn shows_ram_and_a_known_child(ctx: &mut Ctx) {
     );
     t.keys(&["q"]);
     assert_eq!(t.wait_exit(), 0);
+    t.assert_restored();
 }
 
 /// Sort keys move the marker to their column and reorder the list; pressing
@@ -295,6 +334,7 @@ fn sort_keys_reorder_the_list(ctx: &mut Ctx) {
     // Ctrl-C quits too (raw mode: a key, not a signal), with status 0.
     t.keys(&["C-c"]);
     assert_eq!(t.wait_exit(), 0);
+    t.assert_restored();
 }
 
 /// A terminal below the minimum size gets the one message; back to a good size,
@@ -312,8 +352,71 @@ fn a_tiny_terminal_says_so(ctx: &mut Ctx) {
     t.wait_for("the view again", false, |s| {
         s.contains("RAM ") && s.contains("COMMAND")
     });
+    t.keys(&["Escape"]);
+    assert_eq!(t.wait_exit(), 0);
+    t.assert_restored();
+}
+
+/// The range of the list shown, `(first, last, total)` from `PROCESSES  2-6 of 21`.
+fn list_range(screen: &str) -> Option<(usize, usize, usize)> {
+    let line = line_with(screen, "PROCESSES")?;
+    let mut w = line.split_whitespace().skip(1);
+    let (first, last) = w.next()?.split_once('-')?;
+    let total = w.nth(1)?;
+    Some((first.parse().ok()?, last.parse().ok()?, total.parse().ok()?))
+}
+
+/// Arrows, PgDn, End and Home move the window over a list longer than the screen.
+fn keys_scroll_the_list(ctx: &mut Ctx) {
+    tmux_or_skip!(ctx);
+    // Idle children, so that the list is longer than the screen anywhere.
+    let _sleepers = Sleepers(
+        (0..12)
+            .map(|_| {
+                Command::new("sleep")
+                    .arg("600")
+                    .spawn()
+                    .expect("spawn sleep")
+            })
+            .collect(),
+    );
+    let t = Tmux::start(100, 16, &["NO_COLOR=1"], &[]);
+    let s = t.wait_for("the list", false, |s| list_range(s).is_some());
+    let (first, page, total) = list_range(&s).unwrap();
+    assert_eq!(first, 1, "{s}");
+    assert!(page < total, "the list fits the screen: {s}");
+    t.keys(&["Down"]);
+    t.wait_for("the list from its 2nd row", false, |s| {
+        list_range(s).is_some_and(|r| r.0 == 2)
+    });
+    t.keys(&["End"]);
+    let s = t.wait_for("the end of the list", false, |s| {
+        list_range(s).is_some_and(|(f, l, n)| l == n && f > 1)
+    });
+    let (first, last, _) = list_range(&s).unwrap();
+    assert_eq!(last + 1 - first, page, "the last page is full: {s}");
+    t.keys(&["Home"]);
+    t.wait_for("the top of the list", false, |s| {
+        list_range(s).is_some_and(|r| r.0 == 1)
+    });
+    t.keys(&["NPage"]);
+    t.wait_for("the next page", false, |s| {
+        list_range(s).is_some_and(|(f, l, n)| f == 1 + page || l == n)
+    });
     t.keys(&["q"]);
     assert_eq!(t.wait_exit(), 0);
+}
+
+/// Child processes of a test, stopped (by their own handles) when it ends.
+struct Sleepers(Vec<std::process::Child>);
+
+impl Drop for Sleepers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 /// NO_COLOR=1 and --no-color: no colour escapes on the screen; without them
@@ -389,6 +492,7 @@ test_main!(
     shows_ram_and_a_known_child,
     sort_keys_reorder_the_list,
     a_tiny_terminal_says_so,
+    keys_scroll_the_list,
     no_color_has_no_colour_escapes,
     refuses_without_a_terminal,
     refuses_bad_intervals,

@@ -95,15 +95,18 @@ fn event_loop(terminal: &mut Term, opts: &WatchOptions) -> Result<(), Error> {
     let mut redraw = true;
     loop {
         if redraw {
+            // The list may have shrunk since the last key.
+            state.clamp_scroll(list_size(&snap, page));
             let view = view::build(&snap, state.order);
             let mut rows = 0;
             terminal
                 .draw(|f| rows = ui::draw(f, &view, &state, theme))
                 .map_err(io_error("cannot draw on the terminal"))?;
-            // Too small a terminal draws no list: keep the last page size.
-            if rows > 0 {
+            // A new page size (the first frame, a resize): draw again with it.
+            // Too small a terminal draws no list: the last page size stays.
+            if rows > 0 && rows != page {
                 page = rows;
-                state.clamp_scroll(list_size(&snap, page));
+                continue;
             }
         }
         let effect = next_event(
