@@ -13,6 +13,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
+pytest.importorskip("aiohttp", reason="the route tests need aiohttp (ComfyUI's web server): pip install aiohttp")
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from memwarden.comfy import routes

@@ -437,7 +437,8 @@ class Panel:
 
     async def snapshot(self, _request: web.Request) -> web.Response:
         snap, d = await asyncio.to_thread(take_snapshot, 10)
-        return web.json_response({"snapshot": d, "status": snap.status().to_dict(), "figures": figures(d)})
+        body = {"snapshot": d, "status": snap.status().to_dict(), "figures": figures(d), "sections": feed_sections()}
+        return web.json_response(body)
 
     def run_cleanup(self, mode: str) -> dict[str, Any]:
         try:
