@@ -140,6 +140,20 @@ def test_second_cleanup_while_one_runs_gets_409() -> None:
     run(t)
 
 
+def test_cleanup_that_unloads_models_waits_for_the_running_prompt() -> None:
+    async def t(panel: routes.Panel, client: TestClient[Any, Any], server: Server) -> None:
+        server.prompt_queue.running = [(0, "p9", {}, {}, [])]
+        r = await client.post("/memwarden/cleanup", json={"mode": "balanced"})
+        assert r.status == 409
+        assert "prompt p9 is running" in (await r.json())["error"]
+        assert panel.cleanups.section()["items"] == []
+        r = await client.post("/memwarden/cleanup", json={"mode": "conservative"})
+        assert r.status == 200  # no model is unloaded: allowed while a prompt runs
+        assert (await r.json())["report"]["mode"] == "conservative"
+
+    run(t)
+
+
 BAD_FEED = [
     ('{"interval_s": 1}', '"client_id" must be'),
     ('{"client_id": "a", "interval_s": "fast"}', '"interval_s" must be a number'),

@@ -440,6 +440,11 @@ class Panel:
         body = {"snapshot": d, "status": snap.status().to_dict(), "figures": figures(d), "sections": feed_sections()}
         return web.json_response(body)
 
+    def running_prompt(self) -> str | None:
+        """The prompt ComfyUI is executing now, if any."""
+        running, _ = self.server.prompt_queue.get_current_queue_volatile()
+        return str(running[0][1]) if running else None
+
     def run_cleanup(self, mode: str) -> dict[str, Any]:
         try:
             report = cleanup(mode)
@@ -453,6 +458,16 @@ class Panel:
             mode = cleanup_mode(await json_object(request))
         except ValueError as e:
             return bad_request(f"cleanup refused, nothing done: {e}")
+        running = self.running_prompt()
+        if running is not None and _native.cleanup_plan(mode).unload_models:
+            return web.json_response(
+                {
+                    "error": f"cleanup refused, nothing done: prompt {running} is running and the {mode} mode "
+                    "unloads ComfyUI's models, which it is using; run it when the queue is idle, or use the "
+                    "conservative mode now"
+                },
+                status=409,
+            )
         if not self.busy.acquire(blocking=False):
             return web.json_response({"error": "a cleanup is already running; try again when it ends"}, status=409)
         try:
