@@ -259,12 +259,14 @@ class MemwardenPanel {
     this.status.textContent = `live, ${new Date(msg.figures.taken_at_unix_ms).toLocaleTimeString()}`;
     this.showSections(msg.sections);
     const t = msg.trace;
-    if (!this.trace || t.prompt_id !== this.trace.prompt_id || t.seq !== this.trace.seq + 1) {
+    // Another prompt, or samples missed: fetch the whole trace again. The same seq:
+    // the sample fell after the prompt's end (not part of it); only the header moves.
+    if (!this.trace || t.prompt_id !== this.trace.prompt_id || t.seq > this.trace.seq + 1 || t.seq < this.trace.seq) {
       this.loadChart();
       return;
     }
+    if (t.seq === this.trace.seq + 1) this.samples.push(msg.sample);
     this.trace = { ...this.trace, ...t };
-    this.samples.push(msg.sample);
     this.drawChart();
   }
 
