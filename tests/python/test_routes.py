@@ -198,8 +198,10 @@ def test_feed_samples_only_while_a_subscribed_page_is_connected() -> None:
         assert data["trace"]["seq"] >= 1 and len(data["sample"]) == 4
         # Disconnected: the sampler stops.
         del server.sockets["page"]
-        assert panel.feed.task is not None
-        await asyncio.wait_for(panel.feed.task, timeout=5)
+        thread = panel.feed.thread
+        assert thread is not None
+        await asyncio.to_thread(thread.join, 5)
+        assert not thread.is_alive() and panel.feed.thread is None
         count = len(server.sent)
         await asyncio.sleep(0.6)
         assert len(server.sent) == count

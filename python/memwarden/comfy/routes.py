@@ -304,34 +304,50 @@ def install_hooks(tracer: Tracer) -> None:
 
 
 class Feed:
-    """Samples and sends ``memwarden.status`` while a subscribed page is connected."""
+    """Samples and sends ``memwarden.status`` while a subscribed page is connected: one
+    sampler thread, started when a connected page subscribes, ending when none is left
+    (``send_sync`` hands each message to ComfyUI's event loop)."""
 
     def __init__(self, server: Any, tracer: Tracer, cleanups: PanelCleanups) -> None:
         self.server = server
         self.tracer = tracer
         self.cleanups = cleanups
         self.clients: dict[str, float] = {}
-        self.task: asyncio.Task[None] | None = None
-        self.changed = asyncio.Event()
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
         self.samples_sent = 0
 
-    def connected(self) -> list[str]:
-        """Subscribed clients still connected to ComfyUI's websocket (others dropped)."""
-        for sid in [s for s in self.clients if s not in self.server.sockets]:
+    def _connected(self) -> list[str]:
+        """Subscribed clients still connected to ComfyUI's websocket (others dropped);
+        the caller holds the lock."""
+        sockets = set(list(self.server.sockets))
+        for sid in [s for s in self.clients if s not in sockets]:
             del self.clients[sid]
         return list(self.clients)
 
+    def connected(self) -> list[str]:
+        with self.lock:
+            return self._connected()
+
     def interval(self) -> float:
-        return min(self.clients.values(), default=DEFAULT_INTERVAL_S)
+        with self.lock:
+            return min(self.clients.values(), default=DEFAULT_INTERVAL_S)
 
     def configure(self, client_id: str, interval_s: float, enabled: bool) -> None:
-        if enabled:
-            self.clients[client_id] = interval_s
-        else:
-            self.clients.pop(client_id, None)
-        self.changed.set()
-        if self.connected() and (self.task is None or self.task.done()):
-            self.task = asyncio.get_running_loop().create_task(self.run())
+        with self.lock:
+            if enabled:
+                self.clients[client_id] = interval_s
+            else:
+                self.clients.pop(client_id, None)
+            self.wake.set()
+            if self._connected() and self.thread is None:
+                self.thread = threading.Thread(target=self.run, name="memwarden-panel-feed", daemon=True)
+                self.thread.start()
+
+    def sampling(self) -> bool:
+        with self.lock:
+            return self.thread is not None
 
     def config(self) -> dict[str, Any]:
         return {
@@ -340,7 +356,7 @@ class Feed:
             "max_interval_s": MAX_INTERVAL_S,
             "default_interval_s": DEFAULT_INTERVAL_S,
             "subscribers": len(self.connected()),
-            "sampling": self.task is not None and not self.task.done(),
+            "sampling": self.sampling(),
             "samples_sent": self.samples_sent,
             "node_markers": self.tracer.hooks,
             "modes": list(MODES),
@@ -357,23 +373,22 @@ class Feed:
         point, header = self.tracer.add_sample(now, fig)
         return {"figures": fig, "sample": point, "trace": header, "sections": feed_sections()}
 
-    async def run(self) -> None:
+    def run(self) -> None:
         while True:
-            sids = self.connected()
-            if not sids:
-                return
+            with self.lock:
+                sids = self._connected()
+                if not sids:
+                    self.thread = None  # under the lock: configure() starts a new one
+                    return
             try:
-                payload = await asyncio.to_thread(self.sample)
+                payload = self.sample()
             except Exception as e:  # noqa: BLE001 - a failed probe ends nothing: say it and go on
                 payload = {"error": f"{type(e).__name__}: {e}"}
             for sid in sids:
                 self.server.send_sync(FEED_EVENT, payload, sid)
             self.samples_sent += 1
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), timeout=self.interval())
-            except asyncio.TimeoutError:
-                pass
+            self.wake.clear()
+            self.wake.wait(self.interval())
 
 
 # --- routes -------------------------------------------------------------------------------
