@@ -81,6 +81,8 @@ def test_snapshot_route_gives_the_snapshot_status_and_figures() -> None:
         assert body["figures"]["ram"]["total_bytes"] == body["snapshot"]["effective"]["total_bytes"]
         assert body["status"]["ram_total_bytes"] == body["snapshot"]["effective"]["total_bytes"]
         assert body["figures"]["process"]["pid"] == body["snapshot"]["process"]["pid"]
+        assert body["snapshot"]["top_processes"]["processes"] == []
+        assert all(p["cmdline"] is None for p in body["snapshot"]["gpu"]["processes"])
         assert body["figures"]["pressure"]["level"] in ("none", "low", "moderate", "high", "critical")
 
     run(t)

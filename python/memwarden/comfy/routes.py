@@ -4,8 +4,9 @@ Routes (added to ``PromptServer.instance.routes`` when the node pack loads, once
 ComfyUI also serves each under ``/api``):
 
 - ``GET  /memwarden/snapshot``: a snapshot taken now, as ``memwarden check --json``
-  (``snapshot``), the status line's figures (``status``) and the figures the panel
-  shows (``figures``).
+  without the process list and without the command lines of the processes holding
+  GPU memory (``snapshot``), the status line's figures (``status``), the figures the
+  panel shows (``figures``) and the feed's sections (``sections``).
 - ``POST /memwarden/cleanup`` ``{"mode": "balanced"}``: the cleanup pipeline of the
   nodes (:func:`memwarden.cleanup.cleanup`: the mode table, the swap guard), run on a
   worker thread, one at a time (409 while one runs); the report's text and dict.
@@ -451,7 +452,9 @@ class Panel:
         self.busy = threading.Lock()
 
     async def snapshot(self, _request: web.Request) -> web.Response:
-        snap, d = await asyncio.to_thread(take_snapshot, 10)
+        snap, d = await asyncio.to_thread(take_snapshot)
+        for p in d["gpu"]["processes"]:
+            p["cmdline"] = None  # other users' command lines stay off the network
         body = {"snapshot": d, "status": snap.status().to_dict(), "figures": figures(d), "sections": feed_sections()}
         return web.json_response(body)
 
