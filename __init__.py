@@ -30,5 +30,9 @@ except ImportError as e:
 
 NODE_CLASS_MAPPINGS = _nodes.NODE_CLASS_MAPPINGS
 NODE_DISPLAY_NAME_MAPPINGS = _nodes.NODE_DISPLAY_NAME_MAPPINGS
+# The memory panel: web/ is served under /extensions/<this folder>/; its routes and
+# live feed are added to ComfyUI's server (memwarden.comfy.routes).
+WEB_DIRECTORY = "./web"
+importlib.import_module("memwarden.comfy.routes").register()
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]
