@@ -126,7 +126,15 @@ fn container_section(out: &mut String, p: &Painter, s: &Snapshot) {
 
 /// The cgroup's limit, usage and swap.
 fn cgroup_lines(out: &mut String, cg: &CgroupMemory) {
-    let _ = writeln!(out, "  cgroup v{}  {}  ({})", cg.version, cg.path, cg.dir);
+    if cg.version == 0 {
+        let _ = writeln!(
+            out,
+            "  Job        {} (limits count the commit charge)",
+            cg.path
+        );
+    } else {
+        let _ = writeln!(out, "  cgroup v{}  {}  ({})", cg.version, cg.path, cg.dir);
+    }
     let _ = writeln!(
         out,
         "  Limit      {}{}",
