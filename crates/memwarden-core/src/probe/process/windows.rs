@@ -25,7 +25,7 @@ use windows_sys::Win32::System::ProcessStatus::PROCESS_MEMORY_COUNTERS_EX;
 use crate::error::{Error, Result};
 use crate::model::{ProcessMemory, ProcessScope, TopProcesses};
 use crate::policy::target::Launch;
-use crate::sys::windows::cmdline::{command_line, split as split_args};
+use crate::sys::windows::cmdline::{command_line, current_dir, split as split_args};
 use crate::sys::windows::process::{
     has_exited, image_name, list, memory_counters, open_query, start_time,
 };
@@ -158,9 +158,10 @@ pub fn top_processes(
 
 /// Processes whose launch satisfies `pred`, the kernel's own, exited ones and
 /// the caller excluded, each with what `pred` said of it. `prefilter` sees the
-/// argument vector first. The working directory is not known on Windows (see
-/// [`crate::sys::windows::cmdline`]): a relative script is matched by its path
-/// alone (`ComfyUI\main.py` of the portable build), not resolved.
+/// argument vector first. A relative script is resolved against the process's
+/// working directory (read from its PEB, see [`crate::sys::windows::cmdline`]);
+/// where that cannot be read, it is matched by its path alone (`ComfyUI\main.py`
+/// of the portable build).
 pub fn find_processes<T>(
     prefilter: &dyn Fn(&[String]) -> bool,
     pred: &dyn Fn(&Launch) -> Option<T>,
@@ -184,7 +185,7 @@ pub fn find_processes<T>(
         }
         let launch = Launch {
             argv,
-            cwd: None,
+            cwd: current_dir(pid).ok(),
             root: None,
         };
         if let (Some(found), Ok(c)) = (pred(&launch), memory_counters(Some(&h))) {
