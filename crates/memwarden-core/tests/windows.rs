@@ -54,9 +54,12 @@ fn the_probes_find_and_measure_the_child() {
         ..Default::default()
     })
     .unwrap();
+    // Listed from one SystemProcessInformation call: the same counters.
     let listed = snap.top_processes.processes.iter().find(|q| q.pid == pid);
     assert!(
-        listed.is_some_and(|q| q.rss_bytes >= min_resident()),
+        listed.is_some_and(|q| q.rss_bytes >= min_resident()
+            && q.vms_bytes >= CHILD_MIB * MIB
+            && q.name == p.name),
         "{listed:?}"
     );
     assert!(snap.kernel.starts_with("Windows "), "{}", snap.kernel);
