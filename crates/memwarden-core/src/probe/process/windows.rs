@@ -1,6 +1,8 @@
 //! Windows: process identity, memory counters and the top-N scan.
 //!
-//! How GetProcessMemoryInfo's counters map onto a [`ProcessMemory`]:
+//! How GetProcessMemoryInfo's counters map onto a [`ProcessMemory`] (the top-N
+//! scan takes the same counters of every process from one
+//! NtQuerySystemInformation(SystemProcessInformation) call):
 //! - `rss_bytes`: the working set (WorkingSetSize), as psutil's `rss`.
 //! - `rss_anon_bytes`: min(working set, PrivateUsage), an upper bound of the
 //!   private pages in the working set, the ones a trim may send to the page file

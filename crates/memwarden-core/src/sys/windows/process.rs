@@ -1,5 +1,6 @@
 //! Raw calls on processes: open a handle, its creation time, whether it has
-//! exited, its image name, its memory counters, and the process list.
+//! exited, its image name, its memory counters, and the process list (with
+//! every process's memory counters, or Toolhelp's names only).
 
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 
