@@ -21,7 +21,7 @@ pub fn effective_memory(system: &SystemMemory, cgroup: Option<&CgroupMemory>) ->
         percent_used: system.percent_used,
     };
     let Some(cg) = cgroup else {
-        return host("no memory cgroup found: host figures (/proc/meminfo) used".into());
+        return host("no memory cgroup or job object found: host figures used".into());
     };
     match cg.limit_bytes {
         None => host(format!(

@@ -121,7 +121,10 @@ fn container_section(out: &mut String, p: &Painter, s: &Snapshot) {
         cgroup_lines(out, cg);
         return;
     }
-    let _ = writeln!(out, "  cgroup     no memory cgroup mounted");
+    let _ = writeln!(
+        out,
+        "  cgroup     none (no memory cgroup mounted, no job object)"
+    );
 }
 
 /// The cgroup's limit, usage and swap.
