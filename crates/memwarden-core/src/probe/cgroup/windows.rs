@@ -4,10 +4,12 @@
 //! (JOB_OBJECT_LIMIT_JOB_MEMORY, JobMemoryLimit) and of each one
 //! (JOB_OBJECT_LIMIT_PROCESS_MEMORY, ProcessMemoryLimit); of those set, the one
 //! with the least headroom binds, as the tightest cgroup on the path does.
-//! Usage and working set are the commit charge (private bytes) the limit counts.
+//! Usage and working set are the commit charge the limit counts.
 //! Windows opens no other process's job, so only the job memwarden itself runs
 //! in can be read: a process asked about in another job gives an error that
-//! says so (the snapshot turns it into a warning).
+//! says so (the snapshot turns it into a warning). A process in a job nested
+//! inside memwarden's is in memwarden's job's process list too: it is reported
+//! with memwarden's job, the outer one.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
