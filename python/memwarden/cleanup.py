@@ -34,7 +34,7 @@ from functools import partial
 from typing import Any, Callable, Optional
 
 from . import _native
-from ._native import PageoutReport, Snapshot, cleanup_plan, normalize_mode
+from ._native import PageoutReport, Snapshot, Step, cleanup_plan, normalize_mode
 from .torch_memory import loaded_torch
 
 log = logging.getLogger("memwarden")
@@ -86,6 +86,12 @@ class CleanupReport:
     vram_used_after_bytes: int | None = None
     duration_s: float = 0.0
     deferred_trim_scheduled: bool = False
+    #: Windows: each drive holding a page file and its free space in bytes (None
+    #: when unreadable), as the trim must page out onto it. Empty on Linux.
+    page_file_drives: list[tuple[str, int | None]] = field(default_factory=list)
+    #: Windows: the privileges the trim asked for, each granted or not
+    #: ("SeIncreaseQuotaPrivilege=YES, ..."); None when no trim ran (and on Linux).
+    privileges: str | None = None
 
     @property
     def process_freed_bytes(self) -> int:
@@ -123,6 +129,7 @@ class CleanupReport:
             f"  System RAM : {self.ram_used_before_bytes / GB:.3f} GB -> {self.ram_used_after_bytes / GB:.3f} GB"
             f" of {self.ram_total_bytes / GB:.2f} GB ({where})"
         )
+        lines += self._windows_lines()
         if self.vram_used_before_bytes is None:
             lines.append("  VRAM       : n/a (no GPU visible)")
         else:
@@ -135,6 +142,17 @@ class CleanupReport:
         if self.deferred_trim_scheduled:
             lines.append("  Cached node outputs are dropped after the current prompt; the heap is trimmed then.")
         return "\n".join(lines)
+
+    def _windows_lines(self) -> list[str]:
+        """The page files' drives' free space and the privileges granted (Windows)."""
+        lines = []
+        for drive, free in self.page_file_drives:
+            figure = "unreadable" if free is None else f"{free / GB:.1f} GB"
+            name = drive.rstrip("\\")
+            lines.append(f"  {name:<2} free   : {figure} (holds a page file)")
+        if self.privileges is not None:
+            lines.append(f"  Privileges : {self.privileges}")
+        return lines
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "steps"}
@@ -375,6 +393,25 @@ def prompt_queue() -> Any | None:
     server = sys.modules.get("server")
     inst = getattr(getattr(server, "PromptServer", None), "instance", None)
     return getattr(inst, "prompt_queue", None)
+
+
+def page_file_drives(snap: Snapshot) -> list[tuple[str, int | None]]:
+    """Each drive holding a page file, once, with its free space (Windows; empty
+    on Linux, where the snapshot lists no page files)."""
+    drives: dict[str, int | None] = {}
+    for f in snap.system.page_files:
+        drives.setdefault(f.drive, f.drive_free_bytes)
+    return list(drives.items())
+
+
+def granted_privileges(steps: list[Step]) -> str | None:
+    """What the trim's privileges step says of each Windows privilege
+    ("SeIncreaseQuotaPrivilege=YES, SeDebugPrivilege=NO"); None when it names none
+    (Linux's step speaks of capabilities)."""
+    for step in steps:
+        if step.name == "privileges" and "Privilege=" in step.detail:
+            return step.detail.split(";")[0].strip()
+    return None
 
 
 def _measure() -> tuple[int, Snapshot]:
@@ -684,15 +721,15 @@ def step_os_trim(ctx: CleanupContext) -> Outcome:
     parts = [trim_heap_detail()]
     ok = True
     if ctx.opts.pageout_self:
-        ok, more = pageout_self(ctx.opts)
+        ok, more = pageout_self(ctx.opts, ctx.report)
         parts += more
     return Outcome(ok, "; ".join(parts))
 
 
-def pageout_self(opts: CleanupOptions) -> tuple[bool, list[str]]:
+def pageout_self(opts: CleanupOptions, report: CleanupReport | None = None) -> tuple[bool, list[str]]:
     """Page this process's idle memory out behind the swap guard; when the kernel
     refuses it in-process, the external helper (if allowed). ``ok`` and what
-    happened, in parts of the step's line."""
+    happened, in parts of the step's line; the privileges granted go to ``report``."""
     pid = os.getpid()
     try:
         r = _native.trim_process(
@@ -708,6 +745,8 @@ def pageout_self(opts: CleanupOptions) -> tuple[bool, list[str]]:
         if not opts.external_helper:
             return False, [f"pageout failed: {e}"]
         return pageout_with_helper(pid, opts, e)
+    if report is not None:
+        report.privileges = granted_privileges(r.steps)
     to_swap = max(0, r.swap_after_bytes - r.swap_before_bytes)
     return True, [
         f"pageout: RSS {r.rss_before_bytes / GB:.3f} -> {r.rss_after_bytes / GB:.3f} GB, "
@@ -833,6 +872,7 @@ def cleanup(mode: str = "balanced", **options: Any) -> CleanupReport:
         ram_total_bytes=snap0.effective.total_bytes,
         ram_source=snap0.effective.source,
         vram_used_before_bytes=vram_used(snap0, torch),
+        page_file_drives=page_file_drives(snap0),
     )
     ctx = CleanupContext(opts, report, say, torch, comfy_model_management(), prompt_queue())
     for step in MONITOR_PIPELINE if opts.mode == "monitor" else PIPELINE:

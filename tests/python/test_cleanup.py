@@ -467,3 +467,43 @@ def test_vram_used_reads_nvml_figures_from_the_snapshot():
     device.update(free_bytes=5 * gib, percent_used=37.5, utilization_gpu_percent=None, utilization_memory_percent=None)
     d["gpu"]["devices"] = [device, {**device, "index": 1, "used_bytes": gib}]
     assert vram_used(memwarden.Snapshot.from_dict(d), None) == 4 * gib
+
+
+def test_report_on_windows_shows_page_file_drives_and_privileges():
+    """Windows' lines of CLEANUP RESULTS, from a constructed Windows snapshot and
+    the Windows trim's privileges step; a Linux snapshot adds none."""
+    from memwarden.cleanup import CleanupReport, granted_privileges, page_file_drives
+
+    snap = memwarden.snapshot(top=0, gpu=False)
+    assert page_file_drives(snap) == []  # Linux lists no page files
+    linux = CleanupReport(mode="balanced")
+    assert "free   :" not in linux.text and "Privileges" not in linux.text
+    gib = 1 << 30
+    d = snap.to_dict()
+    d["system"]["page_files"] = [
+        {"path": "C:\\pagefile.sys", "total_bytes": 16 * gib, "used_bytes": gib, "drive": "C:\\"},
+        {"path": "D:\\pagefile.sys", "total_bytes": 8 * gib, "used_bytes": 0, "drive": "D:\\"},
+        {"path": "C:\\swapfile.sys", "total_bytes": gib, "used_bytes": 0, "drive": "C:\\"},
+    ]
+    d["system"]["page_files"][0]["drive_free_bytes"] = 61 * gib + gib // 5
+    d["system"]["page_files"][1]["drive_free_bytes"] = None
+    d["system"]["page_files"][2]["drive_free_bytes"] = 61 * gib + gib // 5
+    drives = page_file_drives(memwarden.Snapshot.from_dict(d))
+    assert drives == [("C:\\", 61 * gib + gib // 5), ("D:\\", None)]
+    detail = (
+        "SeIncreaseQuotaPrivilege=YES, SeProfileSingleProcessPrivilege=NO, SeDebugPrivilege=NO; "
+        "PROCESS_SET_QUOTA granted on the handle; emptying a working set needs no privilege"
+    )
+    steps = [
+        memwarden.Step.from_dict({"name": "open", "ok": True, "detail": "PID 4"}),
+        memwarden.Step.from_dict({"name": "privileges", "ok": True, "detail": detail}),
+    ]
+    privileges = granted_privileges(steps)
+    assert privileges == "SeIncreaseQuotaPrivilege=YES, SeProfileSingleProcessPrivilege=NO, SeDebugPrivilege=NO"
+    linux_step = memwarden.Step.from_dict({"name": "privileges", "ok": True, "detail": "CAP_SYS_NICE held"})
+    assert granted_privileges([linux_step]) is None
+    text = CleanupReport(mode="aggressive", page_file_drives=drives, privileges=privileges).text.splitlines()
+    assert "  C: free   : 61.2 GB (holds a page file)" in text, text
+    assert "  D: free   : unreadable (holds a page file)" in text, text
+    assert f"  Privileges : {privileges}" in text, text
+    assert text.index("  C: free   : 61.2 GB (holds a page file)") < text.index("  VRAM       : n/a (no GPU visible)")

@@ -15,6 +15,7 @@ mod windows_support;
 use memwarden_core::act::{pageout, trim_own_heap, PageoutOptions};
 use memwarden_core::error::exit_code;
 use memwarden_core::{process_memory, Error};
+use std::path::{Path, PathBuf};
 use windows_support::Toucher;
 
 const MIB: u64 = 1 << 20;
@@ -53,9 +54,12 @@ fn the_probes_find_and_measure_the_child() {
         ..Default::default()
     })
     .unwrap();
+    // Listed from one SystemProcessInformation call: the same counters.
     let listed = snap.top_processes.processes.iter().find(|q| q.pid == pid);
     assert!(
-        listed.is_some_and(|q| q.rss_bytes >= min_resident()),
+        listed.is_some_and(|q| q.rss_bytes >= min_resident()
+            && q.vms_bytes >= CHILD_MIB * MIB
+            && q.name == p.name),
         "{listed:?}"
     );
     assert!(snap.kernel.starts_with("Windows "), "{}", snap.kernel);
@@ -168,18 +172,34 @@ fn own_heap_is_compacted_and_measured() {
     );
 }
 
+/// A path as text, for comparing paths that differ only in case.
+fn lower(p: &Path) -> String {
+    p.to_string_lossy().to_lowercase()
+}
+
 #[test]
 fn the_child_is_found_by_its_command_line() {
     // Wine answers NtQueryInformationProcess(ProcessCommandLineInformation) as
-    // Windows does; the working directory is not read on either.
+    // Windows does; the working directory is read from the PEB on both.
     let child = Toucher::start(1);
     let pid = child.pid();
     let is_child = |argv: &[String]| argv.iter().any(|a| a == "child_process");
+    let here = lower(&std::env::current_dir().unwrap());
     let found = memwarden_core::probe::process::find_processes(&is_child, &|launch| {
-        assert!(launch.cwd.is_none() && launch.root.is_none());
-        Some(launch.argv.clone())
+        assert!(launch.root.is_none());
+        Some((launch.argv.clone(), launch.cwd.clone()))
     })
     .unwrap();
+    let found: Vec<_> = found
+        .into_iter()
+        .map(|(p, (argv, cwd))| {
+            // Our child runs where we do.
+            if p.pid == pid {
+                assert_eq!(cwd.as_deref().map(lower), Some(here.clone()), "{p:?}");
+            }
+            (p, argv)
+        })
+        .collect();
     let (p, argv) = found
         .iter()
         .find(|(p, _)| p.pid == pid)
@@ -195,6 +215,42 @@ fn the_child_is_found_by_its_command_line() {
     assert!(found.iter().all(|(p, _)| p.pid != std::process::id()));
     let read = process_memory(pid as i64, false).unwrap();
     assert_eq!(read.cmdline, p.cmdline);
+}
+
+/// A ComfyUI checkout as `--auto` recognises one (its `comfy` package, its
+/// `nodes.py`, its `main.py`), and beside it a copy of this test binary named
+/// `python.exe` (with the ProcessPrng stand-in scripts/wine-run puts next to it).
+fn fake_portable(base: &Path) -> (PathBuf, PathBuf) {
+    let checkout = base.join("ComfyUI");
+    std::fs::create_dir_all(checkout.join("comfy")).unwrap();
+    std::fs::write(checkout.join("nodes.py"), "").unwrap();
+    std::fs::write(checkout.join("main.py"), "").unwrap();
+    let bin = base.join("python_embeded");
+    std::fs::create_dir_all(&bin).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    std::fs::copy(&exe, bin.join("python.exe")).unwrap();
+    let shim = exe.with_file_name("bcryptprimitives.dll");
+    if shim.is_file() {
+        std::fs::copy(&shim, bin.join("bcryptprimitives.dll")).unwrap();
+    }
+    (checkout, bin.join("python.exe"))
+}
+
+#[test]
+fn auto_finds_comfyui_started_as_bare_main_py_from_its_folder() {
+    let base = std::env::temp_dir().join(format!("memwarden-auto-{}", std::process::id()));
+    let (checkout, python) = fake_portable(&base);
+    // `python.exe main.py` run from the checkout: only the working directory says
+    // which main.py it is.
+    let mut child = Toucher::start_as(1, &python, &["main.py"], Some(&checkout));
+    let found = memwarden_core::act::find_comfyui().unwrap();
+    child.end();
+    let _ = std::fs::remove_dir_all(&base);
+    let (_, main) = found
+        .iter()
+        .find(|(p, _)| p.pid == child.pid())
+        .unwrap_or_else(|| panic!("PID {} not among {found:?}", child.pid()));
+    assert_eq!(lower(main), lower(&checkout.join("main.py")));
 }
 
 /// Whether this runs under Wine: its ntdll exports `wine_get_version`.

@@ -219,7 +219,8 @@ class MemoryCleanerForce(MemwardenNode):
             guard_margin_hint="min_c_free_gb",
         )
         text = report.text
-        if enable_privileges:
+        if enable_privileges and sys.platform != "win32":
+            # Windows: the report lists the privileges the trim enabled.
             text += "\n  Privileges : nothing to elevate in-process on Linux; " + _helper_status()
         _emit("Memory Cleaner (Force)", _native.status_line(), text)
         return _out(text, anything, text, round_gb(report.freed_gb))

@@ -123,10 +123,12 @@ pub struct ContainerInfo {
     pub cgroup: Option<CgroupMemory>,
 }
 
-/// Memory accounting of the process's own cgroup (v1 or v2).
+/// Memory accounting of the process's own cgroup (v1 or v2), or on Windows of the
+/// job object it runs in.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct CgroupMemory {
-    /// 1 or 2.
+    /// 1 or 2; 0 for a Windows job object (path `job object`, dir empty): its
+    /// limits count the commit charge, which usage and working set then hold.
     pub version: u8,
     /// Path as listed in /proc/PID/cgroup.
     pub path: String,

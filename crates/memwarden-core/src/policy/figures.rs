@@ -21,16 +21,16 @@ pub fn effective_memory(system: &SystemMemory, cgroup: Option<&CgroupMemory>) ->
         percent_used: system.percent_used,
     };
     let Some(cg) = cgroup else {
-        return host("no memory cgroup found: host figures (/proc/meminfo) used".into());
+        return host("no memory cgroup or job object found: host figures used".into());
     };
     match cg.limit_bytes {
         None => host(format!(
-            "cgroup v{} {} has no memory limit: host figures (/proc/meminfo) used",
-            cg.version, cg.path
+            "{} has no memory limit: host figures used",
+            group_name(cg)
         )),
         Some(limit) if limit >= system.total_bytes => host(format!(
-            "cgroup v{} limit {} is not below host RAM {}: host figures used",
-            cg.version,
+            "{} limit {} is not below host RAM {}: host figures used",
+            group_name(cg),
             format_bytes(limit),
             format_bytes(system.total_bytes)
         )),
@@ -41,12 +41,17 @@ pub fn effective_memory(system: &SystemMemory, cgroup: Option<&CgroupMemory>) ->
             EffectiveMemory {
                 source: MemorySource::Cgroup,
                 reason: format!(
-                    "cgroup v{} limit {} (set at {}) is below host RAM {}: container figures used, \
-                     used = working set (usage minus inactive file cache)",
-                    cg.version,
+                    "{} limit {} (set at {}) is below host RAM {}: container figures used, \
+                     used = {}",
+                    group_name(cg),
                     format_bytes(limit),
                     cg.limit_set_at.as_deref().unwrap_or(&cg.dir),
-                    format_bytes(system.total_bytes)
+                    format_bytes(system.total_bytes),
+                    if cg.version == 0 {
+                        "commit charge (what the job's limit counts)"
+                    } else {
+                        "working set (usage minus inactive file cache)"
+                    }
                 ),
                 total_bytes: limit,
                 used_bytes: used,
@@ -54,6 +59,16 @@ pub fn effective_memory(system: &SystemMemory, cgroup: Option<&CgroupMemory>) ->
                 percent_used: percent(used, limit),
             }
         }
+    }
+}
+
+/// How a reason names the group: a cgroup with its version and path, or a
+/// Windows job object (version 0).
+fn group_name(cg: &CgroupMemory) -> String {
+    if cg.version == 0 {
+        "job object".into()
+    } else {
+        format!("cgroup v{} {}", cg.version, cg.path)
     }
 }
 
@@ -100,6 +115,41 @@ pub(crate) mod tests {
             percent_used: 37.5,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_windows_job_limit_is_judged_like_a_cgroup_limit() {
+        let job = CgroupMemory {
+            version: 0,
+            path: "job object".into(),
+            limit_bytes: Some(2 << 30),
+            limit_set_at: Some("JobMemoryLimit (all its processes together)".into()),
+            working_set_bytes: 1 << 30,
+            ..Default::default()
+        };
+        let e = effective_memory(&sys(), Some(&job));
+        assert_eq!(
+            (e.source, e.total_bytes, e.percent_used),
+            (MemorySource::Cgroup, 2 << 30, 50.0)
+        );
+        assert!(
+            e.reason
+                .starts_with("job object limit 2.00 GiB (set at JobMemoryLimit"),
+            "{}",
+            e.reason
+        );
+        assert!(e.reason.contains("commit charge"), "{}", e.reason);
+        let unlimited = CgroupMemory {
+            limit_bytes: None,
+            ..job
+        };
+        let e = effective_memory(&sys(), Some(&unlimited));
+        assert_eq!(e.source, MemorySource::Host);
+        assert!(
+            e.reason.starts_with("job object has no memory limit"),
+            "{}",
+            e.reason
+        );
     }
 
     #[test]

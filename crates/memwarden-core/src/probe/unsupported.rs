@@ -61,6 +61,7 @@ pub mod process {
     }
 }
 
+#[cfg(not(windows))]
 pub mod cgroup {
     use super::*;
     use crate::model::{CgroupMemory, ContainerRuntime};

@@ -121,12 +121,23 @@ fn container_section(out: &mut String, p: &Painter, s: &Snapshot) {
         cgroup_lines(out, cg);
         return;
     }
-    let _ = writeln!(out, "  cgroup     no memory cgroup mounted");
+    let _ = writeln!(
+        out,
+        "  cgroup     none (no memory cgroup mounted, no job object)"
+    );
 }
 
 /// The cgroup's limit, usage and swap.
 fn cgroup_lines(out: &mut String, cg: &CgroupMemory) {
-    let _ = writeln!(out, "  cgroup v{}  {}  ({})", cg.version, cg.path, cg.dir);
+    if cg.version == 0 {
+        let _ = writeln!(
+            out,
+            "  Job        {} (limits count the commit charge)",
+            cg.path
+        );
+    } else {
+        let _ = writeln!(out, "  cgroup v{}  {}  ({})", cg.version, cg.path, cg.dir);
+    }
     let _ = writeln!(
         out,
         "  Limit      {}{}",

@@ -9,6 +9,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 /// Tells the re-started test binary that it is the child, and how many MiB to touch.
@@ -42,13 +43,23 @@ pub struct Toucher {
 impl Toucher {
     /// Start the child touching `mib` MiB and wait until it has.
     pub fn start(mib: u64) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        Self::start_as(mib, &std::env::current_exe().unwrap(), &[], None)
+    }
+
+    /// The same child, started as `program` (a copy of this test binary) with
+    /// `first` before its own arguments (the test harness takes them as more
+    /// names of tests to run, which match none), in `dir` if given.
+    pub fn start_as(mib: u64, program: &Path, first: &[&str], dir: Option<&Path>) -> Self {
+        let mut cmd = Command::new(program);
+        cmd.args(first)
             .args(["child_process", "--exact", "--ignored", "--nocapture"])
             .env(ENV, mib.to_string())
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stdout(Stdio::piped());
+        if let Some(d) = dir {
+            cmd.current_dir(d);
+        }
+        let mut child = cmd.spawn().unwrap();
         let stdin = child.stdin.take().unwrap();
         let out = BufReader::new(child.stdout.take().unwrap());
         for line in out.lines() {

@@ -1,5 +1,6 @@
 //! The container a process runs in: its runtime (Docker, Kubernetes, Runpod...)
-//! and its memory cgroup (v1 or v2): limit, usage, swap allowance.
+//! and its memory cgroup (v1 or v2): limit, usage, swap allowance. On Windows the
+//! job object the process runs in, through the same model (version 0).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -9,15 +10,19 @@ use crate::model::{CgroupMemory, ContainerRuntime};
 
 #[cfg(target_os = "linux")]
 mod linux;
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+mod windows;
+#[cfg(not(any(target_os = "linux", windows)))]
 use super::unsupported::cgroup as os;
 #[cfg(target_os = "linux")]
 use linux as os;
+#[cfg(windows)]
+use windows as os;
 
 /// Where a process's memory cgroup lives in the mounted cgroup filesystem.
 #[derive(Debug, Clone)]
 pub struct CgroupLocation {
-    /// 1 or 2.
+    /// 1 or 2; 0 for a Windows job object.
     pub version: u8,
     /// The path /proc/PID/cgroup names.
     pub path: String,

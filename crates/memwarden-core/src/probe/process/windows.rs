@@ -1,6 +1,8 @@
 //! Windows: process identity, memory counters and the top-N scan.
 //!
-//! How GetProcessMemoryInfo's counters map onto a [`ProcessMemory`]:
+//! How GetProcessMemoryInfo's counters map onto a [`ProcessMemory`] (the top-N
+//! scan takes the same counters of every process from one
+//! NtQuerySystemInformation(SystemProcessInformation) call):
 //! - `rss_bytes`: the working set (WorkingSetSize), as psutil's `rss`.
 //! - `rss_anon_bytes`: min(working set, PrivateUsage), an upper bound of the
 //!   private pages in the working set, the ones a trim may send to the page file
@@ -25,9 +27,9 @@ use windows_sys::Win32::System::ProcessStatus::PROCESS_MEMORY_COUNTERS_EX;
 use crate::error::{Error, Result};
 use crate::model::{ProcessMemory, ProcessScope, TopProcesses};
 use crate::policy::target::Launch;
-use crate::sys::windows::cmdline::{command_line, split as split_args};
+use crate::sys::windows::cmdline::{command_line, current_dir, split as split_args};
 use crate::sys::windows::process::{
-    has_exited, image_name, list, memory_counters, open_query, start_time,
+    has_exited, image_name, list, list_with_memory, memory_counters, open_query, start_time,
 };
 
 use super::{Identity, Resident};
@@ -128,24 +130,33 @@ pub fn self_rss_bytes() -> Result<u64> {
         .map_err(|e| Error::io("GetProcessMemoryInfo(own process)", e))
 }
 
-/// One Toolhelp pass, then the memory counters of each process that can be
-/// opened (others are skipped and not counted as scanned).
+/// Every process's memory counters in one SystemProcessInformation call (no
+/// process is opened, so other users' processes count too); where that call
+/// fails, one Toolhelp pass and the counters of each process that can be opened
+/// (others are skipped and not counted as scanned).
 pub fn top_processes(
     n: usize,
     scope: ProcessScope,
     only: Option<&HashSet<u32>>,
 ) -> Result<TopProcesses> {
-    let procs = list().map_err(|e| Error::io("CreateToolhelp32Snapshot", e))?;
-    let mut all: Vec<ProcessMemory> = procs
-        .into_iter()
-        .filter(|(pid, _)| system_process(*pid).is_none())
-        .filter(|(pid, _)| only.is_none_or(|set| set.contains(pid)))
-        .filter_map(|(pid, name)| {
-            let h = open_query(pid, "listing processes").ok()?;
-            let c = memory_counters(Some(&h)).ok()?;
-            (!has_exited(&h)).then(|| process_memory(pid, name, &c))
-        })
-        .collect();
+    let wanted = |pid: u32| system_process(pid).is_none() && only.is_none_or(|s| s.contains(&pid));
+    let mut all: Vec<ProcessMemory> = match list_with_memory() {
+        Ok(listed) => listed
+            .into_iter()
+            .filter(|l| wanted(l.pid))
+            .map(|l| process_memory(l.pid, l.name, &l.counters))
+            .collect(),
+        Err(_) => list()
+            .map_err(|e| Error::io("CreateToolhelp32Snapshot", e))?
+            .into_iter()
+            .filter(|(pid, _)| wanted(*pid))
+            .filter_map(|(pid, name)| {
+                let h = open_query(pid, "listing processes").ok()?;
+                let c = memory_counters(Some(&h)).ok()?;
+                (!has_exited(&h)).then(|| process_memory(pid, name, &c))
+            })
+            .collect(),
+    };
     let scanned = all.len() as u32;
     all.sort_unstable_by_key(|p| std::cmp::Reverse(p.rss_bytes));
     all.truncate(n);
@@ -158,9 +169,10 @@ pub fn top_processes(
 
 /// Processes whose launch satisfies `pred`, the kernel's own, exited ones and
 /// the caller excluded, each with what `pred` said of it. `prefilter` sees the
-/// argument vector first. The working directory is not known on Windows (see
-/// [`crate::sys::windows::cmdline`]): a relative script is matched by its path
-/// alone (`ComfyUI\main.py` of the portable build), not resolved.
+/// argument vector first. A relative script is resolved against the process's
+/// working directory (read from its PEB, see [`crate::sys::windows::cmdline`]);
+/// where that cannot be read, it is matched by its path alone (`ComfyUI\main.py`
+/// of the portable build).
 pub fn find_processes<T>(
     prefilter: &dyn Fn(&[String]) -> bool,
     pred: &dyn Fn(&Launch) -> Option<T>,
@@ -184,7 +196,7 @@ pub fn find_processes<T>(
         }
         let launch = Launch {
             argv,
-            cwd: None,
+            cwd: current_dir(pid).ok(),
             root: None,
         };
         if let (Some(found), Ok(c)) = (pred(&launch), memory_counters(Some(&h))) {

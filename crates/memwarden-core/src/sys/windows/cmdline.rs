@@ -4,10 +4,12 @@
 //! Windows, Wine), the documented fields of its PEB (ProcessParameters, then
 //! CommandLine) read with ReadProcessMemory, which also wants PROCESS_VM_READ.
 //! CommandLineToArgvW splits it as programs see their arguments. Its working
-//! directory is not read: it sits in fields of the process parameters that
-//! windows-sys leaves undocumented (reserved).
+//! directory is ProcessParameters->CurrentDirectory, read the same way; that
+//! field is reserved in windows-sys, so its offset comes from the phnt headers'
+//! layout of the structure (windows-native).
 
 use std::os::windows::io::{AsRawHandle, OwnedHandle};
+use std::path::PathBuf;
 
 use windows_sys::Wdk::System::Threading::{
     NtQueryInformationProcess, ProcessBasicInformation, ProcessCommandLineInformation,
@@ -59,9 +61,11 @@ fn read_remote<T: Copy>(h: &OwnedHandle, addr: *const T) -> std::io::Result<T> {
     Ok(unsafe { v.assume_init() })
 }
 
-/// Through the PEB: ProcessBasicInformation gives its address, its
-/// ProcessParameters the command line's UNICODE_STRING.
-fn from_peb(pid: u32) -> std::io::Result<String> {
+/// A handle that may read `pid`'s memory, and the address of its process
+/// parameters (in its PEB, whose address ProcessBasicInformation gives).
+fn process_parameters(
+    pid: u32,
+) -> std::io::Result<(OwnedHandle, *const RTL_USER_PROCESS_PARAMETERS)> {
     let h = open(pid, PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_VM_READ)?;
     // SAFETY: plain data; zero is valid for every field.
     let mut pbi: PROCESS_BASIC_INFORMATION = unsafe { std::mem::zeroed() };
@@ -70,8 +74,40 @@ fn from_peb(pid: u32) -> std::io::Result<String> {
         return Err(nt_error("ProcessBasicInformation", status));
     }
     let peb: PEB = read_remote(&h, pbi.PebBaseAddress)?;
-    let params: RTL_USER_PROCESS_PARAMETERS = read_remote(&h, peb.ProcessParameters)?;
-    let line = params.CommandLine;
+    Ok((h, peb.ProcessParameters))
+}
+
+/// Through the PEB: its ProcessParameters' CommandLine.
+fn from_peb(pid: u32) -> std::io::Result<String> {
+    let (h, at) = process_parameters(pid)?;
+    let params: RTL_USER_PROCESS_PARAMETERS = read_remote(&h, at)?;
+    read_string(&h, params.CommandLine)
+}
+
+/// The working directory of process `pid`: its ProcessParameters'
+/// CurrentDirectory.DosPath (which ends in a backslash), without the trailing
+/// backslash unless it is a drive's root.
+pub fn current_dir(pid: u32) -> std::io::Result<PathBuf> {
+    use windows_native::ntrtl::{CURDIR, RTL_USER_PROCESS_PARAMETERS as FULL};
+    let (h, at) = process_parameters(pid)?;
+    let offset =
+        std::mem::offset_of!(FULL, CurrentDirectory) + std::mem::offset_of!(CURDIR, DosPath);
+    // SAFETY: only an address is computed here; ReadProcessMemory reads it.
+    let field = unsafe { at.cast::<u8>().add(offset) }.cast::<UNICODE_STRING>();
+    let mut dir = read_string(&h, read_remote(&h, field)?)?;
+    if dir.ends_with('\\') && !dir.ends_with(":\\") {
+        dir.pop();
+    }
+    if dir.is_empty() {
+        return Err(std::io::Error::other(
+            "the process has no current directory",
+        ));
+    }
+    Ok(PathBuf::from(dir))
+}
+
+/// The text of a UNICODE_STRING in another process's memory.
+fn read_string(h: &OwnedHandle, line: UNICODE_STRING) -> std::io::Result<String> {
     let mut units = vec![0u16; line.Length as usize / 2];
     let mut done = 0usize;
     // SAFETY: units has room for Length bytes.
@@ -206,5 +242,15 @@ mod tests {
         assert!(argv.first().is_some_and(|a| a.ends_with(&name)), "{argv:?}");
         assert_eq!(argv.len(), std::env::args().count(), "{argv:?}");
         assert_eq!(split(&from_peb(me).unwrap()), argv);
+    }
+
+    #[test]
+    fn own_current_directory_is_read() {
+        let here = std::env::current_dir().unwrap();
+        let read = current_dir(std::process::id()).unwrap();
+        assert_eq!(
+            read.to_string_lossy().to_lowercase(),
+            here.to_string_lossy().trim_end_matches('\\').to_lowercase()
+        );
     }
 }

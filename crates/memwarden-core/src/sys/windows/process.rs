@@ -1,11 +1,15 @@
 //! Raw calls on processes: open a handle, its creation time, whether it has
-//! exited, its image name, its memory counters, and the process list.
+//! exited, its image name, its memory counters, and the process list (with
+//! every process's memory counters, or Toolhelp's names only).
 
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 
+use windows_sys::Wdk::System::SystemInformation::{
+    NtQuerySystemInformation, SystemProcessInformation,
+};
 use windows_sys::Win32::Foundation::{
     GetLastError, ERROR_ACCESS_DENIED, ERROR_INVALID_PARAMETER, FILETIME, INVALID_HANDLE_VALUE,
-    STILL_ACTIVE,
+    STATUS_INFO_LENGTH_MISMATCH, STILL_ACTIVE,
 };
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W, TH32CS_SNAPPROCESS,
@@ -18,6 +22,7 @@ use windows_sys::Win32::System::Threading::{
     QueryFullProcessImageNameW, PROCESS_ACCESS_RIGHTS, PROCESS_NAME_WIN32,
     PROCESS_QUERY_LIMITED_INFORMATION,
 };
+use windows_sys::Win32::System::WindowsProgramming::SYSTEM_PROCESS_INFORMATION;
 
 use crate::error::{Error, Result};
 
@@ -144,6 +149,85 @@ pub fn memory_counters(h: Option<&OwnedHandle>) -> std::io::Result<PROCESS_MEMOR
         return Err(last_error());
     }
     Ok(c)
+}
+
+/// One process as NtQuerySystemInformation(SystemProcessInformation) lists it.
+pub struct Listed {
+    pub pid: u32,
+    pub name: String,
+    /// The figures GetProcessMemoryInfo would give (working set, commit,
+    /// private bytes), the rest zero.
+    pub counters: PROCESS_MEMORY_COUNTERS_EX,
+}
+
+/// Every process with its memory counters, in one call: no process is opened,
+/// so those the caller may not open are listed too. The buffer grows until the
+/// list fits.
+pub fn list_with_memory() -> std::io::Result<Vec<Listed>> {
+    let mut buf = vec![0u64; 64 * 1024];
+    loop {
+        let bytes = (buf.len() * 8) as u32;
+        let mut needed = 0u32;
+        // SAFETY: buf holds `bytes` bytes, 8-aligned for the entries.
+        let status = unsafe {
+            NtQuerySystemInformation(
+                SystemProcessInformation,
+                buf.as_mut_ptr().cast(),
+                bytes,
+                &mut needed,
+            )
+        };
+        if status == STATUS_INFO_LENGTH_MISMATCH && buf.len() < 1 << 26 {
+            buf.resize(
+                (needed as usize).max(bytes as usize * 2).div_ceil(8) + 4096,
+                0,
+            );
+            continue;
+        }
+        if status < 0 {
+            return Err(std::io::Error::other(format!(
+                "NtQuerySystemInformation(SystemProcessInformation): NTSTATUS 0x{:08X}",
+                status as u32
+            )));
+        }
+        return Ok(walk(&buf));
+    }
+}
+
+/// The entries of a filled SystemProcessInformation buffer.
+fn walk(buf: &[u64]) -> Vec<Listed> {
+    let base = buf.as_ptr() as *const u8;
+    let end = buf.len() * 8;
+    let mut out = Vec::with_capacity(256);
+    let mut at = 0usize;
+    while at + size_of::<SYSTEM_PROCESS_INFORMATION>() <= end {
+        // SAFETY: `at` is an entry's offset inside buf (the first, or the sum of
+        // NextEntryOffset values the call wrote); Wine's are not always 8-aligned,
+        // so the entry is copied out unaligned.
+        let e =
+            unsafe { std::ptr::read_unaligned(base.add(at) as *const SYSTEM_PROCESS_INFORMATION) };
+        let units: Vec<u16> = (0..e.ImageName.Length as usize / 2)
+            // SAFETY: ImageName points at Length bytes inside the same buffer
+            // (null with Length 0 for the idle process), perhaps unaligned too.
+            .map(|i| unsafe { std::ptr::read_unaligned(e.ImageName.Buffer.add(i)) })
+            .collect();
+        let name = String::from_utf16_lossy(&units);
+        // SAFETY: plain data; zero is a valid value for every field.
+        let mut c: PROCESS_MEMORY_COUNTERS_EX = unsafe { std::mem::zeroed() };
+        c.WorkingSetSize = e.WorkingSetSize;
+        c.PagefileUsage = e.PagefileUsage;
+        c.PrivateUsage = e.PrivatePageCount;
+        out.push(Listed {
+            pid: e.UniqueProcessId as usize as u32,
+            name,
+            counters: c,
+        });
+        if e.NextEntryOffset == 0 {
+            break;
+        }
+        at += e.NextEntryOffset as usize;
+    }
+    out
 }
 
 /// Every process in one Toolhelp snapshot: (PID, image file name).
