@@ -86,6 +86,46 @@ impl Default for ManagerConfig {
     }
 }
 
+impl ManagerConfig {
+    /// Every figure in range, warnings not above criticals; InvalidInput naming the
+    /// first one that is not.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |m: String| Err(crate::Error::InvalidInput(m));
+        for (name, v) in [
+            ("ram_warning", self.ram_warning),
+            ("ram_critical", self.ram_critical),
+            ("vram_warning", self.vram_warning),
+            ("vram_critical", self.vram_critical),
+            ("hysteresis", self.hysteresis),
+        ] {
+            if !(0.0..=100.0).contains(&v) {
+                return bad(format!("{name} must be a percent from 0 to 100, got {v}"));
+            }
+        }
+        if self.ram_warning > self.ram_critical || self.vram_warning > self.vram_critical {
+            return bad(format!(
+                "warning thresholds must not exceed critical ones (RAM {} / {}, VRAM {} / {})",
+                self.ram_warning, self.ram_critical, self.vram_warning, self.vram_critical
+            ));
+        }
+        for (name, v) in [
+            ("cooldown_s", self.cooldown_s),
+            ("max_backoff_s", self.max_backoff_s),
+        ] {
+            if !(0.0..=1e7).contains(&v) {
+                return bad(format!("{name} must be from 0 to 1e7 seconds, got {v}"));
+            }
+        }
+        if self.min_freed_bytes < 0 {
+            return bad(format!(
+                "min_freed_bytes must be >= 0, got {}",
+                self.min_freed_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What the manager remembers between wakes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ManagerState {
@@ -328,6 +368,28 @@ mod tests {
         let c = cfg();
         let f = st.observe(s, w, &c);
         decide(st, w, running, &f, &c, now)
+    }
+
+    #[test]
+    fn config_is_validated() {
+        assert!(cfg().validate().is_ok());
+        let mut c = cfg();
+        c.ram_warning = 95.0;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("warning thresholds must not exceed critical ones"),
+            "{e}"
+        );
+        c = cfg();
+        c.vram_critical = 101.0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("vram_critical must be a percent"));
+        c = cfg();
+        c.cooldown_s = -1.0;
+        assert!(c.validate().unwrap_err().to_string().contains("cooldown_s"));
     }
 
     #[test]
