@@ -19,6 +19,8 @@ use memwarden_core::{
 };
 use serde::Serialize;
 
+mod history;
+
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 failure, 2 bad usage or input, 3 no such process, 4 permission denied,
 5 not supported here (kernel, cgroup version, read-only /proc/sys), 6 refused by the swap
@@ -58,9 +60,12 @@ enum Command {
     PurgeCache(PurgeArgs),
     /// Ask the kernel to reclaim memory from this process's cgroup (cgroup v2 memory.reclaim).
     Reclaim(ReclaimArgs),
+    /// The background manager's actions and statistics, from its history file.
+    History(history::HistoryArgs),
     /// Print the JSON Schema of a --json output (list the names without NAME).
     Schema {
-        /// snapshot, status, pageout-report, purge-report, reclaim-report, heap-trim-report, error
+        /// snapshot, status, pageout-report, purge-report, reclaim-report, heap-trim-report, error,
+        /// manager-action
         name: Option<String>,
     },
 }
@@ -202,6 +207,10 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
         Command::Reclaim(a) => {
             let report = act::reclaim(a.bytes)?;
             out.emit(&report, |r| render::reclaim_report(&report, r))
+        }
+        Command::History(a) => {
+            let (json, text) = history::history_output(a)?;
+            out.emit(&json, |_| text)
         }
         Command::Schema { name } => print_schema(name.as_deref(), out),
     }

@@ -9,6 +9,24 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::model::ManagerAction;
 
+/// Where the manager keeps its history outside ComfyUI (and where `memwarden
+/// history` looks by default): `$XDG_STATE_HOME/memwarden/history.jsonl`, else
+/// `~/.local/state/memwarden/history.jsonl`; on Windows
+/// `%LOCALAPPDATA%\memwarden\history.jsonl`. None when none of these is set.
+pub fn default_path() -> Option<PathBuf> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let base = if cfg!(windows) {
+        env("LOCALAPPDATA")
+    } else {
+        env("XDG_STATE_HOME").or_else(|| env("HOME").map(|h| h.join(".local").join("state")))
+    }?;
+    Some(base.join("memwarden").join("history.jsonl"))
+}
+
 /// What a history file held.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HistoryRead {
