@@ -17,7 +17,7 @@ pub const SCHEMAS: [(&str, &str); 8] = [
     ("error", "any command with --json, on failure"),
     (
         "manager-action",
-        "history --json (one per line of the history file)",
+        "history --json (a list of them; one per line of the history file)",
     ),
 ];
 
