@@ -296,6 +296,7 @@ class Manager:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self.stop_event.set()
+        self.died.set()  # wakes the supervisor, which sees the stop
         if self.unsubscribe is not None:
             self.unsubscribe()
         self.events.put(("stop", ""))
