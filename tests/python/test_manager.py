@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import memwarden
 import memwarden.manager as mm
+import pytest
 from memwarden import _native
 from memwarden.comfy import hooks
 from memwarden.comfy.manager_nodes import AutoMemoryCleanup, SmartMemoryManager
