@@ -47,7 +47,6 @@ from .cleanup import (
     CleanupReport,
     _mode_defaults,
     _validated,
-    collect_garbage,
     comfy_model_management,
     prompt_queue,
     run_step,
@@ -142,6 +141,9 @@ class ManagerStatus:
     policy_state: dict[str, Any]
     history_file: str
     wakes: dict[str, int] = field(default_factory=dict)
+    #: Prompt ends ComfyUI reported, and those handled together with a later one.
+    prompt_ends: int = 0
+    coalesced: int = 0
     actions: int = 0
     faults: int = 0
     restarts: int = 0
@@ -157,6 +159,7 @@ class ManagerStatus:
             f"  level          : {st.get('level', 'normal')} (escalation +{st.get('escalation', 0)}, "
             f"{st.get('fruitless', 0)} fruitless in a row)",
             f"  wakes          : {', '.join(f'{k} {v}' for k, v in sorted(self.wakes.items())) or 'none yet'}",
+            f"  prompt ends    : {self.prompt_ends} seen, {self.coalesced} handled with a later one",
             f"  actions        : {self.actions}, faults {self.faults}, thread restarts {self.restarts}",
             f"  history file   : {self.history_file}",
         ]
@@ -207,9 +210,12 @@ def _purge_cache() -> str:
 
 
 def heap_trim_steps(drop_cache: bool) -> list[dict[str, Any]]:
-    """The non-disruptive action: a gc pass and the heap returned to the OS (and,
-    if asked, the page cache dropped), each measured."""
-    steps = [_step("GC pass", collect_garbage), _step("OS-level trim", trim_heap_detail)]
+    """The non-disruptive action: the heap returned to the OS (and, if asked, the
+    page cache dropped), each measured. No gc pass: ComfyUI's post-prompt cleanup
+    runs one, and a full collection of ComfyUI's heap holds the GIL for hundreds of
+    milliseconds (measured by tests/e2e/manager_soak.py), which a running node
+    would feel."""
+    steps = [_step("OS-level trim", trim_heap_detail)]
     if drop_cache:
         steps.append(_step("Purge page cache", _purge_cache))
     return steps
@@ -271,6 +277,8 @@ class Manager:
         self.file: _native.HistoryFile | None = None
         self.actions: deque[ManagerAction] = deque(maxlen=settings.history_keep)
         self.wakes: dict[str, int] = {}
+        self.prompt_ends = 0
+        self.coalesced = 0
         self.counts = {"actions": 0, "faults": 0, "restarts": 0}
         self.last_fault: str | None = None
         self.watch: PressureWatch | None = None
@@ -382,9 +390,27 @@ class Manager:
                 return
 
     def _on_event(self, ev: Any) -> None:
-        """hooks callback (ComfyUI's executor thread): only queue it."""
+        """hooks callback (ComfyUI's executor thread): only count and queue it."""
         if ev.kind == "prompt_end":
+            self.prompt_ends += 1
             self.events.put(("prompt_end", ev.prompt_id))
+
+    def _coalesce_prompt_ends(self) -> None:
+        """Prompt ends queued while we waited for ComfyUI's reset are this same
+        boundary, or older ones: one decision covers them (others go back)."""
+        others = []
+        while True:
+            try:
+                item = self.events.get_nowait()
+            except queue.Empty:
+                break
+            if item[0] == "prompt_end":
+                with self.lock:
+                    self.coalesced += 1
+            else:
+                others.append(item)
+        for item in others:
+            self.events.put(item)
 
     def _period(self) -> float:
         w = self.watch
@@ -409,6 +435,7 @@ class Manager:
         try:
             if kind == "prompt_end":
                 self._wait_for_comfy_reset()
+                self._coalesce_prompt_ends()
             hooks = _hooks()
             running = hooks is not None and hooks.running_prompt() is not None
             decision = self.policy.wake(self.snapshot(), kind, running, self.clock())
@@ -517,6 +544,8 @@ class Manager:
                 policy_state=dict(self.policy.state),
                 history_file=str(self.path) if self.file is not None else f"{self.path} (not writable)",
                 wakes=dict(self.wakes),
+                prompt_ends=self.prompt_ends,
+                coalesced=self.coalesced,
                 actions=self.counts["actions"],
                 faults=self.counts["faults"],
                 restarts=self.counts["restarts"],

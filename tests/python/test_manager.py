@@ -70,7 +70,7 @@ def test_prompt_end_trims_records_and_persists_across_restarts(hist: Path) -> No
     until(lambda: mm.status().actions >= 1, "the prompt-end action")
     a = mm.history()[-1]
     assert (a.trigger, a.mode, a.level) == ("prompt_end", "trim", "normal")
-    assert [s.name for s in a.steps] == ["GC pass", "OS-level trim"]
+    assert [s.name for s in a.steps] == ["OS-level trim"]
     assert all(s.freed_bytes is not None for s in a.steps)
     assert a.reason.startswith("prompt ended: returning freed heap (normal: ram ")
     line = json.loads(hist.read_text().splitlines()[-1])
@@ -130,7 +130,7 @@ def test_a_step_that_raises_is_recorded_and_the_manager_keeps_running(
     a = mm.history()[-1]
     assert a.outcome == "failed"
     assert a.error == "OS-level trim: FAILED: RuntimeError: injected fault in the trim"
-    assert [s.ok for s in a.steps] == [True, False]
+    assert [s.ok for s in a.steps] == [False]
     monkeypatch.undo()
     prompt_end("p2")  # handled, but backing off: the failed trim freed nothing
     until(lambda: mm.status().wakes.get("prompt_end") == 2, "the second prompt end")
@@ -201,14 +201,16 @@ def test_cooldown_escalation_and_back_off_on_a_fake_clock(hist: Path) -> None:
     assert a1 is not None and (a1.mode, a1.level) == ("conservative", "warning")
     clock.t += 10
     assert m.handle("sample") is None  # cooldown
-    clock.t += 21
+    # (Real cleanups: one that happens to free nothing doubles the cooldown; 700 s
+    # is past the longest back-off.)
+    clock.t += 700
     a2 = m.handle("sample")
     assert a2 is not None and a2.mode == "balanced"  # pressure persisted: one step up
-    clock.t += 31
+    clock.t += 700
     a3 = m.handle("sample")
     assert a3 is not None and a3.mode == "aggressive"
     ram["v"] = 40.0
-    clock.t += 31
+    clock.t += 700
     assert m.handle("sample") is None
     assert m.policy.state["escalation"] == 0  # cleared: back to the configured mode
     # Back-off: heap trims that free nothing space out.
@@ -278,3 +280,28 @@ def test_history_api_without_a_running_manager_reads_the_file(hist: Path) -> Non
         mm.history(last=0, path=hist)
     with pytest.raises(memwarden.InvalidInput, match="not running"):
         mm.wake()
+
+
+def test_soak_in_a_real_comfyui() -> None:
+    """tests/e2e/manager_soak.py: several hundred prompts with the manager on, RSS
+    flat, three faults injected, the manager still running and reporting them."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    comfy = os.environ.get("COMFYUI_DIR")
+    if not comfy:
+        pytest.skip("COMFYUI_DIR is not set: no ComfyUI checkout here, the manager soak did not run")
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "e2e" / "manager_soak.py"), "--prompts", "300"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+        env={**os.environ, "COMFYUI_PYTHON": os.environ.get("COMFYUI_PYTHON", sys.executable)},
+    )
+    print(out.stdout[-8000:])
+    assert out.returncode == 0, out.stdout[-8000:] + out.stderr[-4000:]
+    assert out.stdout.strip().splitlines()[-1].endswith(" 0 failed")
