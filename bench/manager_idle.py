@@ -51,6 +51,7 @@ out = {"mode": mode, "watch": watch, "cpu_s": c1 - c0, "wall_s": t1 - t0, "rss0"
 if mode != "off":
     st = mm.status()
     out["wakes"] = st.wakes
+    out["actions"] = [(a.trigger, a.mode, round(a.duration_ms, 1)) for a in mm.history()]
     mm.stop()
 print(json.dumps(out))
 """
@@ -70,8 +71,8 @@ def main() -> int:
         res[m] = json.loads(out.strip().splitlines()[-1])
     load = os.getloadavg()[0]
     print(f"{args.seconds:.0f} s idle, load {load:.2f}, {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())}\n")
-    print("| process | pressure watch | CPU (% of one core) | CPU over no manager | RSS growth from start |")
-    print("|---|---|---:|---:|---:|")
+    print("| process | pressure watch | wakes | actions | CPU (% of one core) | CPU over no manager | RSS growth |")
+    print("|---|---|---|---|---:|---:|---:|")
     base = res["off"]["cpu_s"] / res["off"]["wall_s"] * 100
     for m in ("off", "psi", "sampling"):
         r = res[m]
@@ -79,7 +80,9 @@ def main() -> int:
         grow = (r["rss1"] - r["rss0"]) / 2**20
         watch = r["watch"].split(" (")[0] if m != "off" else "-"
         label = {"off": "no manager", "psi": "manager (PSI trigger)", "sampling": "manager (1 Hz sampling)"}[m]
-        print(f"| {label} | {watch} | {pct:.3f} % | {pct - base:+.3f} % | {grow:+.2f} MiB |")
+        wakes = ", ".join(f"{k} {v}" for k, v in sorted(r.get("wakes", {}).items())) or "-"
+        acts = "; ".join(f"{t} {m} {ms:.0f} ms" for t, m, ms in r.get("actions", [])) or "none"
+        print(f"| {label} | {watch} | {wakes} | {acts} | {pct:.3f} % | {pct - base:+.3f} % | {grow:+.2f} MiB |")
     Path(os.environ.get("MEMWARDEN_BENCH_JSON", "/dev/null")).write_text(json.dumps(res))
     return 0
 
