@@ -144,6 +144,7 @@ class ManagerStatus:
     #: Prompt ends ComfyUI reported, and those handled together with a later one.
     prompt_ends: int = 0
     coalesced: int = 0
+    thread_ids: dict[str, int] = field(default_factory=dict)
     actions: int = 0
     faults: int = 0
     restarts: int = 0
@@ -162,6 +163,7 @@ class ManagerStatus:
             f"  prompt ends    : {self.prompt_ends} seen, {self.coalesced} handled with a later one",
             f"  actions        : {self.actions}, faults {self.faults}, thread restarts {self.restarts}",
             f"  history file   : {self.history_file}",
+            f"  threads        : {', '.join(f'{k} {v}' for k, v in sorted(self.thread_ids.items())) or 'none'}",
         ]
         if self.last_action is not None:
             a = self.last_action
@@ -279,6 +281,8 @@ class Manager:
         self.wakes: dict[str, int] = {}
         self.prompt_ends = 0
         self.coalesced = 0
+        #: The OS thread id of each of the manager's threads (to measure their CPU).
+        self.tids: dict[str, int] = {}
         self.counts = {"actions": 0, "faults": 0, "restarts": 0}
         self.last_fault: str | None = None
         self.watch: PressureWatch | None = None
@@ -351,6 +355,7 @@ class Manager:
     # -- threads ----------------------------------------------------------------
 
     def _run_worker(self) -> None:
+        self.tids["worker"] = threading.get_native_id()
         try:
             self._loop()
         except BaseException as e:  # noqa: BLE001 - the supervisor restarts us
@@ -363,6 +368,7 @@ class Manager:
     def _supervise(self) -> None:
         """Restart the worker whenever it dies (1 s, then doubling up to 60 s, so a
         fault that kills it at once does not spin)."""
+        self.tids["supervisor"] = threading.get_native_id()
         delay = 1.0
         while not self.stop_event.is_set():
             if not self.died.wait(timeout=3600.0) or self.stop_event.is_set():
@@ -379,6 +385,7 @@ class Manager:
     def _watch_pressure(self) -> None:
         """Block on the PSI trigger (the GIL released) and queue a wake when it fires."""
         assert self.watch is not None
+        self.tids["psi"] = threading.get_native_id()
         while not self.stop_event.is_set():
             try:
                 if self.watch.wait(1.0):
@@ -546,6 +553,7 @@ class Manager:
                 wakes=dict(self.wakes),
                 prompt_ends=self.prompt_ends,
                 coalesced=self.coalesced,
+                thread_ids=dict(self.tids),
                 actions=self.counts["actions"],
                 faults=self.counts["faults"],
                 restarts=self.counts["restarts"],

@@ -177,18 +177,36 @@ def theil_sen(ys: list[float]) -> float:
     return slopes[len(slopes) // 2] if slopes else 0.0
 
 
+def manager_cpu_s(server_pid: int, status_text: str) -> float:
+    """CPU time (utime + stime) of the manager's own threads, by the thread ids its
+    status lists."""
+    m = re.search(r"threads        : (.*)", status_text)
+    total = 0.0
+    for part in m.group(1).split(", ") if m else []:
+        tid = part.split()[-1]
+        stat = Path(f"/proc/{server_pid}/task/{tid}/stat")
+        if stat.exists():
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def soak(api: e2e.Comfy, server_pid: int, n: int, mode: str) -> dict[str, Any]:
     manager = mode == "on"
     faults_at = {n // 4: "step_raises", n // 2: "nvml_lost", 3 * n // 4: "thread_dies"}
+    status0 = ""
     if mode != "off":
         e2e.info("Smart Memory Manager node started the manager")
-        run_prompt(api, smart_manager_prompt())
+        status0 = run_prompt(api, smart_manager_prompt())["outputs"]["1"]["text"][0]
     if manager:
         run_prompt(api, control_prompt("trim_every_prompt", 0))
     for k in range(3):  # warm-up: ComfyUI's first prompts import and allocate
         run_prompt(api, work_prompt(10_000_000 + k))
+    if mode != "off":  # its threads are all up by now: their ids for the CPU figure
+        status0 = run_prompt(api, smart_manager_prompt())["outputs"]["1"]["text"][0]
     rss, ms = [], []
     cpu0, t0 = proc_cpu_s(server_pid), time.monotonic()
+    mgr0 = manager_cpu_s(server_pid, status0)
     for i in range(n):
         if manager and i in faults_at:
             run_prompt(api, control_prompt(faults_at[i], i))
@@ -200,6 +218,7 @@ def soak(api: e2e.Comfy, server_pid: int, n: int, mode: str) -> dict[str, Any]:
     time.sleep(1.5)  # let the last prompt's manager action finish
     cpu = proc_cpu_s(server_pid) - cpu0
     wall = time.monotonic() - t0
+    mgr_cpu = manager_cpu_s(server_pid, status0) - mgr0 if mode == "plain" else float("nan")
     half = rss[len(rss) // 2 :]
     ms_sorted = sorted(m for m in ms if not math.isnan(m))
     return {
@@ -215,6 +234,8 @@ def soak(api: e2e.Comfy, server_pid: int, n: int, mode: str) -> dict[str, Any]:
         "cpu_s": cpu,
         "wall_s": wall,
         "cpu_ms_per_prompt": cpu * 1e3 / n,
+        "manager_threads_cpu_ms_per_prompt": mgr_cpu * 1e3 / n,
+        "manager_threads_cpu_share_of_prompt_cpu": mgr_cpu / cpu if cpu else float("nan"),
     }
 
 
