@@ -51,7 +51,9 @@ def hist(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def no_manager() -> Iterator[None]:
+def no_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No manager before or after each test; the default history file in tmp_path."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     mm.stop()
     yield
     mm.stop()
@@ -95,6 +97,7 @@ def test_one_manager_whatever_the_number_of_nodes(hist: Path) -> None:
         managers.add(id(mm.current()))
         assert out["result"][1].startswith("memwarden manager: running")
     assert len(managers) == 1
+    assert mm.status().history_file == str(hist.parent.parent / "xdg" / "memwarden" / "history.jsonl")
     names = [t.name for t in threading.enumerate()]
     assert names.count("memwarden-manager") == 1
     assert names.count("memwarden-manager-supervisor") == 1
