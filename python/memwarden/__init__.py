@@ -15,6 +15,8 @@ Every report is a frozen class with the fields of the documented JSON schema
 
 from __future__ import annotations
 
+# The background manager, as ``memwarden.manager.start(...)`` / ``stop()`` / ``status()``.
+from . import manager
 from ._native import (
     SCHEMA_VERSION,
     Ambiguous,
@@ -115,6 +117,7 @@ __all__ = [
     "cleanup",
     "cleanup_plan",
     "format_bytes",
+    "manager",
     "normalize_mode",
     "optimize",
     "parse_size",

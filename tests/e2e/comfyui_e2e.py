@@ -48,6 +48,8 @@ NODES = {
     "VRAMOptimizer": "VRAM Optimizer",
     "VRAMUnload": "VRAM Unload",
     "UnifiedMemoryManager": "Unified Memory Manager",
+    "AutoMemoryCleanup": "Auto Memory Cleanup",
+    "SmartMemoryManager": "Smart Memory Manager",
 }
 #: The models tests/e2e/tiny_models.py writes, as ComfyUI's VAELoader names them.
 VAES = ("taesd", "taesdxl")

@@ -19,6 +19,7 @@ use memwarden_core::{
 };
 use serde::Serialize;
 
+mod history;
 mod watch;
 
 const AFTER_HELP: &str = "\
@@ -62,9 +63,12 @@ enum Command {
     Reclaim(ReclaimArgs),
     /// Live full-screen view: RAM, swap, pressure, GPUs and processes (q quits).
     Watch(watch::WatchArgs),
+    /// The background manager's actions and statistics, from its history file.
+    History(history::HistoryArgs),
     /// Print the JSON Schema of a --json output (list the names without NAME).
     Schema {
-        /// snapshot, status, pageout-report, purge-report, reclaim-report, heap-trim-report, error
+        /// snapshot, status, pageout-report, purge-report, reclaim-report, heap-trim-report, error,
+        /// manager-action
         name: Option<String>,
     },
 }
@@ -208,6 +212,10 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
             out.emit(&report, |r| render::reclaim_report(&report, r))
         }
         Command::Watch(a) => watch::watch(a, out.json, out.render.color),
+        Command::History(a) => {
+            let (json, text) = history::history_output(a)?;
+            out.emit(&json, |_| text)
+        }
         Command::Schema { name } => print_schema(name.as_deref(), out),
     }
 }

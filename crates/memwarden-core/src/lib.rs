@@ -15,6 +15,7 @@
 
 pub mod act;
 pub mod error;
+pub mod history;
 pub mod model;
 pub mod parse;
 pub mod policy;
@@ -23,6 +24,7 @@ pub mod render;
 pub mod snapshot;
 mod sys;
 pub mod units;
+pub mod watch;
 
 pub use error::{Error, Result};
 pub use model::*;

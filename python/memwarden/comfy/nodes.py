@@ -512,3 +512,11 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "VRAMUnload": "VRAM Unload",
     "UnifiedMemoryManager": "Unified Memory Manager",
 }
+
+# The background manager's nodes live in their own module (which uses the helpers
+# above): Auto Memory Cleanup, Smart Memory Manager.
+from .manager_nodes import NODE_CLASS_MAPPINGS as _MANAGER_CLASSES  # noqa: E402
+from .manager_nodes import NODE_DISPLAY_NAME_MAPPINGS as _MANAGER_NAMES  # noqa: E402
+
+NODE_CLASS_MAPPINGS.update(_MANAGER_CLASSES)
+NODE_DISPLAY_NAME_MAPPINGS.update(_MANAGER_NAMES)

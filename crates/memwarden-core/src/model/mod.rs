@@ -3,7 +3,10 @@
 //! Unix milliseconds or seconds as named. Adding a field is a minor change; renaming
 //! or removing one bumps [`SCHEMA_VERSION`].
 
+mod manager;
 pub mod schema;
+
+pub use manager::*;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

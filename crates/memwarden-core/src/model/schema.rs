@@ -7,7 +7,7 @@ use schemars::schema_for;
 use crate::model::*;
 
 /// Names accepted by `memwarden schema NAME`, with the command that prints each.
-pub const SCHEMAS: [(&str, &str); 7] = [
+pub const SCHEMAS: [(&str, &str); 8] = [
     ("snapshot", "check --json"),
     ("status", "status --json"),
     ("pageout-report", "trim --json"),
@@ -15,6 +15,10 @@ pub const SCHEMAS: [(&str, &str); 7] = [
     ("reclaim-report", "reclaim --json"),
     ("heap-trim-report", "library: actions::trim_own_heap"),
     ("error", "any command with --json, on failure"),
+    (
+        "manager-action",
+        "history --json (a list of them; one per line of the history file)",
+    ),
 ];
 
 pub fn schema(name: &str) -> Option<RootSchema> {
@@ -26,6 +30,7 @@ pub fn schema(name: &str) -> Option<RootSchema> {
         "reclaim-report" => schema_for!(ReclaimReport),
         "heap-trim-report" => schema_for!(HeapTrimReport),
         "error" => schema_for!(ErrorReport),
+        "manager-action" => schema_for!(ManagerAction),
         _ => return None,
     })
 }

@@ -10,12 +10,16 @@
 //! - [`modes`]: what each cleanup mode does.
 //! - [`trigger`]: when the automatic optimization acts (thresholds, hysteresis,
 //!   cooldown).
+//! - [`escalation`]: what the background manager does when it wakes (levels,
+//!   escalation, back-off, the running-node rule); [`stats`]: its statistics.
 //! - [`target`]: which process is ComfyUI (`trim --auto`).
 
+pub mod escalation;
 pub mod figures;
 pub mod guard;
 pub mod modes;
 pub mod pressure;
 pub mod protect;
+pub mod stats;
 pub mod target;
 pub mod trigger;

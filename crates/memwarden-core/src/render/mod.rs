@@ -12,9 +12,11 @@ use crate::policy::{figures, pressure};
 use crate::units::format_gb_short;
 
 mod check;
+mod manager;
 mod reports;
 
 pub use check::check_report;
+pub use manager::{history_text, stats_text};
 pub use reports::{pageout_report, purge_report, reclaim_report};
 
 /// Rendering options.

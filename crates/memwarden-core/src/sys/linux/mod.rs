@@ -7,3 +7,4 @@ pub mod caps;
 pub mod cgroup;
 pub mod fs;
 pub mod heap;
+pub mod psi;

@@ -1,0 +1,114 @@
+//! The background manager's history: one [`ManagerAction`] per thing it did (or
+//! failed to do), persisted as JSON lines, and the statistics over them.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// How close to its limits memory is, as the manager judges it from its warning and
+/// critical thresholds (and the PSI trigger).
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertLevel {
+    /// Below the warning thresholds.
+    #[default]
+    Normal,
+    /// A warning threshold reached, or the PSI trigger fired.
+    Warning,
+    /// A critical threshold reached, or PSI says memory is thrashing.
+    Critical,
+}
+
+impl AlertLevel {
+    pub fn word(self) -> &'static str {
+        match self {
+            AlertLevel::Normal => "normal",
+            AlertLevel::Warning => "warning",
+            AlertLevel::Critical => "critical",
+        }
+    }
+}
+
+/// How an action ended.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionOutcome {
+    /// It ran and freed at least the manager's minimum.
+    Freed,
+    /// It ran and freed less than the minimum (the manager backs off).
+    NothingFreed,
+    /// A step raised or the action could not run (the manager keeps running).
+    Failed,
+}
+
+/// One step of an action.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct ManagerStep {
+    /// The step's name (e.g. "OS-level trim", "Unload models").
+    pub name: String,
+    pub ok: bool,
+    /// The step did not run (not in this mode, not inside ComfyUI...).
+    pub skipped: bool,
+    /// What it did, in words (the error when it failed).
+    pub detail: String,
+    /// Process RSS + VRAM freed across this step (negative: grew), bytes; None when
+    /// the step was not measured on its own.
+    pub freed_bytes: Option<i64>,
+    pub duration_ms: f64,
+}
+
+/// One thing the manager did: an action (heap trim, cleanup) or a fault it met.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct ManagerAction {
+    /// When it started, Unix milliseconds.
+    pub at_unix_ms: u64,
+    /// What woke the manager: prompt_end, pressure (the PSI trigger), sample
+    /// (the periodic check), manual, or supervisor (the worker thread restarted).
+    pub trigger: String,
+    pub level: AlertLevel,
+    /// The cleanup mode it ran (after escalation): monitor, conservative,
+    /// balanced or aggressive; "trim" for a heap trim alone.
+    pub mode: String,
+    /// Why, in words (the policy's reason).
+    pub reason: String,
+    pub steps: Vec<ManagerStep>,
+    /// Process RSS + VRAM freed by the whole action (negative: grew), bytes.
+    pub freed_bytes: i64,
+    pub duration_ms: f64,
+    pub outcome: ActionOutcome,
+    /// The fault, when it failed.
+    pub error: Option<String>,
+}
+
+/// Statistics of one trigger or one step over a history.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct GroupStats {
+    /// The trigger or the step name.
+    pub name: String,
+    pub count: u64,
+    pub failed: u64,
+    pub freed_bytes: i64,
+    pub mean_duration_ms: f64,
+}
+
+/// Statistics over a manager history (what the nodes, the API and
+/// `memwarden history --stats` show).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct ManagerStats {
+    /// Actions and faults counted.
+    pub count: u64,
+    pub freed: u64,
+    pub nothing_freed: u64,
+    pub failed: u64,
+    /// Sum of every action's freed bytes (negative ones included).
+    pub freed_total_bytes: i64,
+    pub mean_duration_ms: f64,
+    /// First and last action, Unix milliseconds.
+    pub first_unix_ms: Option<u64>,
+    pub last_unix_ms: Option<u64>,
+    /// Per trigger, by count (most first).
+    pub by_trigger: Vec<GroupStats>,
+    /// Per step that ran (skipped steps not counted), by count.
+    pub by_step: Vec<GroupStats>,
+}

@@ -1,0 +1,149 @@
+//! The manager's history and statistics as text (`memwarden history`, the
+//! manager nodes).
+
+use std::fmt::Write;
+
+use crate::model::{ActionOutcome, GroupStats, ManagerAction, ManagerStats};
+use crate::units::format_bytes_signed;
+
+fn outcome_word(o: ActionOutcome) -> &'static str {
+    match o {
+        ActionOutcome::Freed => "freed",
+        ActionOutcome::NothingFreed => "nothing freed",
+        ActionOutcome::Failed => "FAILED",
+    }
+}
+
+/// `2026-11-23 20:41:07Z` from Unix milliseconds (UTC, no time-zone database).
+fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// One action per block: when, trigger, level, mode, outcome, freed, duration,
+/// the reason, then each step that ran.
+pub fn history_text(actions: &[ManagerAction]) -> String {
+    let mut s = String::new();
+    for a in actions {
+        let _ = writeln!(
+            s,
+            "{}  {:<10} {:<8} {:<12} {:<13} {:>12}  {:.0} ms",
+            utc(a.at_unix_ms),
+            a.trigger,
+            a.level.word(),
+            a.mode,
+            outcome_word(a.outcome),
+            format_bytes_signed(a.freed_bytes),
+            a.duration_ms
+        );
+        let _ = writeln!(s, "    {}", a.reason);
+        for st in a.steps.iter().filter(|st| !st.skipped) {
+            let freed = st
+                .freed_bytes
+                .map_or(String::new(), |b| format!(", {}", format_bytes_signed(b)));
+            let ok = if st.ok { "" } else { "FAILED " };
+            let _ = writeln!(
+                s,
+                "    - {ok}{}: {} ({:.0} ms{freed})",
+                st.name, st.detail, st.duration_ms
+            );
+        }
+        if let Some(e) = &a.error {
+            let _ = writeln!(s, "    error: {e}");
+        }
+    }
+    s
+}
+
+fn group_lines(s: &mut String, title: &str, groups: &[GroupStats]) {
+    if groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "{title}:");
+    for g in groups {
+        let _ = writeln!(
+            s,
+            "  {:<20} {:>6} run(s) {:>4} failed  {:>12} freed  mean {:.1} ms",
+            g.name,
+            g.count,
+            g.failed,
+            format_bytes_signed(g.freed_bytes),
+            g.mean_duration_ms
+        );
+    }
+}
+
+/// Totals, then per trigger and per step.
+pub fn stats_text(st: &ManagerStats) -> String {
+    let mut s = String::new();
+    let span = match (st.first_unix_ms, st.last_unix_ms) {
+        (Some(a), Some(b)) => format!(" from {} to {}", utc(a), utc(b)),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        s,
+        "{} action(s){span}: {} freed memory, {} freed nothing, {} failed",
+        st.count, st.freed, st.nothing_freed, st.failed
+    );
+    let _ = writeln!(
+        s,
+        "freed in total: {}; mean duration {:.1} ms",
+        format_bytes_signed(st.freed_total_bytes),
+        st.mean_duration_ms
+    );
+    group_lines(&mut s, "by trigger", &st.by_trigger);
+    group_lines(&mut s, "by step", &st.by_step);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::stats::{stats, tests::action};
+
+    #[test]
+    fn dates_history_and_stats() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00Z");
+        assert_eq!(utc(1_795_466_467_000), "2026-11-23 20:41:07Z");
+        let h = [
+            action(
+                1_795_466_467_000,
+                "prompt_end",
+                3 << 20,
+                2.0,
+                ActionOutcome::Freed,
+            ),
+            action(1_795_466_468_000, "pressure", 0, 4.0, ActionOutcome::Failed),
+        ];
+        let t = history_text(&h);
+        assert!(
+            t.starts_with("2026-11-23 20:41:07Z  prompt_end normal   trim         freed"),
+            "{t}"
+        );
+        assert!(t.contains("    - OS-level trim: d (2 ms, "), "{t}");
+        assert!(t.contains("    - FAILED OS-level trim"), "{t}");
+        assert!(
+            !t.contains("Unload models"),
+            "skipped steps are not listed: {t}"
+        );
+        let st = stats_text(&stats(&h));
+        assert!(st.starts_with("2 action(s) from 2026-11-23 20:41:07Z to 2026-11-23 20:41:08Z: 1 freed memory, 0 freed nothing, 1 failed"), "{st}");
+        assert!(st.contains("by trigger:\n  pressure "), "{st}");
+    }
+}
