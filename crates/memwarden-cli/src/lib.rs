@@ -5,6 +5,8 @@
 //! [`run`] never exits the process: it returns the exit code, so it is safe to call
 //! from inside a long-lived host such as ComfyUI.
 
+mod serve;
+
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 
@@ -58,6 +60,8 @@ enum Command {
     PurgeCache(PurgeArgs),
     /// Ask the kernel to reclaim memory from this process's cgroup (cgroup v2 memory.reclaim).
     Reclaim(ReclaimArgs),
+    /// Serve Prometheus metrics over HTTP (GET /metrics; loopback by default, read-only).
+    Serve(serve::ServeArgs),
     /// Print the JSON Schema of a --json output (list the names without NAME).
     Schema {
         /// snapshot, status, pageout-report, purge-report, reclaim-report, heap-trim-report, error
@@ -203,6 +207,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
             let report = act::reclaim(a.bytes)?;
             out.emit(&report, |r| render::reclaim_report(&report, r))
         }
+        Command::Serve(a) => serve::run(a),
         Command::Schema { name } => print_schema(name.as_deref(), out),
     }
 }

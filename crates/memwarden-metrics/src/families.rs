@@ -73,7 +73,7 @@ pub(crate) fn system(b: &mut Builder, s: &Snapshot) {
     b.gauge(
         "memory_used_ratio",
         "Host RAM in use as a share of MemTotal (0 to 1).",
-        one(m.percent_used / 100.0),
+        one(ratio(m.used_bytes, m.total_bytes)),
     );
     let e = &s.effective;
     let src = || labels(&[("source", source_name(s))]);
@@ -91,8 +91,17 @@ pub(crate) fn system(b: &mut Builder, s: &Snapshot) {
     b.gauge(
         "effective_memory_used_ratio",
         "Used / total of the effective limit (0 to 1).",
-        vec![(src(), e.percent_used / 100.0)],
+        vec![(src(), ratio(e.used_bytes, e.total_bytes))],
     );
+}
+
+/// `part / whole` from the byte figures (the snapshot's percentages are rounded).
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 fn source_name(s: &Snapshot) -> &'static str {

@@ -315,3 +315,69 @@ fn label_values_are_escaped() {
         "{t}"
     );
 }
+
+/// Every `memwarden_*` name in `promql`.
+fn metric_names(promql: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = promql;
+    while let Some(i) = rest.find("memwarden_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .unwrap_or(tail.len());
+        names.push(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// Every query of the Grafana dashboard (panels and the instance variable) names
+/// only series the exporter writes, given a snapshot with every part present and
+/// the ComfyUI pack's activity.
+#[test]
+fn grafana_dashboard_names_only_emitted_series() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/grafana/memwarden.json"
+    );
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut queries: Vec<String> = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .map(|t| t["expr"].as_str().unwrap().to_string())
+        .collect();
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = v["definition"].as_str() {
+            queries.push(q.to_string());
+        }
+    }
+    let text = encode(&snapshot(), Some(&activity()), Format::Prometheus);
+    let emitted: std::collections::HashSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(['{', ' ']).next().unwrap())
+        .collect();
+    let mut checked = 0;
+    for q in &queries {
+        let names = metric_names(q);
+        assert!(!names.is_empty(), "query names no memwarden series: {q}");
+        for n in names {
+            assert!(
+                emitted.contains(n.as_str()),
+                "{n} (in `{q}`) is not a series the exporter writes"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= queries.len() && queries.len() > 10,
+        "{queries:?}"
+    );
+    assert_eq!(
+        metric_names("rate(memwarden_a_total[1m]) / memwarden_b"),
+        ["memwarden_a_total", "memwarden_b"]
+    );
+}
