@@ -30,5 +30,7 @@ except ImportError as e:
 
 NODE_CLASS_MAPPINGS = _nodes.NODE_CLASS_MAPPINGS
 NODE_DISPLAY_NAME_MAPPINGS = _nodes.NODE_DISPLAY_NAME_MAPPINGS
+# GET /memwarden/metrics on ComfyUI's server: Prometheus text (memwarden.comfy.metrics_route).
+importlib.import_module("memwarden.comfy.metrics_route").register()
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
