@@ -34,5 +34,7 @@ NODE_DISPLAY_NAME_MAPPINGS = _nodes.NODE_DISPLAY_NAME_MAPPINGS
 # live feed are added to ComfyUI's server (memwarden.comfy.routes).
 WEB_DIRECTORY = "./web"
 importlib.import_module("memwarden.comfy.routes").register()
+# GET /memwarden/metrics on ComfyUI's server: Prometheus text (memwarden.comfy.metrics_route).
+importlib.import_module("memwarden.comfy.metrics_route").register()
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

@@ -608,6 +608,21 @@ def cleanup_plan(mode: str) -> CleanupPlan:
 def check_memory_pressure(snap: Snapshot | Mapping[str, Any] | None = None) -> PressureReport:
     """The pressure level and what to do about it (a snapshot taken now when None)."""
 
+def metrics_text(
+    snapshot: Snapshot | Mapping[str, Any] | None = None,
+    activity: Mapping[str, Any] | None = None,
+    *,
+    accept: str | None = None,
+) -> str:
+    """The snapshot (of this process, taken now when None) as Prometheus text: 0.0.4,
+    or OpenMetrics when ``accept`` (an HTTP Accept header) asks for it. ``activity``
+    adds the cleanup and leak series: ``{"cleanups": [{"action": str, "trigger": str,
+    "count": int, "reclaimed_bytes": int}, ...], "leak_slope_bytes_per_prompt":
+    float | None}``. Series names: docs/metrics.md."""
+
+def metrics_content_type(accept: str | None = None) -> str:
+    """The Content-Type of ``metrics_text(..., accept=accept)``."""
+
 def snapshot(
     pid: int | None = None,
     *,

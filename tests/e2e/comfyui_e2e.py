@@ -495,5 +495,35 @@ def e2e_5_bad_input_rejected(api: Comfy, _info: dict[str, Any]) -> None:
     check(code == 400 and "mode" in json.dumps(body), "an unknown mode is refused")
 
 
+def e2e_6_metrics_route(api: Comfy, _info: dict[str, Any]) -> None:
+    """GET /memwarden/metrics answers Prometheus text of ComfyUI's machine and process; POST is 405"""
+    with urllib.request.urlopen(api.base + "/memwarden/metrics", timeout=30) as r:
+        ctype, text = r.headers.get("Content-Type", ""), r.read().decode()
+    check(ctype.startswith("text/plain; version=0.0.4"), f"0.0.4 text by default ({ctype})")
+    meminfo = Path("/proc/meminfo").read_text()
+    total = int(re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.M).group(1)) * 1024  # type: ignore[union-attr]
+    check(f"\nmemwarden_memory_total_bytes {total}\n" in text, "memwarden_memory_total_bytes is MemTotal")
+    check('memwarden_process_resident_memory_bytes{pid="' in text, "ComfyUI is the inspected process")
+    req = urllib.request.Request(
+        api.base + "/api/memwarden/metrics", headers={"Accept": "application/openmetrics-text"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        om = r.read().decode()
+    check(om.endswith("# EOF\n"), "OpenMetrics when asked, also under /api")
+    try:
+        urllib.request.urlopen(
+            urllib.request.Request(api.base + "/memwarden/metrics", data=b"", method="POST"), timeout=30
+        )
+        code = 200
+    except urllib.error.HTTPError as e:
+        code = e.code
+    check(code == 405, f"POST answered {code}")
+    if shutil.which("promtool"):
+        out = subprocess.run(["promtool", "check", "metrics"], check=False, input=text, capture_output=True, text=True)
+        check(out.returncode == 0 and not (out.stdout + out.stderr).strip(), f"promtool: {out.stdout}{out.stderr}")
+    else:
+        info("promtool not installed (Debian package prometheus): lint not run")
+
+
 if __name__ == "__main__":
     sys.exit(main())

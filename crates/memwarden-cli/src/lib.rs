@@ -5,6 +5,8 @@
 //! [`run`] never exits the process: it returns the exit code, so it is safe to call
 //! from inside a long-lived host such as ComfyUI.
 
+mod serve;
+
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 
@@ -65,6 +67,8 @@ enum Command {
     Watch(watch::WatchArgs),
     /// The background manager's actions and statistics, from its history file.
     History(history::HistoryArgs),
+    /// Serve Prometheus metrics over HTTP (GET /metrics; loopback by default, read-only).
+    Serve(serve::ServeArgs),
     /// Print the JSON Schema of a --json output (list the names without NAME).
     Schema {
         /// snapshot, status, pageout-report, purge-report, reclaim-report, heap-trim-report, error,
@@ -216,6 +220,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
             let (json, text) = history::history_output(a)?;
             out.emit(&json, |_| text)
         }
+        Command::Serve(a) => serve::run(a),
         Command::Schema { name } => print_schema(name.as_deref(), out),
     }
 }

@@ -11,6 +11,7 @@
 
 mod args;
 mod manager;
+mod metrics;
 mod models;
 mod policy;
 
@@ -337,6 +338,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     models::register(m)?;
     policy::register(m)?;
     manager::register(m)?;
+    metrics::register(m)?;
     m.add_function(wrap_pyfunction!(snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(status, m)?)?;
     m.add_function(wrap_pyfunction!(status_line, m)?)?;
