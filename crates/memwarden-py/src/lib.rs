@@ -10,6 +10,7 @@
 //! the ComfyUI nodes.
 
 mod args;
+mod leak;
 mod models;
 mod policy;
 
@@ -335,6 +336,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     models::register(m)?;
     policy::register(m)?;
+    leak::register(m)?;
     m.add_function(wrap_pyfunction!(snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(status, m)?)?;
     m.add_function(wrap_pyfunction!(status_line, m)?)?;

@@ -494,6 +494,8 @@ def _manager_report(snap: Snapshot, detailed: bool, monitoring: bool, done: Opti
     return "\n".join(parts)
 
 
+from .leak_nodes import MemoryLeakDetector  # noqa: E402 - it builds on the classes above
+
 NODE_CLASS_MAPPINGS = {
     "MemoryCleanerForce": MemoryCleanerForce,
     "MemoryMonitor": MemoryMonitor,
@@ -501,6 +503,7 @@ NODE_CLASS_MAPPINGS = {
     "VRAMOptimizer": VRAMOptimizer,
     "VRAMUnload": VRAMUnload,
     "UnifiedMemoryManager": UnifiedMemoryManager,
+    "MemoryLeakDetector": MemoryLeakDetector,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -510,4 +513,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "VRAMOptimizer": "VRAM Optimizer",
     "VRAMUnload": "VRAM Unload",
     "UnifiedMemoryManager": "Unified Memory Manager",
+    "MemoryLeakDetector": "Memory Leak Detector",
 }

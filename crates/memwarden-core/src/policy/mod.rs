@@ -11,9 +11,11 @@
 //! - [`trigger`]: when the automatic optimization acts (thresholds, hysteresis,
 //!   cooldown).
 //! - [`target`]: which process is ComfyUI (`trim --auto`).
+//! - [`leak`]: is memory leaking (Mann–Kendall + Theil–Sen), and which node type.
 
 pub mod figures;
 pub mod guard;
+pub mod leak;
 pub mod modes;
 pub mod pressure;
 pub mod protect;
