@@ -76,6 +76,13 @@ class MemoryLeakDetector(MemwardenNode):
                 "warmup_prompts": ("INT", {"default": 2, "min": 0, "max": 1000}),
                 "tracemalloc": ("BOOLEAN", {"default": False}),
                 "snapshot_interval": ("INT", {"default": 5, "min": 1, "max": 100000}),
+                "per_node": (
+                    "BOOLEAN",
+                    {
+                        "default": True,
+                        "tooltip": "RSS/VRAM before and after every node: which node type leaves memory behind",
+                    },
+                ),
             },
             "optional": {"anything": (ANY, {})},
         }
@@ -97,14 +104,16 @@ class MemoryLeakDetector(MemwardenNode):
         warmup_prompts: int = 2,
         tracemalloc: bool = False,
         snapshot_interval: int = 5,
+        per_node: bool = True,
         anything: Any = None,
     ) -> dict[str, Any]:
         mode = _choice("mode", mode, self.MODES)
         threshold = _number("threshold_mb", threshold_mb, 0.0, 100000.0)
         warmup = _int("warmup_prompts", warmup_prompts, 0, 1000)
         interval = _int("snapshot_interval", snapshot_interval, 1, 100000)
-        _flags(tracemalloc=tracemalloc)
+        _flags(tracemalloc=tracemalloc, per_node=per_node)
         det = shared_detector()
+        det.per_node = per_node
         _configure(det, mode, threshold, warmup, interval)
         notes = _start(det, mode, tracemalloc)
         if mode == "compare":
@@ -114,8 +123,16 @@ class MemoryLeakDetector(MemwardenNode):
         _emit("Memory Leak Detector", _status(rep), report)
         top = "\n".join(rep.top_sites)
         suspects = "\n".join(rep.suspect_types())
+        summary = {
+            "leak_detected": rep.leak,
+            "slope_mb_per_prompt": rep.slope_mb_per_prompt,
+            "prompts": rep.prompts,
+            "top_sites": rep.top_sites,
+            "suspect_nodes": rep.suspect_types(),
+        }
         return {
-            "ui": {"text": [report]},
+            # the text on the node, and the figures for API clients (kept in /history)
+            "ui": {"text": [report], "leak": [summary]},
             "result": (anything, report, rep.leak, round(rep.slope_mb_per_prompt, 3), top, suspects),
         }
 
