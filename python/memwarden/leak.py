@@ -160,6 +160,7 @@ class LeakDetector:
         self.prompt_index = 0
         self.session = f"{os.getpid()}-{int(time.time())}"
         self._open: dict[str, tuple[int, int, int | None]] = {}
+        self.accounting_s = 0.0  # time spent in per-node accounting
         self._baseline: tracemalloc.Snapshot | None = None
         self._latest: tracemalloc.Snapshot | None = None
         self._unsubscribe: Any = None
@@ -190,10 +191,20 @@ class LeakDetector:
             self.records.clear()
             self._open.clear()
             self.prompt_index = 0
+            self.accounting_s = 0.0
             self._baseline = self._latest = None
 
     # -- events ---------------------------------------------------------------
     def on_event(self, event: ExecutionEvent) -> None:
+        if event.kind == "prompt_end":
+            self.end_prompt()
+            return
+        t0 = time.perf_counter()
+        self._on_node(event)
+        self.accounting_s += time.perf_counter() - t0
+
+    def _on_node(self, event: ExecutionEvent) -> None:
+        """Per-node accounting (its own cost is added up in `accounting_s`)."""
         if event.kind == "node_start" and self.per_node and event.node_id is not None:
             self._open[event.node_id] = (_native.self_rss_bytes(), _vram_now(), _traced_now())
         elif event.kind == "node_end" and event.node_id is not None:
@@ -202,8 +213,6 @@ class LeakDetector:
                 rss, vram, traced = _native.self_rss_bytes(), _vram_now(), _traced_now()
                 dtraced = None if traced is None or before[2] is None else traced - before[2]
                 self.records.append((event.node_type, self.prompt_index, rss - before[0], vram - before[1], dtraced))
-        elif event.kind == "prompt_end":
-            self.end_prompt()
 
     def end_prompt(self) -> PromptSample:
         """Record the memory after a prompt (the hook calls this at prompt_end)."""

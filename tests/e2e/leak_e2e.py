@@ -220,21 +220,24 @@ def measure(comfy_dir: Path, python: str, per_node: bool, n: int, warm: int) -> 
         queue_all(api, [workload(i, per_node) for i in range(n)])
         wall = time.monotonic() - t0
         cpu1, rss = cpu_and_rss(pid)
+        last = queue_all(api, [workload(20_000, per_node)])[0]["outputs"]["6"]["leak"][0]
+    if per_node:
+        info(f"per-node accounting timed inside ComfyUI: {last['accounting_ms_per_prompt']:.3f} ms/prompt")
     row = ((cpu1 - cpu0) / n * 1000, wall / n * 1000, rss)
     info(f"per-node accounting {'on ' if per_node else 'off'}: {row[0]:.1f} ms CPU/prompt, "
          f"{row[1]:.1f} ms wall/prompt, RSS {rss / 2**20:.1f} MB")  # fmt: skip
     return row
 
 
-def run_overhead(comfy_dir: Path, python: str, n: int = 40, warm: int = 5, rounds: int = 2) -> None:
+def run_overhead(comfy_dir: Path, python: str, n: int = 30, warm: int = 5, rounds: int = 2) -> None:
     """Per-node accounting off and on, alternating, each in a fresh ComfyUI (ComfyUI's
     torch on one thread, OMP_NUM_THREADS=1, so CPU time is not thread spinning)."""
     print(f"overhead: {n} prompts of an image workload (after {warm} warm-up), per-node accounting "
           f"off and on, {rounds} rounds", flush=True)  # fmt: skip
     os.environ["OMP_NUM_THREADS"] = "1"
     rows: dict[bool, list[tuple[float, float, int]]] = {False: [], True: []}
-    for _ in range(rounds):
-        for per_node in (False, True):
+    for r in range(rounds):  # off, on, on, off, ...: a drifting machine load hits both alike
+        for per_node in (False, True) if r % 2 == 0 else (True, False):
             rows[per_node].append(measure(comfy_dir, python, per_node, n, warm))
     off = [r[0] for r in rows[False]]
     on = [r[0] for r in rows[True]]

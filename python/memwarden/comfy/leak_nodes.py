@@ -129,6 +129,7 @@ class MemoryLeakDetector(MemwardenNode):
             "prompts": rep.prompts,
             "top_sites": rep.top_sites,
             "suspect_nodes": rep.suspect_types(),
+            "accounting_ms_per_prompt": det.accounting_s * 1000 / max(det.prompt_index, 1),
         }
         return {
             # the text on the node, and the figures for API clients (kept in /history)
