@@ -663,7 +663,7 @@ def assess_leak(
     series: Sequence[float],
     warmup: int = 2,
     min_points: int = 8,
-    alpha: float = 0.01,
+    alpha: float = 0.001,
     min_slope_mb: float = 1.0,
 ) -> LeakVerdict:
     """The leak verdict on a per-prompt series of bytes (warm-up prompts included):
@@ -674,7 +674,7 @@ def attribute_nodes(
     records: Sequence[tuple[str, int, int, int, int | None]],
     warmup: int = 2,
     min_points: int = 8,
-    alpha: float = 0.01,
+    alpha: float = 0.001,
     min_slope_mb: float = 1.0,
 ) -> list[NodeSuspect]:
     """Per node type, what its executions left behind, suspects first. ``records``:

@@ -143,7 +143,7 @@ class LeakDetector:
         *,
         warmup: int = 2,
         min_slope_mb: float = 1.0,
-        alpha: float = 0.01,
+        alpha: float = 0.001,
         min_points: int = 8,
         per_node: bool = True,
         keep: int = 300,

@@ -4,7 +4,7 @@
 //! Memory Leak Detector does (so the false-positive rate is the sequential one: a
 //! series counts as a false alarm if it is flagged at any prompt).
 //!
-//! cargo run --release -p memwarden-core --example leak_synthetic [-- TRIALS MAX_PROMPTS SIGMA_MB]
+//! cargo run --release -p memwarden-core --example leak_synthetic [-- TRIALS MAX_PROMPTS SIGMA_MB [ALPHA]]
 
 use memwarden_core::policy::leak::{assess, LeakConfig};
 
@@ -45,7 +45,10 @@ fn main() {
     let trials = args.first().copied().unwrap_or(200.0) as usize;
     let max = args.get(1).copied().unwrap_or(200.0) as usize;
     let sigma = args.get(2).copied().unwrap_or(50.0) * MB;
-    let config = LeakConfig::default();
+    let mut config = LeakConfig::default();
+    if let Some(&alpha) = args.get(3) {
+        config.alpha = alpha;
+    }
     println!(
         "config: warm-up {} prompts, min {} points, alpha {}, min slope {:.2} MB/prompt; \
          noise sigma {:.0} MB; {trials} series of up to {max} prompts each",

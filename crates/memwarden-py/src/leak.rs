@@ -84,8 +84,8 @@ fn floats_arg(name: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
 /// Theil–Sen slope is at least `min_slope_mb` MB per prompt.
 #[pyfunction]
 #[pyo3(
-    signature = (series, warmup=py_int(2), min_points=py_int(8), alpha=py_f64(0.01), min_slope_mb=py_f64(1.0)),
-    text_signature = "(series, warmup=2, min_points=8, alpha=0.01, min_slope_mb=1.0)"
+    signature = (series, warmup=py_int(2), min_points=py_int(8), alpha=py_f64(0.001), min_slope_mb=py_f64(1.0)),
+    text_signature = "(series, warmup=2, min_points=8, alpha=0.001, min_slope_mb=1.0)"
 )]
 fn assess_leak(
     py: Python<'_>,
@@ -137,8 +137,8 @@ fn record_arg(i: usize, v: &Bound<'_, PyAny>) -> PyResult<NodeRecord> {
 /// is the traced delta when a type's every execution was traced, else RSS.
 #[pyfunction]
 #[pyo3(
-    signature = (records, warmup=py_int(2), min_points=py_int(8), alpha=py_f64(0.01), min_slope_mb=py_f64(1.0)),
-    text_signature = "(records, warmup=2, min_points=8, alpha=0.01, min_slope_mb=1.0)"
+    signature = (records, warmup=py_int(2), min_points=py_int(8), alpha=py_f64(0.001), min_slope_mb=py_f64(1.0)),
+    text_signature = "(records, warmup=2, min_points=8, alpha=0.001, min_slope_mb=1.0)"
 )]
 fn attribute_nodes(
     py: Python<'_>,

@@ -36,7 +36,7 @@ impl Default for LeakConfig {
         Self {
             warmup: 2,
             min_points: 8,
-            alpha: 0.01,
+            alpha: 0.001,
             min_slope_bytes: 1024.0 * 1024.0,
         }
     }
