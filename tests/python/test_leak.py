@@ -188,9 +188,35 @@ def test_binding_checks_its_arguments() -> None:
 def test_node_reports_in_process() -> None:
     from memwarden.comfy.leak_nodes import MemoryLeakDetector
 
+    MemoryLeakDetector().run(mode="start")  # the detector is the process's: forget earlier tests
     out = MemoryLeakDetector().run(mode="report", anything="x")
     anything, report, leak, slope, _sites, _suspects = out["result"]
     assert anything == "x" and leak is False and isinstance(slope, float)
     assert "Memory Leak Detector" in report and out["ui"]["text"] == [report]
     with pytest.raises(memwarden.InvalidInput, match="mode"):
         MemoryLeakDetector().run(mode="sometimes")
+
+
+def test_node_start_then_compare_names_the_growing_site() -> None:
+    """The node's own modes in-process: start (baseline, tracemalloc on), prompts that
+    keep memory (announced through the hook), then compare."""
+    from memwarden.comfy.leak_nodes import MemoryLeakDetector
+
+    node = MemoryLeakDetector()
+    started = node.run(mode="start", tracemalloc=True, threshold_mb=1.0, warmup_prompts=0)
+    assert "tracking restarted" in started["result"][1] and "baseline snapshot taken" in started["result"][1]
+    for p in range(10):
+        hooks.emit(hooks.ExecutionEvent("node_start", f"n{p}", 0.0, "9", "KeepNode"))
+        leaky_node()
+        hooks.emit(hooks.ExecutionEvent("node_end", f"n{p}", 0.0, "9", "KeepNode", True))
+        hooks.emit(hooks.ExecutionEvent("prompt_end", f"n{p}", 0.0, success=True))
+    out = node.run(mode="compare", tracemalloc=True, threshold_mb=1.0, warmup_prompts=0)
+    _, report, leak, slope, sites, suspects = out["result"]
+    assert leak is True and 6.0 < slope < 10.0, report
+    assert suspects == "KeepNode", report
+    assert sites.splitlines()[0].startswith(f"{__file__}:{ALLOC_LINE} +"), sites
+    summary = out["ui"]["leak"][0]
+    assert summary["leak_detected"] is True and summary["suspect_nodes"] == ["KeepNode"]
+    stopped = node.run(mode="report", tracemalloc=False)
+    assert "tracemalloc stopped" in stopped["result"][1]
+    assert not tracemalloc.is_tracing()
