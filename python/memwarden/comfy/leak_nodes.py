@@ -21,6 +21,7 @@ import tracemalloc
 from typing import Any, ClassVar
 
 from ..leak import LeakDetector, LeakReport, shared_detector
+from . import hooks
 from .nodes import ANY, MemwardenNode, _choice, _emit, _flags, _int, _number
 
 
@@ -38,8 +39,6 @@ def _start(det: LeakDetector, mode: str, trace: bool) -> str:
         det.reset()
         notes.append("tracking restarted: earlier samples forgotten")
     if not det.attached or mode == "start":
-        from . import hooks
-
         if not det.attach():
             notes.append(f"per-prompt tracking unavailable: {hooks.install_reason()}")
     if trace and (mode == "start" or not tracemalloc.is_tracing()):
@@ -118,7 +117,8 @@ class MemoryLeakDetector(MemwardenNode):
         notes = _start(det, mode, tracemalloc)
         if mode == "compare":
             det.take_snapshot()
-        rep = det.report()
+        # the history file only for a real ComfyUI session (not a node run in a test)
+        rep = det.report(persist=hooks.running_prompt() is not None)
         report = rep.text() + (f"\n{notes}" if notes else "")
         _emit("Memory Leak Detector", _status(rep), report)
         top = "\n".join(rep.top_sites)
