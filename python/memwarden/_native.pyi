@@ -16,7 +16,7 @@ strings such as ``"512M"``.
 """
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Self, final
 
 __version__: str
@@ -601,6 +601,87 @@ class Optimizer:
 
 def normalize_mode(mode: str) -> _CleanupMode:
     """monitor, conservative, balanced or aggressive, from any seed name."""
+
+@final
+class TrendTest(_Model):
+    """The Mann-Kendall statistics of one series (S, its variance with ties, Z, p)."""
+
+    @property
+    def n(self) -> int: ...
+    @property
+    def s(self) -> int: ...
+    @property
+    def var_s(self) -> float: ...
+    @property
+    def z(self) -> float: ...
+    @property
+    def p(self) -> float: ...
+
+@final
+class LeakVerdict(_Model):
+    """Is the series leaking: verdict, Theil-Sen slope (bytes per prompt), the trend
+    test, points used after warm-up, and why."""
+
+    @property
+    def leak(self) -> bool: ...
+    @property
+    def slope_bytes_per_prompt(self) -> float: ...
+    @property
+    def trend(self) -> TrendTest | None: ...
+    @property
+    def points(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+
+@final
+class NodeSuspect(_Model):
+    """What one node type's executions left behind, with its own verdict (slope in
+    bytes per execution)."""
+
+    @property
+    def node_type(self) -> str: ...
+    @property
+    def executions(self) -> int: ...
+    @property
+    def median_rss_bytes(self) -> float: ...
+    @property
+    def total_rss_bytes(self) -> int: ...
+    @property
+    def median_vram_bytes(self) -> float: ...
+    @property
+    def total_vram_bytes(self) -> int: ...
+    @property
+    def median_traced_bytes(self) -> float | None: ...
+    @property
+    def total_traced_bytes(self) -> int | None: ...
+    @property
+    def verdict(self) -> LeakVerdict: ...
+
+def self_rss_bytes() -> int:
+    """This process's resident set size in bytes (the cheapest reading the OS offers)."""
+
+def assess_leak(
+    series: Sequence[float],
+    warmup: int = 2,
+    min_points: int = 8,
+    alpha: float = 0.001,
+    min_slope_mb: float = 1.0,
+) -> LeakVerdict:
+    """The leak verdict on a per-prompt series of bytes (warm-up prompts included):
+    a leak when the Mann-Kendall trend is significant at ``alpha`` and the Theil-Sen
+    slope is at least ``min_slope_mb`` MB per prompt."""
+
+def attribute_nodes(
+    records: Sequence[tuple[str, int, int, int, int | None]],
+    warmup: int = 2,
+    min_points: int = 8,
+    alpha: float = 0.001,
+    min_slope_mb: float = 1.0,
+) -> list[NodeSuspect]:
+    """Per node type, what its executions left behind, suspects first. ``records``:
+    (node_type, prompt_index, delta_rss, delta_vram, delta_traced or None), one per
+    execution; host memory retained is the traced delta when a type's every
+    execution was traced, else RSS."""
 
 def cleanup_plan(mode: str) -> CleanupPlan:
     """What the cleanup mode ``mode`` runs."""

@@ -12,6 +12,7 @@
 mod args;
 mod manager;
 mod metrics;
+mod leak;
 mod models;
 mod policy;
 
@@ -339,6 +340,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     policy::register(m)?;
     manager::register(m)?;
     metrics::register(m)?;
+    leak::register(m)?;
     m.add_function(wrap_pyfunction!(snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(status, m)?)?;
     m.add_function(wrap_pyfunction!(status_line, m)?)?;

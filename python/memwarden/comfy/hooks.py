@@ -218,7 +218,10 @@ def _node_call(signature: inspect.Signature, args: Any, kwargs: Any) -> _NodeCal
     try:
         bound = signature.bind_partial(*args, **kwargs).arguments
         node_id = bound["current_item"]
-        if bound["caches"].outputs.get(node_id) is not None:
+        cached = bound["caches"].outputs.get(node_id)
+        if inspect.isawaitable(cached):  # a ComfyUI whose cache lookup is async: not ours to await
+            getattr(cached, "close", lambda: None)()
+        elif cached is not None:
             return None  # served from the cache: no code runs
         node_type = bound["dynprompt"].get_node(node_id)["class_type"]
         return _NodeCall(str(node_id), str(node_type), str(bound["prompt_id"]))

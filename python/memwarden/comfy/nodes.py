@@ -495,6 +495,8 @@ def _manager_report(snap: Snapshot, detailed: bool, monitoring: bool, done: Opti
     return "\n".join(parts)
 
 
+from .leak_nodes import MemoryLeakDetector  # noqa: E402 - it builds on the classes above
+
 NODE_CLASS_MAPPINGS = {
     "MemoryCleanerForce": MemoryCleanerForce,
     "MemoryMonitor": MemoryMonitor,
@@ -502,6 +504,7 @@ NODE_CLASS_MAPPINGS = {
     "VRAMOptimizer": VRAMOptimizer,
     "VRAMUnload": VRAMUnload,
     "UnifiedMemoryManager": UnifiedMemoryManager,
+    "MemoryLeakDetector": MemoryLeakDetector,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -511,6 +514,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "VRAMOptimizer": "VRAM Optimizer",
     "VRAMUnload": "VRAM Unload",
     "UnifiedMemoryManager": "Unified Memory Manager",
+    "MemoryLeakDetector": "Memory Leak Detector",
 }
 
 # The background manager's nodes live in their own module (which uses the helpers

@@ -13,10 +13,12 @@
 //! - [`escalation`]: what the background manager does when it wakes (levels,
 //!   escalation, back-off, the running-node rule); [`stats`]: its statistics.
 //! - [`target`]: which process is ComfyUI (`trim --auto`).
+//! - [`leak`]: is memory leaking (Mann–Kendall + Theil–Sen), and which node type.
 
 pub mod escalation;
 pub mod figures;
 pub mod guard;
+pub mod leak;
 pub mod modes;
 pub mod pressure;
 pub mod protect;

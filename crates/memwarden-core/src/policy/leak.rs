@@ -1,0 +1,538 @@
+//! Is memory leaking, and where from: pure functions over per-prompt series and
+//! per-node-execution records (the Memory Leak Detector's decisions).
+//!
+//! - [`mann_kendall`]: the Mann–Kendall trend test (S, variance corrected for ties,
+//!   continuity-corrected Z, two-sided p). Rank-based, so one huge prompt moves S by
+//!   at most n − 1 and cannot make a trend on its own.
+//! - [`theil_sen_slope`]: the median of all pairwise slopes (O(n²) pairs, fine for
+//!   the few hundred prompts a session keeps); robust to up to ~29 % outliers.
+//! - [`assess`]: warm-up exclusion, minimum points, then a leak is called only when
+//!   the trend is significant (p < alpha, S > 0) **and** the Theil–Sen slope is at
+//!   least `min_slope_bytes` per prompt: a significant but tiny growth (a log list)
+//!   or a large but trend-free noise is not a leak.
+//! - [`attribute_nodes`]: memory retained per node type (after − before of each
+//!   execution), aggregated over prompts, with the same trend test over each type's
+//!   executions, suspects ranked by median retained bytes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What the detector is told to look for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LeakConfig {
+    /// The first prompts of a series ignored (model loading, caches warming up).
+    pub warmup: usize,
+    /// Fewest points (after warm-up) before any verdict.
+    pub min_points: usize,
+    /// Significance level of the two-sided Mann–Kendall test.
+    pub alpha: f64,
+    /// Smallest growth called a leak, bytes per prompt (Theil–Sen slope).
+    pub min_slope_bytes: f64,
+}
+
+impl Default for LeakConfig {
+    fn default() -> Self {
+        Self {
+            warmup: 2,
+            min_points: 8,
+            alpha: 0.001,
+            min_slope_bytes: 1024.0 * 1024.0,
+        }
+    }
+}
+
+/// The Mann–Kendall statistics of one series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TrendTest {
+    /// Points tested.
+    pub n: usize,
+    /// Sum of signs of all later-minus-earlier pairs.
+    pub s: i64,
+    /// Variance of S under no trend, corrected for ties.
+    pub var_s: f64,
+    /// Continuity-corrected standard score.
+    pub z: f64,
+    /// Two-sided p-value (normal approximation).
+    pub p: f64,
+}
+
+/// The verdict on one series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LeakVerdict {
+    /// A leak: significant upward trend and slope ≥ the minimum.
+    pub leak: bool,
+    /// Theil–Sen slope, bytes per prompt (0 when too few points).
+    pub slope_bytes_per_prompt: f64,
+    /// The trend test; None when there were too few points.
+    pub trend: Option<TrendTest>,
+    /// Points used after warm-up.
+    pub points: usize,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// Memory one node execution left behind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NodeRecord {
+    /// The node's class_type.
+    pub node_type: String,
+    /// Index of the prompt it ran in (counted by the caller; warm-up uses it).
+    pub prompt_index: usize,
+    /// Process RSS after minus before, bytes.
+    pub delta_rss: i64,
+    /// This process's VRAM (torch allocated) after minus before, bytes.
+    pub delta_vram: i64,
+    /// tracemalloc's traced size after minus before, bytes, when tracing.
+    pub delta_traced: Option<i64>,
+}
+
+impl NodeRecord {
+    /// What the execution retained in host memory: the traced delta when known
+    /// (exact, and immune to the allocator handing one node's freed memory to the
+    /// next), else the RSS delta.
+    pub fn retained_host(&self) -> i64 {
+        self.delta_traced.unwrap_or(self.delta_rss)
+    }
+}
+
+/// What one node type left behind over its executions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NodeSuspect {
+    pub node_type: String,
+    /// Executions counted (after warm-up).
+    pub executions: usize,
+    /// Median retained RSS per execution, bytes.
+    pub median_rss_bytes: f64,
+    /// Sum of retained RSS, bytes.
+    pub total_rss_bytes: i64,
+    /// Median retained VRAM per execution, bytes.
+    pub median_vram_bytes: f64,
+    /// Sum of retained VRAM, bytes.
+    pub total_vram_bytes: i64,
+    /// Median traced (tracemalloc) bytes retained per execution, when traced.
+    pub median_traced_bytes: Option<f64>,
+    /// Sum of traced bytes retained, when every execution was traced.
+    pub total_traced_bytes: Option<i64>,
+    /// Verdict on the cumulative retained host memory (traced when every execution
+    /// was traced, else RSS) + VRAM over this type's executions (slope = bytes per
+    /// execution).
+    pub verdict: LeakVerdict,
+}
+
+/// Standard normal CDF (Abramowitz–Stegun 7.1.26 erf, |error| < 1.5e-7).
+fn normal_cdf(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs() / std::f64::consts::SQRT_2);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-(x * x) / 2.0).exp();
+    if x >= 0.0 {
+        0.5 * (1.0 + erf)
+    } else {
+        0.5 * (1.0 - erf)
+    }
+}
+
+/// The Mann–Kendall test of `xs`; None below 3 points.
+pub fn mann_kendall(xs: &[f64]) -> Option<TrendTest> {
+    let n = xs.len();
+    if n < 3 {
+        return None;
+    }
+    let mut s: i64 = 0;
+    for i in 0..n {
+        for j in i + 1..n {
+            s += match xs[j].partial_cmp(&xs[i]) {
+                Some(std::cmp::Ordering::Greater) => 1,
+                Some(std::cmp::Ordering::Less) => -1,
+                _ => 0,
+            };
+        }
+    }
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mut tie_term = 0.0;
+    let mut k = 0;
+    while k < n {
+        let mut m = k + 1;
+        while m < n && sorted[m] == sorted[k] {
+            m += 1;
+        }
+        let t = (m - k) as f64;
+        tie_term += t * (t - 1.0) * (2.0 * t + 5.0);
+        k = m;
+    }
+    let nf = n as f64;
+    let var_s = (nf * (nf - 1.0) * (2.0 * nf + 5.0) - tie_term) / 18.0;
+    let z = if var_s <= 0.0 {
+        0.0
+    } else if s > 0 {
+        (s as f64 - 1.0) / var_s.sqrt()
+    } else if s < 0 {
+        (s as f64 + 1.0) / var_s.sqrt()
+    } else {
+        0.0
+    };
+    let p = if z == 0.0 {
+        1.0
+    } else {
+        (2.0 * (1.0 - normal_cdf(z.abs()))).clamp(0.0, 1.0)
+    };
+    Some(TrendTest { n, s, var_s, z, p })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// Theil–Sen slope of `xs` over its index (units of `xs` per step); 0 below 2 points.
+pub fn theil_sen_slope(xs: &[f64]) -> f64 {
+    let n = xs.len();
+    let mut slopes = Vec::with_capacity(n * n.saturating_sub(1) / 2);
+    for i in 0..n {
+        for j in i + 1..n {
+            slopes.push((xs[j] - xs[i]) / (j - i) as f64);
+        }
+    }
+    median(&mut slopes)
+}
+
+fn mib(bytes: f64) -> String {
+    format!("{:.2} MB", bytes / (1024.0 * 1024.0))
+}
+
+/// The verdict on a per-prompt series (bytes), warm-up prompts first.
+pub fn assess(series: &[f64], config: &LeakConfig) -> LeakVerdict {
+    let used = series.get(config.warmup..).unwrap_or(&[]);
+    let points = used.len();
+    let needed = config.min_points.max(3);
+    if points < needed {
+        return LeakVerdict {
+            leak: false,
+            slope_bytes_per_prompt: 0.0,
+            trend: None,
+            points,
+            reason: format!(
+                "too few prompts: {points} after {} warm-up, {needed} needed",
+                config.warmup
+            ),
+        };
+    }
+    let trend = mann_kendall(used);
+    let slope = theil_sen_slope(used);
+    let Some(t) = trend else {
+        unreachable!("points >= 3")
+    };
+    let per = format!("{}/prompt", mib(slope));
+    let (leak, reason) = if t.s <= 0 || t.p >= config.alpha {
+        (
+            false,
+            format!("no significant upward trend (p = {:.3}, slope {per})", t.p),
+        )
+    } else if slope < config.min_slope_bytes {
+        (
+            false,
+            format!(
+                "upward trend (p = {:.2e}) but slope {per} is below the {} minimum",
+                t.p,
+                mib(config.min_slope_bytes)
+            ),
+        )
+    } else {
+        (
+            true,
+            format!(
+                "growing {per} over {points} prompts (Mann–Kendall p = {:.2e})",
+                t.p
+            ),
+        )
+    };
+    LeakVerdict {
+        leak,
+        slope_bytes_per_prompt: slope,
+        trend,
+        points,
+        reason,
+    }
+}
+
+/// Per node type: what its executions left behind, suspects first (leaking types,
+/// then by median retained bytes). Records of warm-up prompts are ignored; each
+/// type's verdict is on the running sum of its retained RSS + VRAM, so a type that
+/// keeps a few MB every execution shows a steady slope.
+pub fn attribute_nodes(records: &[NodeRecord], config: &LeakConfig) -> Vec<NodeSuspect> {
+    let mut by_type: BTreeMap<&str, Vec<&NodeRecord>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.prompt_index >= config.warmup) {
+        by_type.entry(&r.node_type).or_default().push(r);
+    }
+    let per_type = LeakConfig {
+        warmup: 0,
+        ..config.clone()
+    };
+    let mut out: Vec<NodeSuspect> = by_type
+        .into_iter()
+        .map(|(node_type, recs)| {
+            let mut rss: Vec<f64> = recs.iter().map(|r| r.delta_rss as f64).collect();
+            let mut vram: Vec<f64> = recs.iter().map(|r| r.delta_vram as f64).collect();
+            let traced: Option<Vec<i64>> = recs.iter().map(|r| r.delta_traced).collect();
+            let mut acc = 0.0;
+            let cumulative: Vec<f64> = recs
+                .iter()
+                .map(|r| {
+                    let host = if traced.is_some() {
+                        r.retained_host()
+                    } else {
+                        r.delta_rss
+                    };
+                    acc += (host + r.delta_vram) as f64;
+                    acc
+                })
+                .collect();
+            NodeSuspect {
+                node_type: node_type.to_string(),
+                executions: recs.len(),
+                total_rss_bytes: recs.iter().map(|r| r.delta_rss).sum(),
+                total_vram_bytes: recs.iter().map(|r| r.delta_vram).sum(),
+                median_rss_bytes: median(&mut rss),
+                median_vram_bytes: median(&mut vram),
+                median_traced_bytes: traced.as_ref().map(|t| {
+                    let mut xs: Vec<f64> = t.iter().map(|&x| x as f64).collect();
+                    median(&mut xs)
+                }),
+                total_traced_bytes: traced.as_ref().map(|t| t.iter().sum()),
+                verdict: assess(&cumulative, &per_type),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        let key = |s: &NodeSuspect| {
+            s.median_traced_bytes.unwrap_or(s.median_rss_bytes) + s.median_vram_bytes
+        };
+        b.verdict
+            .leak
+            .cmp(&a.verdict.leak)
+            .then(key(b).total_cmp(&key(a)))
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: f64 = 1024.0 * 1024.0;
+
+    /// A small deterministic generator (xorshift64*) and Box–Muller normals.
+    struct Rng(u64);
+    impl Rng {
+        fn unit(&mut self) -> f64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            ((self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+        fn normal(&mut self) -> f64 {
+            (-2.0 * self.unit().ln()).sqrt() * (2.0 * std::f64::consts::PI * self.unit()).cos()
+        }
+    }
+
+    fn config() -> LeakConfig {
+        LeakConfig {
+            warmup: 0,
+            min_points: 8,
+            alpha: 0.01,
+            min_slope_bytes: MB,
+        }
+    }
+
+    #[test]
+    fn mann_kendall_known_values() {
+        // Strictly increasing n = 10: S = 45, var = 10*9*25/18 = 125.
+        let xs: Vec<f64> = (0..10).map(f64::from).collect();
+        let t = mann_kendall(&xs).unwrap();
+        assert_eq!(t.s, 45);
+        assert!((t.var_s - 125.0).abs() < 1e-9);
+        assert!((t.z - 44.0 / 125f64.sqrt()).abs() < 1e-9);
+        assert!(t.p < 1e-4);
+        // Ties: [1, 1, 2]: pairs (1,1)=0, (1,2)=+1, (1,2)=+1 → S = 2;
+        // var = (3*2*11 - 2*1*9)/18 = 48/18.
+        let t = mann_kendall(&[1.0, 1.0, 2.0]).unwrap();
+        assert_eq!(t.s, 2);
+        assert!((t.var_s - 48.0 / 18.0).abs() < 1e-9);
+        assert!(mann_kendall(&[1.0, 2.0]).is_none());
+        // All equal: no variance, no trend.
+        let t = mann_kendall(&[5.0; 6]).unwrap();
+        assert_eq!((t.s, t.z, t.p), (0, 0.0, 1.0));
+    }
+
+    #[test]
+    fn normal_cdf_matches_tables() {
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_cdf(1.96) - 0.975_002).abs() < 1e-5);
+        assert!((normal_cdf(-2.575_8) - 0.005).abs() < 1e-5);
+    }
+
+    #[test]
+    fn theil_sen_ignores_an_outlier() {
+        let mut xs: Vec<f64> = (0..20).map(|i| f64::from(i) * 3.0).collect();
+        xs[10] = 1e9;
+        assert!((theil_sen_slope(&xs) - 3.0).abs() < 1e-9);
+        assert_eq!(theil_sen_slope(&[7.0]), 0.0);
+    }
+
+    #[test]
+    fn noise_only_is_not_a_leak() {
+        let mut rng = Rng(42);
+        let mut alarms = 0;
+        for _ in 0..200 {
+            let xs: Vec<f64> = (0..30)
+                .map(|_| 4000.0 * MB + 50.0 * MB * rng.normal())
+                .collect();
+            alarms += usize::from(assess(&xs, &config()).leak);
+        }
+        assert!(
+            alarms <= 4,
+            "{alarms} false alarms in 200 noise series at alpha 0.01"
+        );
+    }
+
+    #[test]
+    fn steady_slope_is_a_leak() {
+        let mut rng = Rng(7);
+        let xs: Vec<f64> = (0..40)
+            .map(|i| 4000.0 * MB + 5.0 * MB * f64::from(i) + 10.0 * MB * rng.normal())
+            .collect();
+        let v = assess(&xs, &config());
+        assert!(v.leak, "{}", v.reason);
+        assert!(
+            (v.slope_bytes_per_prompt / MB - 5.0).abs() < 1.0,
+            "{}",
+            v.reason
+        );
+        assert!(v.reason.contains("MB/prompt"), "{}", v.reason);
+    }
+
+    #[test]
+    fn one_big_prompt_is_not_a_leak() {
+        // Flat, then one prompt 2 GB higher (a big image), then flat again.
+        let mut xs = vec![4000.0 * MB; 30];
+        for (i, x) in xs.iter_mut().enumerate() {
+            *x += (i % 3) as f64 * MB; // a little jitter
+        }
+        xs[15] += 2048.0 * MB;
+        let v = assess(&xs, &config());
+        assert!(!v.leak, "{}", v.reason);
+    }
+
+    #[test]
+    fn a_single_step_has_no_slope_per_prompt_beyond_its_share() {
+        // A one-time step of 300 MB on the fourth prompt (a model loaded once): the
+        // warm-up excludes it, and the flat rest is no leak.
+        let xs: Vec<f64> = (0..40)
+            .map(|i| if i < 3 { 1000.0 * MB } else { 1300.0 * MB })
+            .collect();
+        let v = assess(
+            &xs,
+            &LeakConfig {
+                warmup: 3,
+                ..config()
+            },
+        );
+        assert!(!v.leak, "{}", v.reason);
+    }
+
+    #[test]
+    fn tiny_significant_growth_is_below_minimum() {
+        let xs: Vec<f64> = (0..30)
+            .map(|i| 1000.0 * MB + 0.1 * MB * f64::from(i))
+            .collect();
+        let v = assess(&xs, &config());
+        assert!(!v.leak);
+        assert!(v.reason.contains("below"), "{}", v.reason);
+    }
+
+    #[test]
+    fn warmup_and_min_points() {
+        let xs: Vec<f64> = (0..9).map(|i| f64::from(i) * 10.0 * MB).collect();
+        let v = assess(
+            &xs,
+            &LeakConfig {
+                warmup: 2,
+                ..config()
+            },
+        );
+        assert!(!v.leak);
+        assert_eq!(v.points, 7);
+        assert!(v.trend.is_none());
+        assert!(v.reason.contains("too few prompts"), "{}", v.reason);
+        assert!(!assess(&[], &config()).leak);
+        assert!(
+            !assess(
+                &xs,
+                &LeakConfig {
+                    warmup: 100,
+                    ..config()
+                }
+            )
+            .leak
+        );
+    }
+
+    #[test]
+    fn attribution_names_the_leaking_type() {
+        let mut rng = Rng(3);
+        let mut records = Vec::new();
+        for p in 0..20 {
+            for (node_type, keep) in [("Loader", 0.0), ("Leaky", 8.0 * MB), ("Noisy", 0.0)] {
+                let jitter = if node_type == "Noisy" {
+                    30.0 * MB
+                } else {
+                    0.3 * MB
+                };
+                records.push(NodeRecord {
+                    node_type: node_type.into(),
+                    prompt_index: p,
+                    delta_rss: (keep + jitter * rng.normal()) as i64,
+                    delta_vram: 0,
+                    delta_traced: None,
+                });
+            }
+        }
+        records.push(NodeRecord {
+            node_type: "Rare".into(),
+            prompt_index: 0,
+            delta_rss: 999,
+            delta_vram: 5,
+            delta_traced: None,
+        });
+        let suspects = attribute_nodes(
+            &records,
+            &LeakConfig {
+                warmup: 1,
+                ..config()
+            },
+        );
+        assert_eq!(suspects[0].node_type, "Leaky");
+        assert!(suspects[0].verdict.leak, "{}", suspects[0].verdict.reason);
+        assert_eq!(suspects[0].executions, 19);
+        assert!((suspects[0].median_rss_bytes / MB - 8.0).abs() < 0.5);
+        for s in &suspects[1..] {
+            assert!(!s.verdict.leak, "{}: {}", s.node_type, s.verdict.reason);
+        }
+        assert!(
+            suspects.iter().all(|s| s.node_type != "Rare"),
+            "warm-up records ignored"
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! The leak verdict for Python: `assess_leak` (is a per-prompt series growing) and
+//! `attribute_nodes` (which node type's executions leave memory behind). The
+//! Memory Leak Detector only collects the figures; the core decides.
+
+use memwarden_core::policy::leak::{
+    self, LeakConfig, LeakVerdict, NodeRecord, NodeSuspect, TrendTest,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple, PyType};
+use pyo3::IntoPyObjectExt;
+
+use crate::args::{int_arg, invalid, number_arg, py_f64, py_int, show, type_name};
+use crate::models::{from_dict, from_json, model, repr_of, to_dict, ToPy};
+
+impl ToPy for usize {
+    fn to_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        (*self).into_py_any(py)
+    }
+}
+
+model! {
+    /// The Mann–Kendall statistics of one series (S, its variance with ties, Z, p).
+    PyTrendTest = "TrendTest" (TrendTest) { n, s, var_s, z, p }
+    repr(n, s, z, p)
+}
+
+model! {
+    /// Is the series leaking: verdict, Theil–Sen slope (bytes per prompt), the trend
+    /// test, points used after warm-up, and why.
+    PyLeakVerdict = "LeakVerdict" (LeakVerdict) {
+        leak, slope_bytes_per_prompt, trend, points, reason,
+    }
+    repr(leak, slope_bytes_per_prompt, points, reason)
+}
+
+model! {
+    /// What one node type's executions left behind, with its own verdict (slope in
+    /// bytes per execution).
+    PyNodeSuspect = "NodeSuspect" (NodeSuspect) {
+        node_type, executions, median_rss_bytes, total_rss_bytes,
+        median_vram_bytes, total_vram_bytes, median_traced_bytes, total_traced_bytes, verdict,
+    }
+    repr(node_type, executions, median_rss_bytes, total_rss_bytes)
+}
+
+const MB: f64 = 1024.0 * 1024.0;
+
+fn config_arg(
+    warmup: &Bound<'_, PyAny>,
+    min_points: &Bound<'_, PyAny>,
+    alpha: &Bound<'_, PyAny>,
+    min_slope_mb: &Bound<'_, PyAny>,
+) -> PyResult<LeakConfig> {
+    let count = "an integer from 0 to 1000000";
+    Ok(LeakConfig {
+        warmup: int_arg("warmup", warmup, 0, 1_000_000, count)? as usize,
+        min_points: int_arg(
+            "min_points",
+            min_points,
+            3,
+            1_000_000,
+            "an integer from 3 to 1000000",
+        )? as usize,
+        alpha: number_arg("alpha", alpha, 1e-12, 0.5)?,
+        min_slope_bytes: number_arg("min_slope_mb", min_slope_mb, 0.0, 1e9)? * MB,
+    })
+}
+
+fn floats_arg(name: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    let items = v.try_iter().map_err(|_| {
+        invalid(format!(
+            "{name} must be a sequence of numbers, not {}",
+            type_name(v)
+        ))
+    })?;
+    items
+        .enumerate()
+        .map(|(i, x)| number_arg(&format!("{name}[{i}]"), &x?, f64::MIN, f64::MAX))
+        .collect()
+}
+
+/// The leak verdict on a per-prompt series of bytes (oldest first, warm-up prompts
+/// included): a leak when the Mann–Kendall trend is significant at `alpha` and the
+/// Theil–Sen slope is at least `min_slope_mb` MB per prompt.
+#[pyfunction]
+#[pyo3(
+    signature = (series, warmup=py_int(2), min_points=py_int(8), alpha=py_f64(0.001), min_slope_mb=py_f64(1.0)),
+    text_signature = "(series, warmup=2, min_points=8, alpha=0.001, min_slope_mb=1.0)"
+)]
+fn assess_leak(
+    py: Python<'_>,
+    series: Bound<'_, PyAny>,
+    warmup: Py<PyAny>,
+    min_points: Py<PyAny>,
+    alpha: Py<PyAny>,
+    min_slope_mb: Py<PyAny>,
+) -> PyResult<PyLeakVerdict> {
+    let config = config_arg(
+        warmup.bind(py),
+        min_points.bind(py),
+        alpha.bind(py),
+        min_slope_mb.bind(py),
+    )?;
+    let xs = floats_arg("series", &series)?;
+    Ok(PyLeakVerdict(py.detach(|| leak::assess(&xs, &config))))
+}
+
+fn record_arg(i: usize, v: &Bound<'_, PyAny>) -> PyResult<NodeRecord> {
+    let bad = || {
+        invalid(format!(
+            "records[{i}] must be a tuple (node_type: str, prompt_index: int, delta_rss: int, \
+             delta_vram: int, delta_traced: int | None), got {}",
+            show(v)
+        ))
+    };
+    let t = v.cast::<PyTuple>().map_err(|_| bad())?;
+    if t.len() != 5 {
+        return Err(bad());
+    }
+    let node_type: String = t.get_item(0)?.extract().map_err(|_| bad())?;
+    let big = i128::from(i64::MAX);
+    Ok(NodeRecord {
+        node_type,
+        prompt_index: int_arg("prompt_index", &t.get_item(1)?, 0, big, "an int >= 0")? as usize,
+        delta_rss: int_arg("delta_rss", &t.get_item(2)?, -big, big, "an int")? as i64,
+        delta_vram: int_arg("delta_vram", &t.get_item(3)?, -big, big, "an int")? as i64,
+        delta_traced: match t.get_item(4)? {
+            x if x.is_none() => None,
+            x => Some(int_arg("delta_traced", &x, -big, big, "an int or None")? as i64),
+        },
+    })
+}
+
+/// Per node type, what its executions left behind, suspects first. `records` are
+/// tuples (node_type, prompt_index, delta_rss, delta_vram, delta_traced or None),
+/// one per execution; records of warm-up prompts are ignored. Host memory retained
+/// is the traced delta when a type's every execution was traced, else RSS.
+#[pyfunction]
+#[pyo3(
+    signature = (records, warmup=py_int(2), min_points=py_int(8), alpha=py_f64(0.001), min_slope_mb=py_f64(1.0)),
+    text_signature = "(records, warmup=2, min_points=8, alpha=0.001, min_slope_mb=1.0)"
+)]
+fn attribute_nodes(
+    py: Python<'_>,
+    records: Bound<'_, PyAny>,
+    warmup: Py<PyAny>,
+    min_points: Py<PyAny>,
+    alpha: Py<PyAny>,
+    min_slope_mb: Py<PyAny>,
+) -> PyResult<Py<PyList>> {
+    let config = config_arg(
+        warmup.bind(py),
+        min_points.bind(py),
+        alpha.bind(py),
+        min_slope_mb.bind(py),
+    )?;
+    let items = records.try_iter().map_err(|_| {
+        invalid(format!(
+            "records must be a sequence of tuples, not {}",
+            type_name(&records)
+        ))
+    })?;
+    let recs = items
+        .enumerate()
+        .map(|(i, r)| record_arg(i, &r?))
+        .collect::<PyResult<Vec<_>>>()?;
+    let suspects = py.detach(|| leak::attribute_nodes(&recs, &config));
+    let objs = suspects
+        .into_iter()
+        .map(|s| PyNodeSuspect(s).into_py_any(py))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(PyList::new(py, objs)?.unbind())
+}
+
+/// This process's resident set size in bytes, read the cheapest way the OS offers
+/// (/proc/self/statm on Linux, the working set on Windows): the per-node reading.
+#[pyfunction]
+fn self_rss_bytes() -> PyResult<u64> {
+    memwarden_core::probe::process::self_rss_bytes().map_err(crate::args::py_err)
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(self_rss_bytes, m)?)?;
+    m.add_class::<PyTrendTest>()?;
+    m.add_class::<PyLeakVerdict>()?;
+    m.add_class::<PyNodeSuspect>()?;
+    m.add_function(wrap_pyfunction!(assess_leak, m)?)?;
+    m.add_function(wrap_pyfunction!(attribute_nodes, m)?)?;
+    Ok(())
+}
