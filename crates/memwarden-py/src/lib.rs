@@ -10,9 +10,9 @@
 //! the ComfyUI nodes.
 
 mod args;
+mod leak;
 mod manager;
 mod metrics;
-mod leak;
 mod models;
 mod policy;
 
