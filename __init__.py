@@ -36,5 +36,8 @@ WEB_DIRECTORY = "./web"
 importlib.import_module("memwarden.comfy.routes").register()
 # GET /memwarden/metrics on ComfyUI's server: Prometheus text (memwarden.comfy.metrics_route).
 importlib.import_module("memwarden.comfy.metrics_route").register()
+# The panel's "last cleanups" and "leak detector" sections and the metrics' activity
+# series, from the manager's history, the panel's cleanups and the leak detector.
+importlib.import_module("memwarden.comfy.activity").register()
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

@@ -41,6 +41,7 @@ __all__ = [
     "LeakDetector",
     "LeakReport",
     "PromptSample",
+    "current_detector",
     "history_dir",
     "shared_detector",
 ]
@@ -324,6 +325,14 @@ class LeakDetector:
                 grown.append((counts[-1] - counts[0], f"{name} +{int(counts[-1] - counts[0])}"))
         return [text for _, text in sorted(grown, reverse=True)[:limit]]
 
+    def rss_verdict(self) -> tuple[int, LeakVerdict | None]:
+        """Prompts sampled so far and the core's verdict on their resident memory
+        (None before the first prompt): the cheap part of `report()`, for live views."""
+        with self._lock:
+            rss = self.series()["rss"]
+            knobs = self._knobs()
+        return len(rss), (_native.assess_leak(rss, **knobs) if rss else None)
+
     def report(self, persist: bool = True) -> LeakReport:
         """The verdicts now (and, when `persist`, one line in the history file)."""
         with self._lock:
@@ -418,6 +427,11 @@ def _report_text(rep: LeakReport) -> str:
 
 _shared: LeakDetector | None = None
 _shared_lock = threading.Lock()
+
+
+def current_detector() -> LeakDetector | None:
+    """The detector of this process if a node created it, else None (none created)."""
+    return _shared
 
 
 def shared_detector() -> LeakDetector:

@@ -85,7 +85,8 @@ def register_feed_provider(name: str, fn: Callable[[], Any]) -> Callable[[], Non
 def feed_sections() -> dict[str, dict[str, Any]]:
     """Every section: ``{"running": True, "data": ...}`` from its provider,
     ``{"running": True, "error": ...}`` when the provider failed, or
-    ``{"running": False}`` when nothing provides it."""
+    ``{"running": False}`` when nothing provides it or its provider returns None
+    (e.g. no leak detector attached yet)."""
     with _providers_lock:
         providers = dict(_providers)
     out: dict[str, dict[str, Any]] = {}
@@ -95,7 +96,8 @@ def feed_sections() -> dict[str, dict[str, Any]]:
             out[name] = {"running": False}
             continue
         try:
-            out[name] = {"running": True, "data": fn()}
+            data = fn()
+            out[name] = {"running": False} if data is None else {"running": True, "data": data}
         except Exception as e:  # noqa: BLE001 - a provider's bug must not stop the feed
             out[name] = {"running": True, "error": f"{type(e).__name__}: {e}"}
     return out
@@ -517,6 +519,11 @@ class Panel:
 
 
 _registered: dict[str, Panel] = {}
+
+
+def current_panel() -> Panel | None:
+    """The panel registered on ComfyUI's server, else None."""
+    return _registered.get("panel")
 
 
 def register(server: Any | None = None) -> Panel | None:
