@@ -47,6 +47,14 @@ pub(crate) fn history_output(a: &HistoryArgs) -> Result<(serde_json::Value, Stri
             )
         })?,
     };
+    if a.file.is_some() && !path.exists() {
+        // A file the user names must be there; the default one may not be yet.
+        return Err(Error::InvalidInput(format!(
+            "no history file at {} (the manager writes <ComfyUI>/user/memwarden/history.jsonl \
+             inside ComfyUI, else the default file: run without --file)",
+            path.display()
+        )));
+    }
     let read = history::read(&path)?;
     let mut actions = read.actions;
     if let Some(n) = a.last {
@@ -67,7 +75,9 @@ pub(crate) fn history_output(a: &HistoryArgs) -> Result<(serde_json::Value, Stri
         return Ok((json, format!("{}{notes}", stats_text(&st))));
     }
     let json = serde_json::to_value(&actions).expect("actions serialize");
-    let text = if actions.is_empty() {
+    let text = if actions.is_empty() && a.file.is_some() {
+        format!("no manager actions recorded in {}\n{notes}", path.display())
+    } else if actions.is_empty() {
         format!(
             "no manager actions recorded in {} (the manager writes there when it runs \
              outside ComfyUI; inside ComfyUI: --file <ComfyUI>/user/memwarden/history.jsonl)\n{notes}",

@@ -121,3 +121,34 @@ fn bad_last_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not a count of actions"));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_named_file_that_is_not_there_is_bad_input_and_nothing_is_written() {
+    let d = dir("missing");
+    let f = d.join("nope").join("h.jsonl");
+    let o = run(&["history", "--file", f.to_str().unwrap()], &d);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("no history file at {}", f.display())),
+        "{err}"
+    );
+    assert!(
+        !f.parent().unwrap().exists(),
+        "reading created {}",
+        f.display()
+    );
+}
+
+#[test]
+fn a_named_file_with_only_malformed_lines_says_so() {
+    let d = dir("malformed");
+    let f = d.join("h.jsonl");
+    std::fs::write(&f, "garbage\n{\"x\": 1}\n").unwrap();
+    let o = stdout(&run(&["history", "--file", f.to_str().unwrap()], &d));
+    assert!(
+        o.starts_with(&format!("no manager actions recorded in {}\n", f.display())),
+        "{o}"
+    );
+    assert!(o.contains("(2 malformed line(s) in"), "{o}");
+}

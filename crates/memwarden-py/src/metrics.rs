@@ -2,42 +2,12 @@
 //! type that goes with it, for the ComfyUI pack's `/memwarden/metrics` route. The
 //! encoding is memwarden-metrics', the same as `memwarden serve`'s.
 
-use memwarden_core::{ProcessScope, Snapshot, SnapshotOptions};
 use memwarden_metrics::{Activity, CleanupCount, Format};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::args::{bytes_arg, int_arg, invalid, number_arg, py_err, show, str_arg, type_name};
-use crate::models::{from_dict, PySnapshot};
-
-/// A snapshot argument: a Snapshot, its `to_dict()`, or None for one of this
-/// process taken now (no process list: the cheapest snapshot).
-fn snapshot_of(py: Python<'_>, snap: Option<&Bound<'_, PyAny>>) -> PyResult<Snapshot> {
-    match snap {
-        Some(s) if !s.is_none() => {
-            if let Ok(snap) = s.cast::<PySnapshot>() {
-                Ok(snap.get().0.clone())
-            } else if s.is_instance_of::<PyDict>() {
-                from_dict(s, "Snapshot")
-            } else {
-                Err(invalid(format!(
-                    "snapshot must be a memwarden snapshot (memwarden.snapshot()), its to_dict(), \
-                     or None, got {}",
-                    show(s)
-                )))
-            }
-        }
-        _ => py
-            .detach(|| {
-                memwarden_core::collect(&SnapshotOptions {
-                    top: 0,
-                    scope: ProcessScope::Visible,
-                    ..Default::default()
-                })
-            })
-            .map_err(py_err),
-    }
-}
+use crate::args::{bytes_arg, int_arg, invalid, number_arg, show, str_arg, type_name};
+use crate::policy::snapshot_arg;
 
 /// `d[key]` of a dict that may hold only `allowed` keys.
 fn dict_of<'py>(
@@ -141,7 +111,7 @@ fn metrics_text(
         Some(a) if !a.is_none() => Some(activity_of(&a)?),
         _ => None,
     };
-    let snap = snapshot_of(py, snapshot.as_ref())?;
+    let snap = snapshot_arg(py, "snapshot", snapshot.as_ref())?;
     Ok(memwarden_metrics::encode(&snap, activity.as_ref(), format))
 }
 

@@ -70,10 +70,29 @@ fn cleanup_plan(mode: Bound<'_, PyAny>) -> PyResult<PyCleanupPlan> {
     Ok(PyCleanupPlan(modes::plan(mode_arg(&mode)?)))
 }
 
-/// A snapshot argument: a Snapshot, its `to_dict()`, or None for one taken now.
-fn snapshot_arg(py: Python<'_>, snap: Option<&Bound<'_, PyAny>>) -> PyResult<Snapshot> {
+/// A snapshot argument named `name`: a Snapshot, its `to_dict()`, or None for one
+/// of the machine taken now (no process list: the cheapest snapshot). Shared by every
+/// binding function that takes a snapshot.
+pub(crate) fn snapshot_arg(
+    py: Python<'_>,
+    name: &str,
+    snap: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Snapshot> {
     match snap {
-        None => py
+        Some(s) if !s.is_none() => {
+            if let Ok(snap) = s.cast::<PySnapshot>() {
+                Ok(snap.get().0.clone())
+            } else if s.is_instance_of::<PyDict>() {
+                from_dict(s, "Snapshot")
+            } else {
+                Err(invalid(format!(
+                    "{name} must be a memwarden snapshot (memwarden.snapshot()), its to_dict(), \
+                     or None, got {}",
+                    show(s)
+                )))
+            }
+        }
+        _ => py
             .detach(|| {
                 memwarden_core::collect(&SnapshotOptions {
                     top: 0,
@@ -82,20 +101,6 @@ fn snapshot_arg(py: Python<'_>, snap: Option<&Bound<'_, PyAny>>) -> PyResult<Sna
                 })
             })
             .map_err(py_err),
-        Some(s) if s.is_none() => snapshot_arg(py, None),
-        Some(s) => {
-            if let Ok(snap) = s.cast::<PySnapshot>() {
-                Ok(snap.get().0.clone())
-            } else if s.is_instance_of::<PyDict>() {
-                from_dict(s, "Snapshot")
-            } else {
-                Err(invalid(format!(
-                    "snap must be a memwarden snapshot (memwarden.snapshot()), its to_dict(), or \
-                     None, got {}",
-                    show(s)
-                )))
-            }
-        }
     }
 }
 
@@ -106,7 +111,7 @@ fn check_memory_pressure(
     py: Python<'_>,
     snap: Option<Bound<'_, PyAny>>,
 ) -> PyResult<PyPressureReport> {
-    let s = snapshot_arg(py, snap.as_ref())?;
+    let s = snapshot_arg(py, "snap", snap.as_ref())?;
     Ok(PyPressureReport(pressure::advise(&s)))
 }
 
