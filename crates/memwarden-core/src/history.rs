@@ -93,12 +93,16 @@ impl HistoryFile {
     pub fn append(&mut self, a: &ManagerAction) -> Result<()> {
         let line = serde_json::to_string(a).expect("an action serializes") + "\n";
         let ctx = || format!("appending to {}", self.path.display());
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(io_err(ctx()))?;
-        f.write_all(line.as_bytes()).map_err(io_err(ctx()))?;
+        {
+            // Closed before a compaction renames over the file: Windows refuses to
+            // replace a file this process still holds open.
+            let mut f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(io_err(ctx()))?;
+            f.write_all(line.as_bytes()).map_err(io_err(ctx()))?;
+        }
         self.lines += 1;
         if self.lines >= 2 * self.keep {
             self.compact()?;
@@ -118,6 +122,7 @@ impl HistoryFile {
             f.write_all(line.as_bytes()).map_err(io_err(ctx.clone()))?;
         }
         f.sync_all().map_err(io_err(ctx))?;
+        drop(f);
         fs::rename(&tmp, &self.path)
             .map_err(io_err(format!("replacing {}", self.path.display())))?;
         self.lines = held.actions.len() - start;

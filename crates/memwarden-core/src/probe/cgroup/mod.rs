@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use crate::error::Result;
 use crate::model::{CgroupMemory, ContainerRuntime};
@@ -34,9 +35,13 @@ pub struct CgroupLocation {
     pub pressure_file: Option<PathBuf>,
 }
 
-/// Best guess of the container runtime, with the evidence for it.
+/// Best guess of the container runtime, with the evidence for it. Read once per
+/// process: the container a process runs in does not change while it runs, and the
+/// markers (environment, three paths, /proc/self/cgroup, the kernel release) would
+/// otherwise cost every snapshot five reads.
 pub fn detect_container() -> (Option<ContainerRuntime>, Vec<String>) {
-    os::detect_container()
+    static DETECTED: OnceLock<(Option<ContainerRuntime>, Vec<String>)> = OnceLock::new();
+    DETECTED.get_or_init(os::detect_container).clone()
 }
 
 /// The memory cgroup of `pid`: None when no memory cgroup is mounted.

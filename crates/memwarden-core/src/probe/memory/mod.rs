@@ -20,7 +20,9 @@ pub fn read_system_memory() -> Result<SystemMemory> {
     os::read_system_memory()
 }
 
-/// The kernel (OS) release, e.g. `6.1.0-18-amd64`; "unknown" when unreadable.
+/// The kernel (OS) release, e.g. `6.1.0-18-amd64`; "unknown" when unreadable. Read
+/// once per process: it cannot change while the process runs.
 pub fn kernel_release() -> String {
-    os::kernel_release()
+    static RELEASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RELEASE.get_or_init(os::kernel_release).clone()
 }
