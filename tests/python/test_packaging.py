@@ -52,3 +52,24 @@ def test_no_runtime_pip_install() -> None:
     sources += [p for p in (ROOT / "install.py",) if p.exists()]  # run by ComfyUI-Manager
     for path in sources:
         assert not pip_call.search(path.read_text()), path
+
+
+def test_the_pack_loads_without_comfyuis_server_modules() -> None:
+    """The pack's __init__.py loads where aiohttp (ComfyUI's web server) is missing, as
+    in a plain venv with only the wheel: the routes import it only when they answer."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, importlib.util\n"
+        "sys.modules['aiohttp'] = None\n"
+        f"spec = importlib.util.spec_from_file_location('pack', {str(ROOT / '__init__.py')!r},"
+        f" submodule_search_locations=[{str(ROOT)!r}])\n"
+        "m = importlib.util.module_from_spec(spec); sys.modules['pack'] = m; spec.loader.exec_module(m)\n"
+        "print(sorted(m.NODE_CLASS_MAPPINGS), m.WEB_DIRECTORY)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for node in ("MemoryCleanerForce", "MemoryLeakDetector", "AutoMemoryCleanup", "SmartMemoryManager"):
+        assert repr(node) in out.stdout, out.stdout
+    assert out.stdout.strip().endswith("./web"), out.stdout

@@ -36,12 +36,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import _native
 from ..cleanup import cleanup
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger("memwarden")
 
@@ -397,8 +398,16 @@ class Feed:
 # --- routes -------------------------------------------------------------------------------
 
 
+def json_response(body: Any, status: int = 200) -> web.Response:
+    """A JSON answer. aiohttp is imported here, not with the module: ComfyUI's server
+    always has it, and the pack must load without it (outside ComfyUI)."""
+    from aiohttp import web
+
+    return web.json_response(body, status=status)
+
+
 def bad_request(message: str) -> web.Response:
-    return web.json_response({"error": message}, status=400)
+    return json_response({"error": message}, status=400)
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:
@@ -458,7 +467,7 @@ class Panel:
         for p in d["gpu"]["processes"]:
             p["cmdline"] = None  # other users' command lines stay off the network
         body = {"snapshot": d, "status": snap.status().to_dict(), "figures": figures(d), "sections": feed_sections()}
-        return web.json_response(body)
+        return json_response(body)
 
     def running_prompt(self) -> str | None:
         """The prompt ComfyUI is executing now, if any."""
@@ -480,7 +489,7 @@ class Panel:
             return bad_request(f"cleanup refused, nothing done: {e}")
         running = self.running_prompt()
         if running is not None and _native.cleanup_plan(mode).unload_models:
-            return web.json_response(
+            return json_response(
                 {
                     "error": f"cleanup refused, nothing done: prompt {running} is running and the {mode} mode "
                     "unloads ComfyUI's models, which it is using; run it when the queue is idle, or use the "
@@ -489,15 +498,15 @@ class Panel:
                 status=409,
             )
         if not self.busy.acquire(blocking=False):
-            return web.json_response({"error": "a cleanup is already running; try again when it ends"}, status=409)
+            return json_response({"error": "a cleanup is already running; try again when it ends"}, status=409)
         try:
             result = await asyncio.to_thread(self.run_cleanup, mode)
         except _native.MemwardenError as e:
-            return web.json_response({"error": f"{type(e).__name__}: {e}"}, status=500)
-        return web.json_response(result)
+            return json_response({"error": f"{type(e).__name__}: {e}"}, status=500)
+        return json_response(result)
 
     async def feed_config(self, _request: web.Request) -> web.Response:
-        return web.json_response(self.feed.config())
+        return json_response(self.feed.config())
 
     async def set_feed_config(self, request: web.Request) -> web.Response:
         try:
@@ -505,10 +514,10 @@ class Panel:
         except ValueError as e:
             return bad_request(f"feed settings refused: {e}")
         self.feed.configure(client_id, interval, enabled)
-        return web.json_response(self.feed.config())
+        return json_response(self.feed.config())
 
     async def chart(self, _request: web.Request) -> web.Response:
-        return web.json_response(self.tracer.chart())
+        return json_response(self.tracer.chart())
 
     def add_routes(self, routes: web.RouteTableDef) -> None:
         routes.get("/memwarden/snapshot")(self.snapshot)
