@@ -35,7 +35,18 @@ from memwarden.comfy import nodes  # noqa: E402
 
 assert pack.NODE_CLASS_MAPPINGS == nodes.NODE_CLASS_MAPPINGS
 names = sorted(nodes.NODE_CLASS_MAPPINGS)
-assert len(names) == 6 and set(nodes.NODE_DISPLAY_NAME_MAPPINGS) == set(names), names
+assert names == [
+    "AutoMemoryCleanup",
+    "MemoryCleanerForce",
+    "MemoryCleanup",
+    "MemoryLeakDetector",
+    "MemoryMonitor",
+    "SmartMemoryManager",
+    "UnifiedMemoryManager",
+    "VRAMOptimizer",
+    "VRAMUnload",
+], names
+assert set(nodes.NODE_DISPLAY_NAME_MAPPINGS) == set(names), names
 print(f"{len(names)} nodes:", ", ".join(names))
 
 
