@@ -10,12 +10,22 @@ import sys
 import time
 import types
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
+
+
+def until(cond: Callable[[], bool], what: str, limit_s: float = 20.0) -> None:
+    """Wait for ``cond`` (a bounded wait, not a timing assertion)."""
+    deadline = time.monotonic() + limit_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
 
 
 def vm_rss(pid: int) -> int:

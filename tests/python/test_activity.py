@@ -12,6 +12,7 @@ from typing import Any
 
 import memwarden.manager as mm
 import pytest
+from conftest import until
 from memwarden import _native, leak
 from memwarden.comfy import activity, hooks, routes
 
@@ -43,14 +44,6 @@ def panel_items() -> list[dict[str, Any]]:
         },
         {"at_unix_ms": 2_000, "mode": "balanced", "process_freed_bytes": -MB, "vram_freed_bytes": 0, "duration_s": 0.1},
     ]
-
-
-def until(cond: Any, what: str, limit_s: float = 20.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_without_manager_or_detector_only_the_panels_cleanups_count() -> None:

@@ -8,25 +8,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import memwarden
 import memwarden.manager as mm
 import pytest
+from conftest import until
 from memwarden import _native
 from memwarden.comfy import hooks
 from memwarden.comfy.manager_nodes import AutoMemoryCleanup, SmartMemoryManager
-
-
-def until(cond: Callable[[], bool], what: str, limit_s: float = 20.0) -> None:
-    """Wait for ``cond`` (a bounded wait, not a timing assertion)."""
-    deadline = time.monotonic() + limit_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 def snap_at(ram: float) -> _native.Snapshot:
