@@ -21,13 +21,15 @@ use memwarden_core::{
 };
 use serde::Serialize;
 
+mod headroom;
 mod history;
 mod watch;
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 failure, 2 bad usage or input, 3 no such process, 4 permission denied,
 5 not supported here (kernel, cgroup version, read-only /proc/sys), 6 refused by the swap
-guard, 7 protected process (PID 1, kernel thread, zombie), 8 --auto found none or several.
+guard, 7 protected process (PID 1, kernel thread, zombie), 8 --auto found none or several,
+9 refused by the headroom guard (a load that cannot fit under the memory limit).
 Every command takes --json (schema: `memwarden schema`). NO_COLOR disables colour.";
 
 #[derive(Parser)]
@@ -65,6 +67,9 @@ enum Command {
     Reclaim(ReclaimArgs),
     /// Live full-screen view: RAM, swap, pressure, GPUs and processes (q quits).
     Watch(watch::WatchArgs),
+    /// How far from the memory limit that binds (container, host, job object), and
+    /// what is watched; --watch prints each fall through the reserve.
+    Headroom(headroom::HeadroomArgs),
     /// The background manager's actions and statistics, from its history file.
     History(history::HistoryArgs),
     /// Serve Prometheus metrics over HTTP (GET /metrics; loopback by default, read-only).
@@ -216,6 +221,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<(), Error> {
             out.emit(&report, |r| render::reclaim_report(&report, r))
         }
         Command::Watch(a) => watch::watch(a, out.json, out.render.color),
+        Command::Headroom(a) => headroom::run(a, out.json),
         Command::History(a) => {
             let (json, text) = history::history_output(a)?;
             out.emit(&json, |_| text)

@@ -14,6 +14,7 @@ pub mod exit_code {
     pub const GUARD_REFUSED: i32 = 6;
     pub const PROTECTED: i32 = 7;
     pub const AMBIGUOUS: i32 = 8;
+    pub const HEADROOM_REFUSED: i32 = 9;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,12 @@ pub enum Error {
     /// `--auto` matched zero or several processes.
     #[error("{0}")]
     Ambiguous(String),
+
+    /// The headroom guard refused (a load that cannot fit under the memory limit);
+    /// nothing was changed. Worded with the CLI's names; other faces word the
+    /// refusal with theirs (`render::headroom::refusal`).
+    #[error("{}", crate::render::headroom::refusal(.0, crate::render::headroom::Knobs::CLI))]
+    HeadroomRefused(Box<crate::model::Refusal>),
 
     /// A /proc or cgroup file that does not have the documented format.
     #[error("malformed {file}: {detail}")]
@@ -82,6 +89,7 @@ impl Error {
             Error::GuardRefused(_) => GUARD_REFUSED,
             Error::Protected(_) => PROTECTED,
             Error::Ambiguous(_) => AMBIGUOUS,
+            Error::HeadroomRefused(_) => HEADROOM_REFUSED,
             Error::Malformed { .. } | Error::Io { .. } => FAILURE,
         }
     }
@@ -96,6 +104,7 @@ impl Error {
             Error::GuardRefused(_) => "guard_refused",
             Error::Protected(_) => "protected",
             Error::Ambiguous(_) => "ambiguous",
+            Error::HeadroomRefused(_) => "headroom_refused",
             Error::Malformed { .. } => "malformed",
             Error::Io { .. } => "io",
         }
@@ -115,6 +124,10 @@ impl Error {
             Error::GuardRefused(m) => Error::GuardRefused(format!("{prefix}{m}")),
             Error::Protected(m) => Error::Protected(format!("{prefix}{m}")),
             Error::Ambiguous(m) => Error::Ambiguous(format!("{prefix}{m}")),
+            Error::HeadroomRefused(mut r) => {
+                r.what = format!("{prefix}{}", r.what);
+                Error::HeadroomRefused(r)
+            }
             Error::Malformed { file, detail } => Error::Malformed {
                 file: format!("{prefix}{file}"),
                 detail,

@@ -54,6 +54,12 @@ create_exception!(
 );
 create_exception!(
     _native,
+    HeadroomRefused,
+    MemwardenError,
+    "The headroom guard refused a load that cannot fit under the memory limit; nothing was loaded. `.refusal` holds the figures."
+);
+create_exception!(
+    _native,
     Ambiguous,
     MemwardenError,
     "A search matched none or several processes."
@@ -71,12 +77,17 @@ pub(crate) fn py_err(e: Error) -> PyErr {
         Error::GuardRefused(_) => GuardRefused::new_err(msg),
         Error::Protected(_) => Protected::new_err(msg),
         Error::Ambiguous(_) => Ambiguous::new_err(msg),
+        Error::HeadroomRefused(_) => HeadroomRefused::new_err(msg),
         Error::Malformed { .. } | Error::Io { .. } => MemwardenError::new_err(msg),
     };
     Python::attach(|py| {
         let v = err.value(py);
         let _ = v.setattr("kind", e.kind());
         let _ = v.setattr("exit_code", e.exit_code());
+        if let Error::HeadroomRefused(r) = &e {
+            let refusal = crate::headroom::refusal_to_py(py, r);
+            let _ = v.setattr("refusal", refusal);
+        }
     });
     err
 }

@@ -10,6 +10,7 @@
 //! the ComfyUI nodes.
 
 mod args;
+mod headroom;
 mod leak;
 mod manager;
 mod metrics;
@@ -18,9 +19,9 @@ mod policy;
 
 use args::{
     bytes_arg, flag_arg, hint_arg, int_arg, invalid, number_arg, parse_scope, pid_arg, py_bool,
-    py_err, py_int, py_str, show, size_arg, str_arg, Ambiguous, GuardRefused, InvalidInput,
-    MemwardenError, NoSuchProcess, PermissionDenied, Protected, Unsupported, PY_FORCE_HINT,
-    PY_MARGIN_HINT,
+    py_err, py_int, py_str, show, size_arg, str_arg, Ambiguous, GuardRefused, HeadroomRefused,
+    InvalidInput, MemwardenError, NoSuchProcess, PermissionDenied, Protected, Unsupported,
+    PY_FORCE_HINT, PY_MARGIN_HINT,
 };
 use memwarden_core::act::{self, PageoutOptions, PurgeOptions};
 use memwarden_core::policy::guard::GuardKnobs;
@@ -333,6 +334,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("GuardRefused", py.get_type::<GuardRefused>()),
         ("Protected", py.get_type::<Protected>()),
         ("Ambiguous", py.get_type::<Ambiguous>()),
+        ("HeadroomRefused", py.get_type::<HeadroomRefused>()),
     ] {
         m.add(name, ty)?;
     }
@@ -341,6 +343,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     manager::register(m)?;
     metrics::register(m)?;
     leak::register(m)?;
+    headroom::register(m)?;
     m.add_function(wrap_pyfunction!(snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(status, m)?)?;
     m.add_function(wrap_pyfunction!(status_line, m)?)?;

@@ -65,6 +65,7 @@ model! {
     /// One thing the manager did (an action, or a fault it met).
     PyManagerAction = "ManagerAction" (ManagerAction) {
         at_unix_ms, trigger, level, mode, reason, steps, freed_bytes, duration_ms, outcome, error,
+        latency_ms,
     }
     repr(at_unix_ms, trigger, level, mode, outcome, freed_bytes)
 }

@@ -14,6 +14,7 @@ use memwarden_core::{
     PageoutAdvice, PageoutReport, PressureInfo, PressureLevel, ProcessMemory, ProcessScope, Psi,
     PsiLine, PurgeReport, ReclaimReport, Snapshot, StatusLine, Step, SystemMemory, TopProcesses,
 };
+use memwarden_core::{Component, GivebackStep, LimitKind, LoadDecision, RefusalCause, WakeReason};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use pyo3::IntoPyObjectExt;
@@ -54,7 +55,13 @@ enums_to_py!(
     ProcessScope,
     GpuProcessKind,
     PageoutAdvice,
-    CleanupMode
+    CleanupMode,
+    LimitKind,
+    WakeReason,
+    Component,
+    RefusalCause,
+    LoadDecision,
+    GivebackStep
 );
 
 impl<T: ToPy> ToPy for Option<T> {

@@ -79,6 +79,11 @@ pub struct ManagerAction {
     pub outcome: ActionOutcome,
     /// The fault, when it failed.
     pub error: Option<String>,
+    /// From the moment that called for it to the action's start, milliseconds: for
+    /// the headroom guard, from headroom falling through the reserve (estimated
+    /// between two reads) to the first step. None for actions without such a moment.
+    #[serde(default)]
+    pub latency_ms: Option<f64>,
 }
 
 /// Statistics of one trigger or one step over a history.

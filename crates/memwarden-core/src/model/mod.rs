@@ -3,9 +3,11 @@
 //! Unix milliseconds or seconds as named. Adding a field is a minor change; renaming
 //! or removing one bumps [`SCHEMA_VERSION`].
 
+mod headroom;
 mod manager;
 pub mod schema;
 
+pub use headroom::*;
 pub use manager::*;
 
 use schemars::JsonSchema;

@@ -7,6 +7,7 @@ pub mod cgroup;
 pub mod meminfo;
 pub mod proc_pid;
 pub mod psi;
+pub mod safetensors;
 
 /// `"Key:   1234 kB"` -> `("Key", bytes)`. Values without "kB" are returned as-is
 /// (counts such as HugePages_Total).

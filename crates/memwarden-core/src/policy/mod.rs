@@ -18,8 +18,10 @@
 pub mod escalation;
 pub mod figures;
 pub mod guard;
+pub mod headroom;
 pub mod leak;
 pub mod modes;
+pub mod predict;
 pub mod pressure;
 pub mod protect;
 pub mod stats;

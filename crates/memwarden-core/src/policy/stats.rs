@@ -117,6 +117,7 @@ pub(crate) mod tests {
             duration_ms: ms,
             outcome,
             error: None,
+            latency_ms: None,
         }
     }
 

@@ -8,7 +8,9 @@
 
 pub mod cgroup;
 pub mod gpu;
+pub mod headroom;
 pub mod memory;
+pub mod model_file;
 pub mod pressure;
 pub mod process;
 #[cfg(not(target_os = "linux"))]

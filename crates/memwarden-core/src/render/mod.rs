@@ -12,6 +12,7 @@ use crate::policy::{figures, pressure};
 use crate::units::format_gb_short;
 
 mod check;
+pub mod headroom;
 mod manager;
 mod reports;
 

@@ -15,7 +15,7 @@
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{advise, cache, cgroup, heap, psi};
+pub(crate) use linux::{advise, cache, cgroup, events, heap, psi};
 
 #[cfg(windows)]
 pub(crate) mod windows;

@@ -5,6 +5,8 @@
 //! periodic sampling (the caller checks the figures each time `wait` returns),
 //! saying which is in use and why.
 
+pub mod headroom;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

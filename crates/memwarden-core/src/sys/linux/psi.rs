@@ -39,6 +39,11 @@ impl Trigger {
         &self.path
     }
 
+    /// The registered file, for a poll over several sources.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.fd)
+    }
+
     /// Blocks until the trigger fires (true) or `timeout` passes (false). POLLERR
     /// means the file went away (its cgroup was removed): an error.
     pub fn wait(&self, timeout: Duration) -> io::Result<bool> {

@@ -1,0 +1,415 @@
+//! The headroom guard's decisions: the reserve kept below the binding limit, how
+//! soon to read again, what to give back when headroom falls through the reserve,
+//! and whether a model load may go ahead. Pure: every input is a value.
+//!
+//! Falling through the reserve is always critical: no cooldown or back-off ever
+//! holds the giving-back, and nothing is given back while headroom is above it.
+
+use std::time::Duration;
+
+use crate::model::{
+    GivebackPlan, GivebackStep, Headroom, LimitKind, LoadDecision, LoadPlan, Refusal, RefusalCause,
+};
+use crate::units::format_bytes;
+
+/// The reserve when none is set: 10 % of the limit, at least 512 MiB, at most 2 GiB.
+pub const RESERVE_PERCENT: u64 = 10;
+pub const MIN_RESERVE: u64 = 512 << 20;
+pub const MAX_RESERVE: u64 = 2 << 30;
+
+/// The fastest a process was measured to take memory on this class of machine
+/// (touching fresh pages with 2 MiB transparent huge pages): reads are paced so that
+/// even this rate cannot eat the headroom above the reserve between two reads.
+/// The watch raises it when it sees faster growth.
+pub const DEFAULT_RATE: u64 = 8 << 30;
+/// Reads are never closer than this (near the limit) ...
+pub const MIN_INTERVAL: Duration = Duration::from_millis(2);
+/// ... nor further apart, so a limit changed at run time is seen within 1 s.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The reserve for `limit`: `explicit` when set (never more than half the limit),
+/// else [`RESERVE_PERCENT`] of it within [`MIN_RESERVE`]..[`MAX_RESERVE`].
+pub fn reserve(limit: u64, explicit: Option<u64>) -> u64 {
+    match explicit {
+        Some(r) => r.min(limit / 2),
+        None => (limit / 100 * RESERVE_PERCENT)
+            .clamp(MIN_RESERVE, MAX_RESERVE)
+            .min(limit / 2),
+    }
+}
+
+/// How long until the next read: the time `rate` (bytes/s) would take to eat the
+/// headroom above the reserve, within [`MIN_INTERVAL`]..[`MAX_INTERVAL`].
+pub fn next_read_in(headroom: u64, reserve: u64, rate: u64) -> Duration {
+    let above = headroom.saturating_sub(reserve);
+    let secs = above as f64 / rate.max(1) as f64;
+    Duration::from_secs_f64(secs.min(MAX_INTERVAL.as_secs_f64())).max(MIN_INTERVAL)
+}
+
+/// The reading that binds: the least headroom (ties to the first, the innermost
+/// group). None for no readings.
+pub fn tightest(readings: Vec<Headroom>) -> Option<Headroom> {
+    readings.into_iter().reduce(|best, r| {
+        if r.headroom_bytes < best.headroom_bytes {
+            r
+        } else {
+            best
+        }
+    })
+}
+
+/// Windows' figures of one moment: the job object's limit and commit (when the
+/// process runs in a job with a memory limit), the system commit charge and limit,
+/// and physical memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitFigures {
+    pub job: Option<(u64, u64)>,
+    pub commit_total: u64,
+    pub commit_limit: u64,
+    pub avail_phys: u64,
+    pub total_phys: u64,
+}
+
+/// Every limit of `f` as a reading: what an allocation is refused by on Windows
+/// is commit (the job's, then the system's: "the paging file is too small",
+/// error 1455), and physical memory is what makes it page.
+pub fn commit_readings(f: &CommitFigures, at_ns: u64) -> Vec<Headroom> {
+    let reading = |kind, set_at: &str, limit: u64, used: u64| Headroom {
+        kind,
+        set_at: set_at.to_string(),
+        limit_bytes: limit,
+        used_bytes: used,
+        headroom_bytes: limit.saturating_sub(used),
+        at_ns,
+    };
+    let mut out = Vec::new();
+    if let Some((limit, commit)) = f.job {
+        out.push(reading(
+            LimitKind::Job,
+            "job object memory limit (commit)",
+            limit,
+            commit,
+        ));
+    }
+    out.push(reading(
+        LimitKind::Commit,
+        "system commit limit (RAM + page files)",
+        f.commit_limit,
+        f.commit_total,
+    ));
+    out.push(reading(
+        LimitKind::Host,
+        "host RAM (available physical memory)",
+        f.total_phys,
+        f.total_phys.saturating_sub(f.avail_phys),
+    ));
+    out
+}
+
+/// Headroom is below the reserve.
+pub fn crossed(r: &Headroom, reserve: u64) -> bool {
+    r.headroom_bytes < reserve
+}
+
+/// When headroom fell through `reserve`, between a reading above it (`before`) and
+/// one below it (`now`), at the rate seen between them (linear).
+pub fn crossing_time(before: &Headroom, now: &Headroom, reserve: u64) -> Option<u64> {
+    if before.headroom_bytes < reserve || now.headroom_bytes >= reserve || now.at_ns <= before.at_ns
+    {
+        return None;
+    }
+    let fell = (before.headroom_bytes - now.headroom_bytes) as f64;
+    let part = (before.headroom_bytes - reserve) as f64 / fell;
+    Some(before.at_ns + ((now.at_ns - before.at_ns) as f64 * part) as u64)
+}
+
+/// What can be given back, as the host reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Releasable {
+    /// Cached models the running node does not need (bytes).
+    pub models_bytes: u64,
+    /// A prompt is running: cached outputs stay (the next safe point is the next
+    /// node's end), only models no node of this prompt holds can go.
+    pub prompt_running: bool,
+    /// Swap that a pageout could write to (0: none, or not allowed).
+    pub swap_free_bytes: u64,
+}
+
+/// What to give back after a reading: nothing above the reserve; below it, enough
+/// to get the reserve back with some slack, in the order of [`GivebackStep`].
+pub fn plan_giveback(r: &Headroom, reserve: u64, can: Releasable) -> GivebackPlan {
+    if !crossed(r, reserve) {
+        return GivebackPlan {
+            shortfall_bytes: 0,
+            steps: vec![],
+            reason: format!(
+                "headroom {} is above the reserve {}: nothing to give back",
+                format_bytes(r.headroom_bytes),
+                format_bytes(reserve)
+            ),
+        };
+    }
+    // A quarter of the reserve on top, so one release covers a burst.
+    let target = reserve + reserve / 4;
+    let shortfall = target - r.headroom_bytes.min(target);
+    let mut steps = Vec::new();
+    if can.models_bytes > 0 {
+        steps.push(GivebackStep::ReleaseModels);
+    }
+    if !can.prompt_running && can.models_bytes < shortfall {
+        steps.push(GivebackStep::DropOutputs);
+    }
+    steps.push(GivebackStep::TrimHeap);
+    if can.swap_free_bytes > shortfall && can.models_bytes < shortfall {
+        steps.push(GivebackStep::PageOut);
+    }
+    let mut reason = format!(
+        "headroom {} under {} ({}) fell below the reserve {}: giving back {}",
+        format_bytes(r.headroom_bytes),
+        format_bytes(r.limit_bytes),
+        r.set_at,
+        format_bytes(reserve),
+        format_bytes(shortfall)
+    );
+    if can.prompt_running {
+        reason.push_str(" (a prompt is running: its cached outputs stay)");
+    }
+    GivebackPlan {
+        shortfall_bytes: shortfall,
+        steps,
+        reason,
+    }
+}
+
+/// Whether loading `what`, predicted to need `need` bytes, may go ahead with
+/// `releasable` bytes of cached models that could be given back first. A load that
+/// fits goes ahead, giving back first what keeps the reserve free where it can; one
+/// that cannot fit even with everything given back is refused before it allocates.
+pub fn plan_load(what: &str, need: u64, r: &Headroom, reserve: u64, releasable: u64) -> LoadPlan {
+    let plan = |decision, make_room_bytes, refusal| LoadPlan {
+        decision,
+        make_room_bytes,
+        refusal,
+    };
+    let room = r.headroom_bytes.saturating_sub(reserve);
+    if need <= room {
+        return plan(LoadDecision::Proceed, 0, None);
+    }
+    let could = r.headroom_bytes.saturating_add(releasable);
+    if need <= could {
+        if releasable == 0 {
+            // It fits, into the reserve: refusing what fits would fail a prompt that works.
+            return plan(LoadDecision::Proceed, 0, None);
+        }
+        // Give back what the load would take out of the reserve, or all there is.
+        return plan(LoadDecision::MakeRoom, (need - room).min(releasable), None);
+    }
+    plan(
+        LoadDecision::Refuse,
+        0,
+        Some(Refusal {
+            cause: RefusalCause::Headroom,
+            what: what.to_string(),
+            needed_bytes: need,
+            free_bytes: could,
+            margin_bytes: reserve,
+            limit_bytes: Some(r.limit_bytes),
+            limit_set_at: Some(r.set_at.clone()),
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+    const MIB: u64 = 1 << 20;
+
+    fn at(headroom: u64, at_ns: u64) -> Headroom {
+        Headroom {
+            kind: LimitKind::CgroupMax,
+            set_at: "memory.limit_in_bytes of /sys/fs/cgroup/memory/comfy".into(),
+            limit_bytes: 7 * GIB,
+            used_bytes: 7 * GIB - headroom,
+            headroom_bytes: headroom,
+            at_ns,
+        }
+    }
+
+    #[test]
+    fn the_tightest_limit_binds_and_on_windows_commit_is_judged_before_ram() {
+        let f = CommitFigures {
+            job: Some((8 * GIB, 7 * GIB)),
+            commit_total: 30 * GIB,
+            commit_limit: 40 * GIB,
+            avail_phys: 20 * GIB,
+            total_phys: 32 * GIB,
+        };
+        let all = commit_readings(&f, 5);
+        assert_eq!(all.len(), 3);
+        let b = tightest(all).unwrap();
+        assert_eq!(
+            (b.kind, b.headroom_bytes, b.at_ns),
+            (LimitKind::Job, GIB, 5)
+        );
+        // No job: a page file nearly full binds before RAM (error 1455 territory).
+        let f = CommitFigures {
+            job: None,
+            commit_total: 39 * GIB,
+            ..f
+        };
+        let b = tightest(commit_readings(&f, 0)).unwrap();
+        assert_eq!((b.kind, b.headroom_bytes), (LimitKind::Commit, GIB));
+        assert_eq!(b.set_at, "system commit limit (RAM + page files)");
+        // Plenty of commit, little RAM: RAM binds.
+        let f = CommitFigures {
+            commit_total: 10 * GIB,
+            avail_phys: GIB / 2,
+            ..f
+        };
+        assert_eq!(
+            tightest(commit_readings(&f, 0)).unwrap().kind,
+            LimitKind::Host
+        );
+        // A job over its limit (commit above it) has no headroom, not a wrapped one.
+        let f = CommitFigures {
+            job: Some((GIB, 2 * GIB)),
+            ..f
+        };
+        assert_eq!(tightest(commit_readings(&f, 0)).unwrap().headroom_bytes, 0);
+        assert!(tightest(vec![]).is_none());
+    }
+
+    #[test]
+    fn reserve_is_ten_percent_within_its_bounds_and_never_over_half() {
+        assert_eq!(reserve(7 * GIB, None), 7 * GIB / 100 * 10);
+        assert_eq!(reserve(2 * GIB, None), MIN_RESERVE);
+        assert_eq!(reserve(64 * GIB, None), MAX_RESERVE);
+        assert_eq!(reserve(512 * MIB, None), 256 * MIB);
+        assert_eq!(reserve(8 * GIB, Some(GIB)), GIB);
+        assert_eq!(reserve(GIB, Some(GIB)), GIB / 2);
+    }
+
+    #[test]
+    fn reads_come_sooner_the_closer_the_reserve() {
+        let r = 512 * MIB;
+        assert_eq!(next_read_in(64 * GIB, r, DEFAULT_RATE), MAX_INTERVAL);
+        assert_eq!(next_read_in(r, r, DEFAULT_RATE), MIN_INTERVAL);
+        assert_eq!(next_read_in(0, r, DEFAULT_RATE), MIN_INTERVAL);
+        // 1 GiB above the reserve at 8 GiB/s: 125 ms.
+        assert_eq!(
+            next_read_in(r + GIB, r, DEFAULT_RATE),
+            Duration::from_millis(125)
+        );
+        // A faster rate seen: sooner.
+        assert!(next_read_in(r + GIB, r, 16 * GIB) < Duration::from_millis(125));
+    }
+
+    #[test]
+    fn crossing_time_is_interpolated_between_the_two_reads() {
+        let before = at(2 * GIB, 1_000_000);
+        let now = at(0, 3_000_000);
+        assert_eq!(crossing_time(&before, &now, GIB), Some(2_000_000));
+        assert_eq!(crossing_time(&now, &before, GIB), None);
+        assert_eq!(crossing_time(&before, &at(GIB, 3_000_000), GIB), None);
+        // Exactly at the reserve before: crossed then.
+        assert_eq!(crossing_time(&at(GIB, 10), &at(0, 20), GIB), Some(10));
+    }
+
+    #[test]
+    fn nothing_is_given_back_above_the_reserve() {
+        let p = plan_giveback(&at(GIB, 0), GIB, Releasable::default());
+        assert_eq!((p.shortfall_bytes, p.steps.len()), (0, 0));
+        assert!(p.reason.contains("nothing to give back"), "{}", p.reason);
+    }
+
+    #[test]
+    fn below_the_reserve_models_go_first_then_outputs_heap_and_swap() {
+        let r = GIB;
+        let low = at(200 * MIB, 0);
+        // Models enough: release them and trim.
+        let p = plan_giveback(
+            &low,
+            r,
+            Releasable {
+                models_bytes: 4 * GIB,
+                prompt_running: false,
+                swap_free_bytes: 8 * GIB,
+            },
+        );
+        assert_eq!(p.shortfall_bytes, r + r / 4 - 200 * MIB);
+        assert_eq!(
+            p.steps,
+            [GivebackStep::ReleaseModels, GivebackStep::TrimHeap]
+        );
+        // No models: the outputs, the heap, then swap.
+        let p = plan_giveback(
+            &low,
+            r,
+            Releasable {
+                models_bytes: 0,
+                prompt_running: false,
+                swap_free_bytes: 8 * GIB,
+            },
+        );
+        assert_eq!(
+            p.steps,
+            [
+                GivebackStep::DropOutputs,
+                GivebackStep::TrimHeap,
+                GivebackStep::PageOut
+            ]
+        );
+        // During a prompt the outputs stay; without swap nothing is paged out.
+        let p = plan_giveback(
+            &low,
+            r,
+            Releasable {
+                models_bytes: 100 * MIB,
+                prompt_running: true,
+                swap_free_bytes: 0,
+            },
+        );
+        assert_eq!(
+            p.steps,
+            [GivebackStep::ReleaseModels, GivebackStep::TrimHeap]
+        );
+        assert!(p.reason.contains("a prompt is running"), "{}", p.reason);
+    }
+
+    #[test]
+    fn a_load_that_fits_proceeds_one_that_needs_room_makes_it_one_that_cannot_is_refused() {
+        let r = at(3 * GIB, 0);
+        let reserve = 512 * MIB;
+        let d = |p: LoadPlan| (p.decision, p.make_room_bytes);
+        assert_eq!(
+            d(plan_load("m", 2 * GIB, &r, reserve, 0)),
+            (LoadDecision::Proceed, 0)
+        );
+        // Eats into the reserve: give back what keeps it, when there is some.
+        assert_eq!(
+            d(plan_load("m", 3 * GIB, &r, reserve, 4 * GIB)),
+            (LoadDecision::MakeRoom, reserve)
+        );
+        // Fits only with cached models given back.
+        assert_eq!(
+            d(plan_load("m", 5 * GIB, &r, reserve, 4 * GIB)),
+            (LoadDecision::MakeRoom, 5 * GIB - (3 * GIB - reserve))
+        );
+        // Fits in the headroom, but not outside the reserve, with nothing to give back:
+        // it goes ahead (refusing what fits would fail a prompt that works).
+        assert_eq!(
+            d(plan_load("m", 3 * GIB, &r, reserve, 0)),
+            (LoadDecision::Proceed, 0)
+        );
+        let p = plan_load("loading sd15.safetensors", 8 * GIB, &r, reserve, 4 * GIB);
+        assert_eq!(p.decision, LoadDecision::Refuse);
+        let refusal = p.refusal.unwrap();
+        assert_eq!(refusal.cause, RefusalCause::Headroom);
+        assert_eq!(refusal.needed_bytes, 8 * GIB);
+        assert_eq!(refusal.free_bytes, 7 * GIB);
+        assert_eq!(refusal.margin_bytes, reserve);
+        assert_eq!(refusal.limit_bytes, Some(7 * GIB));
+    }
+}

@@ -1,0 +1,160 @@
+//! The headroom guard's words: a reading, a wake, a load's prediction and a
+//! refusal. A refusal names the knob through the face's own name for it (the CLI
+//! its flag, the ComfyUI pack its setting), never another face's.
+
+use crate::model::{Headroom, HeadroomWake, LoadPrediction, Refusal, RefusalCause, WakeReason};
+use crate::units::format_bytes;
+
+/// How a face names what a user can change about a refusal.
+#[derive(Debug, Clone, Copy)]
+pub struct Knobs<'a> {
+    /// The reserve kept free under the limit (`--reserve`, a setting's name...).
+    pub reserve: &'a str,
+}
+
+impl Knobs<'static> {
+    /// The `memwarden` command's names.
+    pub const CLI: Knobs<'static> = Knobs {
+        reserve: "--reserve",
+    };
+}
+
+/// `3.10 GiB free of 7.00 GiB (memory.limit_in_bytes of ..., cgroup v1)`.
+pub fn headroom_line(r: &Headroom) -> String {
+    format!(
+        "{} free of {} ({})",
+        format_bytes(r.headroom_bytes),
+        format_bytes(r.limit_bytes),
+        r.set_at
+    )
+}
+
+/// The reading, the reserve and what is watched, for `memwarden headroom`.
+pub fn headroom_text(r: &Headroom, reserve: u64, watched: &str) -> String {
+    format!(
+        "Headroom : {}\nUsed     : {} ({})\nReserve  : {} kept free under the limit{}\nWatching : {watched}\n",
+        headroom_line(r),
+        format_bytes(r.used_bytes),
+        match r.kind {
+            crate::model::LimitKind::Host => "total minus MemAvailable",
+            crate::model::LimitKind::Job | crate::model::LimitKind::Commit => "commit charge",
+            _ => "usage minus inactive file cache",
+        },
+        format_bytes(reserve),
+        if r.headroom_bytes < reserve {
+            ": BELOW IT"
+        } else {
+            ""
+        }
+    )
+}
+
+/// One line per wake of the watch.
+pub fn wake_line(w: &HeadroomWake) -> String {
+    let what = match w.reason {
+        WakeReason::Crossed => "below the reserve",
+        WakeReason::LimitChanged => "limit changed",
+        WakeReason::Timeout => "above the reserve",
+    };
+    format!(
+        "{what}: {}; reserve {} (woken by {})",
+        headroom_line(&w.reading),
+        format_bytes(w.reserve_bytes),
+        w.woken_by
+    )
+}
+
+/// A load's prediction in one line.
+pub fn prediction_line(p: &LoadPrediction) -> String {
+    format!("predicted {} ({})", format_bytes(p.bytes), p.reason)
+}
+
+/// A refusal in words, naming `knobs` for what the user can change.
+pub fn refusal(r: &Refusal, knobs: Knobs<'_>) -> String {
+    let limit = match (&r.limit_bytes, &r.limit_set_at) {
+        (Some(l), Some(at)) => format!(" under the {} limit ({at})", format_bytes(*l)),
+        (Some(l), None) => format!(" under the {} limit", format_bytes(*l)),
+        _ => String::new(),
+    };
+    match r.cause {
+        RefusalCause::Headroom => format!(
+            "memwarden refused {}: it needs {} of RAM and at most {} can be free{limit}, \
+             cached models given back included. Nothing was loaded; the server and the queue \
+             go on. Use a smaller model or a lower precision, close other programs in the \
+             container, or raise the memory limit ({} is kept free as the reserve: {}).",
+            r.what,
+            format_bytes(r.needed_bytes),
+            format_bytes(r.free_bytes),
+            format_bytes(r.margin_bytes),
+            knobs.reserve
+        ),
+        RefusalCause::Swap => format!(
+            "memwarden refused {}: it would write {} to swap and {} is free, which must keep \
+             {} free beyond it{limit}. Nothing was changed.",
+            r.what,
+            format_bytes(r.needed_bytes),
+            format_bytes(r.free_bytes),
+            format_bytes(r.margin_bytes),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LimitKind;
+
+    #[test]
+    fn a_refusal_names_the_figures_and_the_faces_knob() {
+        let r = Refusal {
+            cause: RefusalCause::Headroom,
+            what: "loading sd15.safetensors".into(),
+            needed_bytes: 3 << 30,
+            free_bytes: 2 << 30,
+            margin_bytes: 512 << 20,
+            limit_bytes: Some(4 << 30),
+            limit_set_at: Some("memory.limit_in_bytes of /g (cgroup v1)".into()),
+        };
+        let t = refusal(
+            &r,
+            Knobs {
+                reserve: "the setting 'Headroom reserve'",
+            },
+        );
+        assert!(
+            t.starts_with(
+                "memwarden refused loading sd15.safetensors: it needs 3.00 GiB of RAM and at most \
+                 2.00 GiB can be free under the 4.00 GiB limit (memory.limit_in_bytes of /g (cgroup v1))"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("512.00 MiB is kept free as the reserve: the setting 'Headroom reserve'"),
+            "{t}"
+        );
+        assert!(!refusal(&r, Knobs::CLI).contains("setting"));
+    }
+
+    #[test]
+    fn a_wake_says_why_and_by_what() {
+        let w = HeadroomWake {
+            reason: WakeReason::Crossed,
+            reading: Headroom {
+                kind: LimitKind::CgroupMax,
+                set_at: "memory.max of /g (cgroup v2)".into(),
+                limit_bytes: 1 << 30,
+                used_bytes: (1 << 30) - (100 << 20),
+                headroom_bytes: 100 << 20,
+                at_ns: 0,
+            },
+            reserve_bytes: 128 << 20,
+            crossed_at_ns: Some(0),
+            woken_by: "paced read".into(),
+        };
+        assert_eq!(
+            wake_line(&w),
+            "below the reserve: 100.00 MiB free of 1.00 GiB (memory.max of /g (cgroup v2)); \
+             reserve 128.00 MiB (woken by paced read)"
+        );
+    }
+}

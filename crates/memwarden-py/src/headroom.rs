@@ -1,0 +1,358 @@
+//! The headroom guard's core for Python (`memwarden.guard` carries it out): the
+//! watch of the binding limit (waiting with the GIL released), the pure decisions
+//! (what to give back, whether a load may go ahead), the load prediction from a
+//! model file's header, and the refusal worded with the caller's names.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use memwarden_core::policy::headroom::{self as policy, Releasable};
+use memwarden_core::policy::predict::{predict, LoadFacts};
+use memwarden_core::probe::model_file::read_model_file;
+use memwarden_core::render::headroom::{self as words, Knobs};
+use memwarden_core::watch::headroom::HeadroomWatch;
+use memwarden_core::{
+    Component, ComponentNeed, Error, GivebackPlan, Headroom, HeadroomWake, LoadPlan,
+    LoadPrediction, Refusal,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyType};
+use pyo3::IntoPyObjectExt;
+
+use crate::args::{
+    bytes_arg, flag_arg, int_arg, invalid, number_arg, pid_arg, py_bool, py_err, py_str, show,
+    size_arg, str_arg,
+};
+use crate::models::{from_dict, from_json, model, repr_of, to_dict, ToPy};
+
+model! {
+    /// One reading of the limit that binds and how much is left under it.
+    PyHeadroom = "Headroom" (Headroom) {
+        kind, set_at, limit_bytes, used_bytes, headroom_bytes, at_ns,
+    }
+    repr(kind, headroom_bytes, limit_bytes)
+    {
+        /// `3.10 GiB free of 7.00 GiB (where the limit is set)`.
+        #[getter]
+        fn line(&self) -> String {
+            words::headroom_line(&self.0)
+        }
+    }
+}
+
+model! {
+    /// Why the headroom watch woke, with the reading that decided it.
+    PyHeadroomWake = "HeadroomWake" (HeadroomWake) {
+        reason, reading, reserve_bytes, crossed_at_ns, woken_by,
+    }
+    repr(reason, reading)
+    {
+        #[getter]
+        fn line(&self) -> String {
+            words::wake_line(&self.0)
+        }
+    }
+}
+
+model! {
+    /// One part of a model file and what it takes in RAM.
+    PyComponentNeed = "ComponentNeed" (ComponentNeed) { component, params, load_itemsize, bytes }
+    repr(component, bytes)
+}
+
+model! {
+    /// What loading a model file is predicted to take in RAM, and from what.
+    PyLoadPrediction = "LoadPrediction" (LoadPrediction) { bytes, source, parts, reason }
+    repr(bytes, source)
+    {
+        #[getter]
+        fn line(&self) -> String {
+            words::prediction_line(&self.0)
+        }
+    }
+}
+
+model! {
+    /// A refusal with its figures; nothing was changed.
+    PyRefusal = "Refusal" (Refusal) {
+        cause, what, needed_bytes, free_bytes, margin_bytes, limit_bytes, limit_set_at,
+    }
+    repr(cause, what, needed_bytes, free_bytes)
+    {
+        /// The refusal in words, naming `reserve` as the face calls the reserve.
+        #[pyo3(signature = (reserve="--reserve"))]
+        fn text(&self, reserve: &str) -> String {
+            words::refusal(&self.0, Knobs { reserve })
+        }
+    }
+}
+
+model! {
+    /// What to do before a load.
+    PyLoadPlan = "LoadPlan" (LoadPlan) { decision, make_room_bytes, refusal }
+    repr(decision, make_room_bytes)
+}
+
+model! {
+    /// What the guard gives back after a wake, in order.
+    PyGivebackPlan = "GivebackPlan" (GivebackPlan) { shortfall_bytes, steps, reason }
+    repr(shortfall_bytes, steps)
+}
+
+fn reserve_arg(v: Option<Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
+    match v {
+        Some(v) if !v.is_none() => Ok(Some(size_arg("reserve", &v, 0)?)),
+        _ => Ok(None),
+    }
+}
+
+/// What the watch shows without its lock (a wait holds it).
+#[derive(Clone)]
+struct Shown {
+    reserve: u64,
+    rate: u64,
+    describe: String,
+}
+
+/// Waits for headroom under the binding limit to fall through the reserve, with
+/// kernel events where the process may have them and paced reads between them.
+#[pyclass(frozen, module = "memwarden._native", name = "HeadroomWatch")]
+struct PyHeadroomWatch {
+    watch: Mutex<HeadroomWatch>,
+    shown: Mutex<Shown>,
+}
+
+impl PyHeadroomWatch {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HeadroomWatch> {
+        self.watch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn show(&self, w: &HeadroomWatch) {
+        *self.shown.lock().unwrap_or_else(|e| e.into_inner()) = Shown {
+            reserve: w.reserve(),
+            rate: w.rate(),
+            describe: w.describe(),
+        };
+    }
+
+    fn shown(&self) -> Shown {
+        self.shown.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[pymethods]
+impl PyHeadroomWatch {
+    /// The limits binding `pid` (default: this process); `reserve`: bytes (or a
+    /// size such as "1G") to keep free under the binding limit, None for 10 % of
+    /// it within 512 MiB..2 GiB.
+    #[new]
+    #[pyo3(signature = (pid=None, reserve=None))]
+    fn new(
+        py: Python<'_>,
+        pid: Option<Bound<'_, PyAny>>,
+        reserve: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let pid = match pid {
+            Some(p) if !p.is_none() => pid_arg(&p)? as u32,
+            _ => std::process::id(),
+        };
+        let reserve = reserve_arg(reserve)?;
+        let w = py
+            .detach(|| HeadroomWatch::open(pid, reserve))
+            .map_err(py_err)?;
+        let me = Self {
+            shown: Mutex::new(Shown {
+                reserve: 0,
+                rate: 0,
+                describe: String::new(),
+            }),
+            watch: Mutex::new(w),
+        };
+        me.show(&me.lock());
+        Ok(me)
+    }
+
+    /// One reading now.
+    fn read(&self, py: Python<'_>) -> PyResult<PyHeadroom> {
+        py.detach(|| self.lock().read())
+            .map(PyHeadroom)
+            .map_err(py_err)
+    }
+
+    /// Blocks (the GIL released) until headroom falls through the reserve, the
+    /// binding limit changes, or `timeout_s` passes.
+    fn wait(&self, py: Python<'_>, timeout_s: Bound<'_, PyAny>) -> PyResult<PyHeadroomWake> {
+        let t = Duration::from_secs_f64(number_arg("timeout_s", &timeout_s, 0.0, 86_400.0)?);
+        let wake = py.detach(|| {
+            let mut w = self.lock();
+            let r = w.wait(t);
+            self.show(&w);
+            r
+        });
+        wake.map(PyHeadroomWake).map_err(py_err)
+    }
+
+    /// Sets the reserve (None: the default for the binding limit).
+    #[pyo3(signature = (reserve=None))]
+    fn set_reserve(&self, py: Python<'_>, reserve: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let reserve = reserve_arg(reserve)?;
+        py.detach(|| {
+            let mut w = self.lock();
+            let r = w.set_reserve(reserve);
+            self.show(&w);
+            r
+        })
+        .map_err(py_err)
+    }
+
+    /// Bytes kept free under the binding limit.
+    #[getter]
+    fn reserve(&self) -> u64 {
+        self.shown().reserve
+    }
+
+    /// The fastest growth seen, bytes per second (what reads are paced for).
+    #[getter]
+    fn rate(&self) -> u64 {
+        self.shown().rate
+    }
+
+    /// What is watched, the kernel events (or why there are none) and the pacing.
+    #[getter]
+    fn description(&self) -> String {
+        self.shown().describe
+    }
+}
+
+/// What to give back after `reading`: the core's order (models, outputs, heap,
+/// swap), for `models_bytes` of cached models the running node does not need.
+#[pyfunction]
+#[pyo3(signature = (reading, reserve, *, models_bytes=0, prompt_running=py_bool(false), swap_free_bytes=0))]
+fn plan_giveback(
+    reading: &PyHeadroom,
+    reserve: Bound<'_, PyAny>,
+    models_bytes: u64,
+    prompt_running: Py<PyAny>,
+    swap_free_bytes: u64,
+) -> PyResult<PyGivebackPlan> {
+    let can = Releasable {
+        models_bytes,
+        prompt_running: flag_arg("prompt_running", prompt_running.bind(reserve.py()))?,
+        swap_free_bytes,
+    };
+    let reserve = bytes_arg("reserve", &reserve, 0)?;
+    Ok(PyGivebackPlan(policy::plan_giveback(
+        &reading.0, reserve, can,
+    )))
+}
+
+/// Whether loading `what`, predicted at `need` bytes, may go ahead under `reading`
+/// with `releasable` bytes of cached models that could be given back first.
+#[pyfunction]
+fn plan_load(
+    what: Bound<'_, PyAny>,
+    need: Bound<'_, PyAny>,
+    reading: &PyHeadroom,
+    reserve: Bound<'_, PyAny>,
+    releasable: Bound<'_, PyAny>,
+) -> PyResult<PyLoadPlan> {
+    Ok(PyLoadPlan(policy::plan_load(
+        &str_arg("what", &what)?,
+        bytes_arg("need", &need, 0)?,
+        &reading.0,
+        bytes_arg("reserve", &reserve, 0)?,
+        bytes_arg("releasable", &releasable, 0)?,
+    )))
+}
+
+fn component_arg(name: &str, v: &Bound<'_, PyAny>) -> PyResult<Component> {
+    match str_arg(name, v)?.as_str() {
+        "diffusion" => Ok(Component::Diffusion),
+        "text_encoder" => Ok(Component::TextEncoder),
+        "vae" => Ok(Component::Vae),
+        "other" => Ok(Component::Other),
+        _ => Err(invalid(format!(
+            "{name} must be one of 'diffusion', 'text_encoder', 'vae', 'other', got {}",
+            show(v)
+        ))),
+    }
+}
+
+/// What loading the model file at `path` will take in RAM: `itemsize` maps each
+/// part ("diffusion", "text_encoder", "vae", "other") to the bytes per parameter it
+/// is loaded at in RAM (0: it goes to VRAM); `default` is what a tensor without a
+/// known prefix belongs to; `measured_bytes`: what the same file took when last
+/// loaded here, if known.
+#[pyfunction]
+#[pyo3(signature = (path, *, default=py_str("other"), itemsize=None, measured_bytes=None))]
+fn predict_load(
+    py: Python<'_>,
+    path: PathBuf,
+    default: Py<PyAny>,
+    itemsize: Option<Bound<'_, PyDict>>,
+    measured_bytes: Option<u64>,
+) -> PyResult<PyLoadPrediction> {
+    let default = component_arg("default", default.bind(py))?;
+    let mut sizes = Vec::new();
+    if let Some(d) = itemsize {
+        for (k, v) in d.iter() {
+            let c = component_arg("itemsize key", &k)?;
+            let s = int_arg("itemsize value", &v, 0, 16, "bytes per parameter, 0 to 16")?;
+            sizes.push((c, s as u32));
+        }
+    }
+    let (size, tensors) = py.detach(|| read_model_file(&path)).map_err(py_err)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    Ok(PyLoadPrediction(predict(&LoadFacts {
+        file: &name,
+        file_bytes: size,
+        tensors: tensors.as_deref(),
+        default_component: default,
+        itemsize: &sizes,
+        measured_bytes,
+    })))
+}
+
+/// `r` as a Python `Refusal` (for an exception's `.refusal`).
+pub(crate) fn refusal_to_py(py: Python<'_>, r: &Refusal) -> Py<PyAny> {
+    r.to_py(py).unwrap_or_else(|_| py.None())
+}
+
+/// The default reserve for `limit` bytes (`explicit` when set, never over half).
+#[pyfunction]
+#[pyo3(signature = (limit, explicit=None))]
+fn default_reserve(limit: u64, explicit: Option<u64>) -> u64 {
+    policy::reserve(limit, explicit)
+}
+
+/// A `HeadroomRefused` exception for `refusal` (kind `headroom_refused`, exit code
+/// 9), its message naming the reserve as `reserve`; `.refusal` holds the figures.
+#[pyfunction]
+#[pyo3(signature = (refusal, reserve="--reserve"))]
+fn headroom_refused(py: Python<'_>, refusal: &PyRefusal, reserve: &str) -> PyResult<Py<PyAny>> {
+    let e = py_err(Error::HeadroomRefused(Box::new(refusal.0.clone())));
+    let v = e.value(py);
+    v.setattr("args", (words::refusal(&refusal.0, Knobs { reserve }),))?;
+    Ok(v.clone().into_any().unbind())
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyHeadroom>()?;
+    m.add_class::<PyHeadroomWake>()?;
+    m.add_class::<PyComponentNeed>()?;
+    m.add_class::<PyLoadPrediction>()?;
+    m.add_class::<PyRefusal>()?;
+    m.add_class::<PyLoadPlan>()?;
+    m.add_class::<PyGivebackPlan>()?;
+    m.add_class::<PyHeadroomWatch>()?;
+    m.add_function(wrap_pyfunction!(plan_giveback, m)?)?;
+    m.add_function(wrap_pyfunction!(plan_load, m)?)?;
+    m.add_function(wrap_pyfunction!(predict_load, m)?)?;
+    m.add_function(wrap_pyfunction!(default_reserve, m)?)?;
+    m.add_function(wrap_pyfunction!(headroom_refused, m)?)?;
+    Ok(())
+}
