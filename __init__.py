@@ -39,5 +39,9 @@ importlib.import_module("memwarden.comfy.metrics_route").register()
 # The panel's "last cleanups" and "leak detector" sections and the metrics' activity
 # series, from the manager's history, the panel's cleanups and the leak detector.
 importlib.import_module("memwarden.comfy.activity").register()
+# The headroom guard, on from the start with no node in any workflow: it gives back
+# cached models before the container's limit is reached and refuses a model load
+# that cannot fit (memwarden.comfy.host; off with the setting or MEMWARDEN_GUARD=0).
+importlib.import_module("memwarden.comfy.host").start_pack()
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

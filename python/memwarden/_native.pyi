@@ -40,6 +40,11 @@ class GuardRefused(MemwardenError): ...
 class Protected(MemwardenError): ...
 class Ambiguous(MemwardenError): ...
 
+class HeadroomRefused(MemwardenError):
+    """The headroom guard refused a load that cannot fit; nothing was loaded."""
+
+    refusal: Refusal
+
 # The JSON strings of the core's enums.
 _ContainerRuntime = Literal["docker", "podman", "kubernetes", "runpod", "wsl", "lxc", "containerd", "other"]
 _MemorySource = Literal["host", "cgroup"]
@@ -846,6 +851,8 @@ class ManagerAction(_Model):
     def outcome(self) -> _Outcome: ...
     @property
     def error(self) -> str | None: ...
+    @property
+    def latency_ms(self) -> float | None: ...
 
 @final
 class GroupStats(_Model):
@@ -913,3 +920,159 @@ def default_manager_config() -> dict[str, Any]: ...
 def manager_stats(actions: list[ManagerAction] | list[Mapping[str, Any]]) -> ManagerStats: ...
 def read_history(path: str | os.PathLike[str]) -> tuple[list[ManagerAction], int]:
     """Every action in ``path`` (missing: none), and the malformed lines skipped."""
+
+# --- the headroom guard ---------------------------------------------------------
+
+_LimitKind = Literal["cgroup_max", "cgroup_high", "cgroup_memsw", "host", "job", "commit"]
+_WakeReason = Literal["crossed", "limit_changed", "timeout"]
+_Component = Literal["diffusion", "text_encoder", "vae", "other"]
+_GivebackStep = Literal["release_models", "drop_outputs", "trim_heap", "page_out"]
+
+@final
+class Headroom(_Model):
+    """One reading of the limit that binds and how much is left under it."""
+
+    @property
+    def kind(self) -> _LimitKind: ...
+    @property
+    def set_at(self) -> str: ...
+    @property
+    def limit_bytes(self) -> int: ...
+    @property
+    def used_bytes(self) -> int: ...
+    @property
+    def headroom_bytes(self) -> int: ...
+    @property
+    def at_ns(self) -> int: ...
+    @property
+    def line(self) -> str: ...
+
+@final
+class HeadroomWake(_Model):
+    """Why the headroom watch woke, with the reading that decided it."""
+
+    @property
+    def reason(self) -> _WakeReason: ...
+    @property
+    def reading(self) -> Headroom: ...
+    @property
+    def reserve_bytes(self) -> int: ...
+    @property
+    def crossed_at_ns(self) -> int | None: ...
+    @property
+    def woken_by(self) -> str: ...
+    @property
+    def line(self) -> str: ...
+
+@final
+class ComponentNeed(_Model):
+    """One part of a model file and what it takes in RAM."""
+
+    @property
+    def component(self) -> _Component: ...
+    @property
+    def params(self) -> int: ...
+    @property
+    def load_itemsize(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+
+@final
+class LoadPrediction(_Model):
+    """What loading a model file is predicted to take in RAM, and from what."""
+
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def source(self) -> Literal["history", "header", "file_size"]: ...
+    @property
+    def parts(self) -> list[ComponentNeed]: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def line(self) -> str: ...
+
+@final
+class Refusal(_Model):
+    """A refusal with its figures; nothing was changed."""
+
+    @property
+    def cause(self) -> Literal["headroom", "swap"]: ...
+    @property
+    def what(self) -> str: ...
+    @property
+    def needed_bytes(self) -> int: ...
+    @property
+    def free_bytes(self) -> int: ...
+    @property
+    def margin_bytes(self) -> int: ...
+    @property
+    def limit_bytes(self) -> int | None: ...
+    @property
+    def limit_set_at(self) -> str | None: ...
+    def text(self, reserve: str = "--reserve") -> str: ...
+
+@final
+class LoadPlan(_Model):
+    """What to do before a load."""
+
+    @property
+    def decision(self) -> Literal["proceed", "make_room", "refuse"]: ...
+    @property
+    def make_room_bytes(self) -> int: ...
+    @property
+    def refusal(self) -> Refusal | None: ...
+
+@final
+class GivebackPlan(_Model):
+    """What the guard gives back after a wake, in order."""
+
+    @property
+    def shortfall_bytes(self) -> int: ...
+    @property
+    def steps(self) -> list[_GivebackStep]: ...
+    @property
+    def reason(self) -> str: ...
+
+@final
+class HeadroomWatch:
+    """Waits (the GIL released) for headroom under the binding limit to fall
+    through the reserve: kernel events where the process may have them, reads paced
+    for the fastest allocation seen between them."""
+
+    def __init__(self, pid: int | None = None, reserve: int | str | None = None) -> None: ...
+    def read(self) -> Headroom: ...
+    def wait(self, timeout_s: float) -> HeadroomWake: ...
+    def set_reserve(self, reserve: int | str | None = None) -> None: ...
+    @property
+    def reserve(self) -> int: ...
+    @property
+    def rate(self) -> int: ...
+    @property
+    def description(self) -> str: ...
+
+def plan_giveback(
+    reading: Headroom,
+    reserve: int,
+    *,
+    models_bytes: int = 0,
+    prompt_running: bool = False,
+    swap_free_bytes: int = 0,
+) -> GivebackPlan:
+    """What to give back after ``reading``, in the core's order."""
+
+def plan_load(what: str, need: int, reading: Headroom, reserve: int, releasable: int) -> LoadPlan:
+    """Whether a load predicted at ``need`` bytes may go ahead."""
+
+def predict_load(
+    path: str | os.PathLike[str],
+    *,
+    default: str = "other",
+    itemsize: Mapping[str, int] | None = None,
+    measured_bytes: int | None = None,
+) -> LoadPrediction:
+    """What loading the model file at ``path`` will take in RAM."""
+
+def default_reserve(limit: int, explicit: int | None = None) -> int: ...
+def headroom_refused(refusal: Refusal, reserve: str = "--reserve") -> HeadroomRefused:
+    """A HeadroomRefused exception for ``refusal``, naming the reserve as ``reserve``."""

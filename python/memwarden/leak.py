@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _native
+from . import _native, _paths
 from ._native import LeakVerdict, NodeSuspect
 
 if TYPE_CHECKING:
@@ -113,13 +113,8 @@ def _traced_now() -> int | None:
 
 def history_dir() -> Path:
     """ComfyUI's user directory + /memwarden when running in ComfyUI, else
-    $XDG_STATE_HOME/memwarden (~/.local/state/memwarden)."""
-    folder_paths = sys.modules.get("folder_paths")
-    get_user = getattr(folder_paths, "get_user_directory", None)
-    if callable(get_user):
-        return Path(get_user()) / "memwarden"
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "memwarden"
+    $XDG_STATE_HOME/memwarden (~/.local/state/memwarden; %LOCALAPPDATA% on Windows)."""
+    return _paths.state_directory()
 
 
 def dead_models() -> list[str]:

@@ -28,7 +28,6 @@ import importlib
 import logging
 import os
 import queue
-import sys
 import threading
 import time
 import traceback
@@ -38,7 +37,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from . import _native
+from . import _native, _paths
 from ._native import ManagerAction, ManagerDecision, ManagerPolicy, ManagerStats, PressureWatch, Snapshot
 from .cleanup import (
     MONITOR_PIPELINE,
@@ -120,14 +119,7 @@ def default_history_path() -> Path:
     """Inside ComfyUI: ``<user directory>/memwarden/history.jsonl``; else
     ``$XDG_STATE_HOME/memwarden/history.jsonl`` (``~/.local/state`` by default;
     ``%LOCALAPPDATA%`` on Windows), the file ``memwarden history`` reads."""
-    fp = sys.modules.get("folder_paths")
-    get_user_directory = getattr(fp, "get_user_directory", None)
-    if callable(get_user_directory):
-        return Path(get_user_directory()) / "memwarden" / "history.jsonl"
-    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "memwarden" / "history.jsonl"
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "memwarden" / "history.jsonl"
+    return _paths.history_path()
 
 
 @dataclass

@@ -29,7 +29,6 @@ def sd15_shapes(comfy_dir: Path) -> dict[str, tuple[list[int], bool]]:
     """Every tensor of an SD1.5 checkpoint: name -> (shape, floating point)."""
     sys.path.insert(0, str(comfy_dir))
     import torch
-
     from comfy.cli_args import args
 
     args.cpu = True  # model_management (imported below) must not look for a GPU
@@ -94,6 +93,7 @@ def write(comfy_dir: Path, path: Path, dtype_name: str, seed: int) -> None:
         try:
             with safe_open(str(path), framework="pt") as f:
                 if f.metadata() == meta:
+                    os.chmod(path, 0o644)
                     print(f"{path}: already there ({path.stat().st_size / 2**30:.2f} GiB)")
                     return
         except Exception:  # noqa: BLE001 - a broken file is written again
@@ -112,6 +112,7 @@ def write(comfy_dir: Path, path: Path, dtype_name: str, seed: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".partial")
     save_file(tensors, str(tmp), metadata=meta)
+    os.chmod(tmp, 0o644)  # read by ComfyUI running as another user, too (tests/e2e/crash_e2e.py)
     os.replace(tmp, path)
     n = sum(t.numel() for t in tensors.values())
     print(f"{path}: {len(tensors)} tensors, {n / 1e6:.0f} M parameters, {path.stat().st_size / 2**30:.2f} GiB")

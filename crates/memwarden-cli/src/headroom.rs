@@ -64,7 +64,7 @@ pub(crate) fn run(a: &HeadroomArgs, json: bool) -> Result<(), Error> {
         None => std::process::id(),
     };
     let mut w = HeadroomWatch::open(pid, a.reserve)?;
-    let r = w.read()?;
+    let r = w.read_now()?;
     let now = Now {
         reading: &r,
         reserve_bytes: w.reserve(),

@@ -173,9 +173,9 @@ impl PyHeadroomWatch {
         Ok(me)
     }
 
-    /// One reading now.
+    /// One reading now (the limits read again too: a change is seen at once).
     fn read(&self, py: Python<'_>) -> PyResult<PyHeadroom> {
-        py.detach(|| self.lock().read())
+        py.detach(|| self.lock().read_now())
             .map(PyHeadroom)
             .map_err(py_err)
     }

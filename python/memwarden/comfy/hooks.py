@@ -1,6 +1,8 @@
 """ComfyUI execution events (prompt and node boundaries), delivered to subscribers.
 
-`install()` patches ComfyUI's executor once per process:
+`install()` patches ComfyUI's executor once per process (both generations in use:
+0.3.6x, whose cache lookup is synchronous, and 0.28, whose lookup is async and
+which has a side-effect-free ``get_local``):
 
 - `execution.PromptExecutor.execute_async` (or `execute` on ComfyUIs without the
   async executor) is wrapped: `prompt_start` before, `prompt_end` after it returns
@@ -12,31 +14,48 @@
 
 Anything of another shape is left alone: `install()` returns False and
 `install_reason()` says why.
+
+A ``model_load`` event (emitted by :mod:`memwarden.comfy.host` before ComfyUI
+loads a model file) can be vetoed: a subscriber that raises one of
+:data:`VETO_ERRORS` (the headroom guard's refusal) stops that load, and that
+prompt, with the refusal. Every other exception of a subscriber is logged and
+never reaches ComfyUI.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .. import _native
+
 __all__ = [
+    "VETO_ERRORS",
     "EventKind",
     "ExecutionEvent",
+    "current_executor",
     "emit",
     "install",
     "install_reason",
+    "on_worker_thread",
+    "running_node",
     "running_prompt",
     "subscribe",
 ]
 
-EventKind = Literal["prompt_start", "prompt_end", "node_start", "node_end"]
+EventKind = Literal["prompt_start", "prompt_end", "node_start", "node_end", "model_load"]
+
+#: What a subscriber may raise to veto a vetoable event (a model load).
+VETO_ERRORS: tuple[type[BaseException], ...] = (_native.HeadroomRefused,)
 
 _log = logging.getLogger("memwarden.hooks")
 
@@ -52,10 +71,14 @@ class ExecutionEvent:
     node_id: str | None = None  # node events only
     node_type: str | None = None  # node events only: the node's class_type
     success: bool | None = None  # prompt_end / node_end: False on error or interrupt
+    path: str | None = None  # model_load: the file about to be loaded
 
 
 _lock = threading.Lock()
 _subscribers: list[Callable[[ExecutionEvent], None]] = []
+#: Held by ComfyUI's prompt worker for the whole of each prompt: whoever holds it
+#: knows no prompt runs, so ComfyUI's executor touches none of its caches.
+_gate = threading.Lock()
 
 
 class _State:
@@ -63,6 +86,13 @@ class _State:
     reason = "not installed yet: call install()"
     running: str | None = None
     open_nodes: set[str] = set()  # noqa: RUF012 - one per process, reset per prompt
+    #: The node started last and not ended yet: (node_id, node_type).
+    node: tuple[str, str] | None = None
+    executor: weakref.ReferenceType[Any] | None = None
+    #: The thread that runs prompts (ComfyUI's prompt worker).
+    worker: int | None = None
+    #: The prompt worker holds the gate (between a prompt's start and end).
+    gated = False
 
 
 _state = _State()
@@ -84,20 +114,59 @@ def subscribe(callback: Callable[[ExecutionEvent], None]) -> Callable[[], None]:
     return unsubscribe
 
 
-def emit(event: ExecutionEvent) -> None:
-    """Deliver an event to every subscriber (the patch calls this; tests may too)."""
+def emit(event: ExecutionEvent, veto: bool = False) -> None:
+    """Deliver an event to every subscriber (the patch calls this; tests may too).
+    With ``veto``, a subscriber's :data:`VETO_ERRORS` exception is raised to the
+    caller (after the other subscribers had the event); any other exception is
+    logged and dropped."""
     with _lock:
         targets = list(_subscribers)
+    vetoed: BaseException | None = None
     for callback in targets:
         try:
             callback(event)
+        except VETO_ERRORS as e:
+            if veto:
+                vetoed = vetoed or e
+            else:
+                _log.error("memwarden: %r refused an event that cannot be refused: %s", callback, e)
         except Exception:  # noqa: BLE001 - a subscriber's bug must never reach ComfyUI
             _log.exception("memwarden: execution-event subscriber %r failed", callback)
+    if vetoed is not None:
+        raise vetoed
 
 
 def running_prompt() -> str | None:
     """The prompt id being executed right now, else None (between prompts)."""
     return _state.running
+
+
+def running_node() -> tuple[str, str] | None:
+    """(node_id, class_type) of the node running now, else None."""
+    return _state.node
+
+
+@contextlib.contextmanager
+def between_prompts() -> Iterator[bool]:
+    """True (and no prompt starts until the block ends) when no prompt runs now;
+    False at once when one does. Keep the block short: a prompt waits for it."""
+    got = _gate.acquire(blocking=False)
+    try:
+        yield got
+    finally:
+        if got:
+            _gate.release()
+
+
+def on_worker_thread() -> bool:
+    """True on the thread that runs ComfyUI's prompts."""
+    return _state.worker is not None and _state.worker == threading.get_ident()
+
+
+def current_executor() -> Any | None:
+    """ComfyUI's PromptExecutor (the one that ran the last prompt), else None."""
+    ref = _state.executor
+    return ref() if ref is not None else None
 
 
 def install_reason() -> str:
@@ -153,15 +222,27 @@ def _check_shape(module: Any) -> str | None:
     return None
 
 
-def _prompt_begin(prompt_id: str) -> None:
+def _prompt_begin(prompt_id: str, executor: Any) -> None:
+    _gate.acquire()
+    _state.gated = True
     _state.running = prompt_id
     _state.open_nodes.clear()
+    _state.node = None
+    _state.worker = threading.get_ident()
+    try:
+        _state.executor = weakref.ref(executor)
+    except TypeError:
+        _state.executor = None
     emit(ExecutionEvent("prompt_start", prompt_id, time.monotonic()))
 
 
 def _prompt_finish(prompt_id: str, success: bool) -> None:
     _state.running = None
     _state.open_nodes.clear()
+    _state.node = None
+    if _state.gated:
+        _state.gated = False
+        _gate.release()
     emit(ExecutionEvent("prompt_end", prompt_id, time.monotonic(), success=success))
 
 
@@ -177,9 +258,9 @@ def _wrap_prompt(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
         async def prompt_async(*args: Any, **kwargs: Any) -> Any:
             prompt_id = prompt_id_of(args, kwargs)
-            _prompt_begin(prompt_id)
             ok = False
             try:
+                _prompt_begin(prompt_id, args[0] if args else None)
                 result = await original(*args, **kwargs)
                 ok = bool(getattr(args[0], "success", True))
                 return result
@@ -191,9 +272,9 @@ def _wrap_prompt(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def prompt_sync(*args: Any, **kwargs: Any) -> Any:
         prompt_id = prompt_id_of(args, kwargs)
-        _prompt_begin(prompt_id)
         ok = False
         try:
+            _prompt_begin(prompt_id, args[0] if args else None)
             result = original(*args, **kwargs)
             ok = bool(getattr(args[0], "success", True))
             return result
@@ -218,8 +299,12 @@ def _node_call(signature: inspect.Signature, args: Any, kwargs: Any) -> _NodeCal
     try:
         bound = signature.bind_partial(*args, **kwargs).arguments
         node_id = bound["current_item"]
-        cached = bound["caches"].outputs.get(node_id)
-        if inspect.isawaitable(cached):  # a ComfyUI whose cache lookup is async: not ours to await
+        outputs = bound["caches"].outputs
+        # 0.28's lookup is async (and has side effects: LRU marks, timestamps); its
+        # get_local is the synchronous, side-effect-free one. 0.3.6x's get is sync.
+        get_local = getattr(outputs, "get_local", None)
+        cached = get_local(node_id) if callable(get_local) else outputs.get(node_id)
+        if inspect.isawaitable(cached):  # an async lookup we cannot make: not ours to await
             getattr(cached, "close", lambda: None)()
         elif cached is not None:
             return None  # served from the cache: no code runs
@@ -234,6 +319,7 @@ def _node_begin(call: _NodeCall) -> None:
     if call.node_id in _state.open_nodes:
         return  # a PENDING node being resumed: its start was already sent
     _state.open_nodes.add(call.node_id)
+    _state.node = (call.node_id, call.node_type)
     emit(ExecutionEvent("node_start", call.prompt_id, time.monotonic(), call.node_id, call.node_type))
 
 
@@ -242,6 +328,7 @@ def _node_finish(call: _NodeCall, result: Any, raised: bool) -> None:
     if not raised and status == "PENDING":
         return  # finished by a later call
     _state.open_nodes.discard(call.node_id)
+    _state.node = None
     ok = not raised and status != "FAILURE"
     emit(ExecutionEvent("node_end", call.prompt_id, time.monotonic(), call.node_id, call.node_type, ok))
 

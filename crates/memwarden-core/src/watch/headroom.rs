@@ -32,7 +32,10 @@ pub struct HeadroomWatch {
     last: Option<Headroom>,
     /// Headroom at the last fall reported (None: above the reserve since).
     reported: Option<u64>,
-    limits_read: Instant,
+    /// When the limits were last read (None: read them at the next reading).
+    limits_read: Option<Instant>,
+    /// The limits changed since the last wait returned.
+    changed: bool,
 }
 
 impl HeadroomWatch {
@@ -50,7 +53,8 @@ impl HeadroomWatch {
             rate: policy::DEFAULT_RATE,
             last: Some(first),
             reported: None,
-            limits_read: Instant::now(),
+            limits_read: Some(Instant::now()),
+            changed: false,
         })
     }
 
@@ -85,9 +89,38 @@ impl HeadroomWatch {
         )
     }
 
-    /// One reading now (the file cache is counted out near the reserve).
+    /// One reading now, the file cache the kernel drops first never counted (a
+    /// group's memory.stat is read every time). The limits themselves are read
+    /// again when the last time is a second ago.
     pub fn read(&mut self) -> Result<Headroom> {
-        let near = self.reserve.saturating_add(self.reserve / 2);
+        self.read_near(u64::MAX)
+    }
+
+    /// As [`HeadroomWatch::read`], with the limits read again first: a limit
+    /// changed at run time is seen at once (a load check, a figure shown).
+    pub fn read_now(&mut self) -> Result<Headroom> {
+        self.limits_read = None;
+        self.read()
+    }
+
+    /// As [`HeadroomWatch::read`], reading a group's memory.stat only when its
+    /// usage is within `near` of its limit (the paced reads of [`HeadroomWatch::wait`]:
+    /// far from the limit the usage alone tells that headroom is above the reserve).
+    fn read_near(&mut self, near: u64) -> Result<Headroom> {
+        if self
+            .limits_read
+            .is_none_or(|t| t.elapsed() >= policy::MAX_INTERVAL)
+        {
+            self.limits_read = Some(Instant::now());
+            if self.gauge.refresh()? {
+                let r = self.gauge.read(0)?;
+                self.reserve = policy::reserve(r.limit_bytes, self.explicit_reserve);
+                self.gauge.arm(self.reserve);
+                self.reported = None;
+                self.last = None;
+                self.changed = true;
+            }
+        }
         let r = self.gauge.read(near)?;
         if let Some(prev) = &self.last {
             let dt = r.at_ns.saturating_sub(prev.at_ns);
@@ -106,18 +139,12 @@ impl HeadroomWatch {
         let deadline = Instant::now() + timeout;
         let mut woken_by = "paced read".to_string();
         loop {
-            if self.limits_read.elapsed() >= policy::MAX_INTERVAL {
-                self.limits_read = Instant::now();
-                if self.gauge.refresh()? {
-                    let r = self.read()?;
-                    self.reserve = policy::reserve(r.limit_bytes, self.explicit_reserve);
-                    self.gauge.arm(self.reserve);
-                    self.reported = None;
-                    self.last = Some(r.clone());
-                    return Ok(self.wake(WakeReason::LimitChanged, r, None, "limit read again"));
-                }
+            let near = self.reserve.saturating_add(self.reserve / 2);
+            let r = self.read_near(near)?;
+            if std::mem::take(&mut self.changed) {
+                self.last = Some(r.clone());
+                return Ok(self.wake(WakeReason::LimitChanged, r, None, "limit read again"));
             }
-            let r = self.read()?;
             let before = self.last.replace(r.clone());
             if crossed(&r, self.reserve) {
                 let worse = self
@@ -146,7 +173,9 @@ impl HeadroomWatch {
             };
             let pause = next_read_in(r.headroom_bytes, line, self.rate)
                 .min(deadline - now)
-                .min(policy::MAX_INTERVAL.saturating_sub(self.limits_read.elapsed()))
+                .min(policy::MAX_INTERVAL.saturating_sub(
+                    self.limits_read.map_or(Duration::ZERO, |t| t.elapsed()),
+                ))
                 .max(Duration::from_micros(100));
             woken_by = match self.gauge.wait_event(pause)? {
                 Some(what) => format!("kernel event ({what})"),

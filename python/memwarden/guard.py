@@ -1,0 +1,599 @@
+"""The headroom guard: keeps a process from being the one the kernel kills.
+
+One per process, on by default in ComfyUI (the node pack starts it; no node is
+needed). A native watch (:class:`memwarden._native.HeadroomWatch`) waits, with the
+GIL released, for headroom under the memory limit that binds (the container's
+cgroup, the host's RAM, a Windows job or the commit limit) to fall through a
+reserve, woken by kernel events where the process may have them and by reads paced
+for the fastest allocation seen here. When it falls through, the core's plan
+(:func:`memwarden._native.plan_giveback`) says what to give back, in order: cached
+models the running node does not need, the cached outputs holding them, the heap,
+then pages out where swap allows. Nothing is held back by a cooldown, and nothing
+is given back while headroom is above the reserve.
+
+Before a model loads (ComfyUI's loaders call :meth:`Guard.check_load` through the
+host), the load is predicted from the file (the per-file history of what it took
+here, else its tensors at the dtype each part is loaded at), room is made first
+when it fits only that way, and a load that cannot fit even then is refused with
+:class:`memwarden.HeadroomRefused` before it allocates: that prompt fails with the
+figures, the server and the queue go on.
+
+Everything the guard does goes to the history file (``memwarden history``) with its
+trigger and latency. The host is what the guard acts through
+(:class:`GuardHost`): ComfyUI's adapter (:mod:`memwarden.comfy.host`) or, in any
+other process, :class:`PlainHost`, to which the program registers what it can give
+back.
+
+    import memwarden.guard as g
+    g.start(reserve="1G")
+    print(g.status().text)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import _native, _paths
+from ._native import GivebackPlan, Headroom, HeadroomWake, HeadroomWatch, LoadPrediction, ManagerAction
+
+log = logging.getLogger("memwarden.guard")
+
+__all__ = [
+    "Guard",
+    "GuardHost",
+    "GuardSettings",
+    "GuardStatus",
+    "PlainHost",
+    "Released",
+    "current",
+    "start",
+    "status",
+    "stop",
+]
+
+MiB = 1 << 20
+
+#: How the history names each step of the core's plan.
+STEP_NAMES = {
+    "release_models": "Release cached models",
+    "drop_outputs": "Drop cached outputs",
+    "trim_heap": "OS-level trim",
+    "page_out": "Page out",
+}
+
+
+@dataclass(frozen=True)
+class Released:
+    """What a host gave back: an estimate of the bytes, and what it did in words."""
+
+    bytes: int
+    detail: str
+
+
+class GuardHost(Protocol):
+    """What the guard acts through."""
+
+    #: How a refusal names the reserve for this host's users.
+    reserve_name: str
+
+    def releasable(self, prompt_running: bool) -> int:
+        """Bytes of cached models that could be given back now."""
+
+    def release(self, need: int, drop_outputs: bool, timeout_s: float) -> Released:
+        """Give back about ``need`` bytes of cached models (and, with
+        ``drop_outputs``, the cached outputs holding them), on whatever thread may do
+        it; waits at most ``timeout_s`` for it to be done."""
+
+    def prompt_running(self) -> bool:
+        """Something the host must not disturb runs now (a ComfyUI prompt)."""
+
+    def load_itemsize(self) -> dict[str, int]:
+        """Bytes per parameter each model part is loaded at in RAM (0: to VRAM)."""
+
+
+class PlainHost:
+    """The host of a process that is not ComfyUI: it gives back what the program
+    registered (``register(name, size_fn, release_fn)``), largest first."""
+
+    reserve_name = "the reserve passed to memwarden.guard.start(reserve=...)"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[Callable[[], int], Callable[[], None]]] = {}
+
+    def register(self, name: str, size: Callable[[], int], release: Callable[[], None]) -> None:
+        """``release()`` gives back what ``size()`` says it holds (0 once released)."""
+        with self._lock:
+            self._items[name] = (size, release)
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._items.pop(name, None)
+
+    def releasable(self, prompt_running: bool) -> int:
+        with self._lock:
+            items = list(self._items.values())
+        return sum(max(0, int(size())) for size, _ in items)
+
+    def release(self, need: int, drop_outputs: bool, timeout_s: float) -> Released:
+        with self._lock:
+            items = sorted(((int(s()), n, r) for n, (s, r) in self._items.items()), reverse=True)
+        freed, names = 0, []
+        for size, name, release in items:
+            if freed >= need or size <= 0:
+                continue
+            release()
+            freed += size
+            names.append(name)
+        return Released(freed, f"released {', '.join(names) or 'nothing'}")
+
+    def prompt_running(self) -> bool:
+        return False
+
+    def load_itemsize(self) -> dict[str, int]:
+        return {}
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """``reserve``: bytes (or a size such as "1G") kept free under the binding
+    limit; None for 10 % of the limit within 512 MiB..2 GiB. ``pageout``: page this
+    process out where swap allows, as the last step. ``check_loads``: predict and
+    check model loads. ``history_file``: None = the default place."""
+
+    reserve: int | str | None = None
+    pageout: bool = True
+    check_loads: bool = True
+    history_file: str | None = None
+
+
+@dataclass
+class GuardStatus:
+    running: bool
+    watching: str
+    reserve_bytes: int
+    reading: Headroom | None
+    givebacks: int = 0
+    refusals: int = 0
+    loads_checked: int = 0
+    faults: int = 0
+    last_action: ManagerAction | None = None
+    last_fault: str | None = None
+    history_file: str = ""
+
+    @property
+    def text(self) -> str:
+        lines = [
+            f"memwarden headroom guard: {'on' if self.running else 'off'}",
+            f"  headroom       : {self.reading.line if self.reading else 'not read'}",
+            f"  reserve        : {_native.format_bytes(self.reserve_bytes)} kept free",
+            f"  watching       : {self.watching}",
+            f"  actions        : {self.givebacks} give-backs, {self.refusals} loads refused, "
+            f"{self.loads_checked} loads checked, {self.faults} faults",
+            f"  history file   : {self.history_file}",
+        ]
+        if self.last_action is not None:
+            a = self.last_action
+            lat = "" if a.latency_ms is None else f", {a.latency_ms:.1f} ms after the crossing"
+            lines.append(f"  last action    : {a.trigger} {a.outcome}{lat}: {a.reason}")
+        if self.last_fault:
+            lines.append(f"  last fault     : {self.last_fault}")
+        return "\n".join(lines)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _Timed:
+    """A step of an action, timed from when this was made."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.t0 = time.perf_counter()
+
+    def ms(self) -> float:
+        return (time.perf_counter() - self.t0) * 1e3
+
+    def step(self, ok: bool, detail: str, freed: int | None, skipped: bool = False) -> dict[str, Any]:
+        """The step as a ManagerStep dict."""
+        return {
+            "name": self.name,
+            "ok": ok,
+            "skipped": skipped,
+            "detail": detail,
+            "freed_bytes": freed,
+            "duration_ms": self.ms(),
+        }
+
+
+class LoadHistory:
+    """What each model file took in RAM when it was last loaded here, keyed by its
+    path, size and modification time (a changed file is a new file)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.items: dict[str, int] = {}
+        if path is not None:
+            try:
+                data = json.loads(path.read_text())
+                self.items = {str(k): int(v) for k, v in data.items() if isinstance(v, int) and v >= 0}
+            except (OSError, ValueError, AttributeError):
+                self.items = {}
+
+    @staticmethod
+    def key(file: str) -> str | None:
+        try:
+            st = os.stat(file)
+        except OSError:
+            return None
+        return f"{os.path.abspath(file)}|{st.st_size}|{int(st.st_mtime)}"
+
+    def get(self, file: str) -> int | None:
+        k = self.key(file)
+        with self.lock:
+            return None if k is None else self.items.get(k)
+
+    def put(self, file: str, measured: int) -> None:
+        k = self.key(file)
+        if k is None or measured <= 0:
+            return
+        with self.lock:
+            self.items[k] = int(measured)
+            if len(self.items) > 500:
+                for old in list(self.items)[: len(self.items) - 500]:
+                    del self.items[old]
+            data = json.dumps(self.items)
+        if self.path is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(data)
+            os.replace(tmp, self.path)
+        except OSError as e:
+            log.warning("[memwarden] load history %s not written: %s", self.path, e)
+
+
+class Guard:
+    """The headroom guard of one process (use the module functions: one per process)."""
+
+    def __init__(self, settings: GuardSettings, host: GuardHost | None = None) -> None:
+        _native.check_flag("pageout", settings.pageout)
+        _native.check_flag("check_loads", settings.check_loads)
+        self.reserve_arg = None if settings.reserve is None else _native.check_size("reserve", settings.reserve, 0)
+        self.settings = settings
+        self.host: GuardHost = host or PlainHost()
+        self.watch = HeadroomWatch(reserve=self.reserve_arg)
+        # A second gauge for reads from other threads (a load check, the panel)
+        # while the guard's own thread waits on the first.
+        self.reader = HeadroomWatch(reserve=self.reserve_arg)
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+        self.counts = {"givebacks": 0, "refusals": 0, "loads_checked": 0, "faults": 0}
+        self.last_action: ManagerAction | None = None
+        self.last_fault: str | None = None
+        self.last_reading: Headroom | None = None
+        self.history_path = Path(settings.history_file) if settings.history_file else _default_history_path()
+        self.file = _history_file(self.history_path)
+        self.loads = LoadHistory(self.history_path.with_name("load-history.json"))
+
+    # -- life cycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="memwarden-guard", daemon=True)
+        self.thread.start()
+        log.info(
+            "[memwarden] headroom guard on: %s kept free under %s; watching %s",
+            _native.format_bytes(self.watch.reserve),
+            self.reader.read().line,
+            self.watch.description,
+        )
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self.stop_event.set()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout_s)
+
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive() and not self.stop_event.is_set()
+
+    def set_reserve(self, reserve: int | str | None) -> None:
+        r = None if reserve is None else _native.check_size("reserve", reserve, 0)
+        self.reserve_arg = r
+        self.reader.set_reserve(r)
+        self.watch.set_reserve(r)  # waits for the guard's current wait (at most 1 s)
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                wake = self.watch.wait(1.0)
+            except _native.MemwardenError as e:
+                self._fault(f"headroom watch failed, retrying in 1 s: {e}")
+                self.stop_event.wait(1.0)
+                continue
+            self.last_reading = wake.reading
+            if wake.reason == "limit_changed":
+                log.info("[memwarden] headroom guard: the limit changed: %s", wake.line)
+                continue
+            if wake.reason != "crossed":
+                continue
+            try:
+                self.give_back(wake)
+            except Exception as e:  # noqa: BLE001 - the guard must keep watching
+                self._fault(f"giving back failed: {type(e).__name__}: {e}")
+
+    # -- giving back --------------------------------------------------------------
+
+    def give_back(self, wake: HeadroomWake) -> ManagerAction:
+        """Carry out the core's plan for ``wake`` and record it."""
+        t0 = time.perf_counter()
+        start_ns = time.monotonic_ns()
+        at = _now_ms()
+        running = self.host.prompt_running()
+        models = self.host.releasable(running)
+        swap_free = self._swap_free() if self.settings.pageout else 0
+        plan: GivebackPlan = _native.plan_giveback(
+            wake.reading,
+            wake.reserve_bytes,
+            models_bytes=models,
+            prompt_running=running,
+            swap_free_bytes=swap_free,
+        )
+        steps = []
+        drop = "drop_outputs" in plan.steps
+        for step in plan.steps:
+            if step == "drop_outputs" and "release_models" in plan.steps:
+                continue  # done together with the models
+            steps.append(self._run_step(step, plan.shortfall_bytes, drop))
+        after = self.reader.read()
+        freed = after.headroom_bytes - wake.reading.headroom_bytes
+        latency = None if wake.crossed_at_ns is None else max(0.0, (start_ns - wake.crossed_at_ns) / 1e6)
+        failed = [s for s in steps if not s["ok"]]
+        outcome = "failed" if failed else ("freed" if freed >= MiB else "nothing_freed")
+        action = ManagerAction.from_dict(
+            {
+                "at_unix_ms": at,
+                "trigger": "headroom",
+                "level": "critical",
+                "mode": "giveback",
+                "reason": f"{plan.reason} (woken by {wake.woken_by}); headroom now {after.line}",
+                "steps": steps,
+                "freed_bytes": int(freed),
+                "duration_ms": (time.perf_counter() - t0) * 1e3,
+                "outcome": outcome,
+                "error": "; ".join(f"{s['name']}: {s['detail']}" for s in failed) or None,
+                "latency_ms": latency,
+            }
+        )
+        with self.lock:
+            self.counts["givebacks"] += 1
+        self._keep(action)
+        log.warning("[memwarden] %s", action.reason)
+        return action
+
+    def _run_step(self, step: str, need: int, drop_outputs: bool) -> dict[str, Any]:
+        t = _Timed(STEP_NAMES[step])
+        try:
+            if step in ("release_models", "drop_outputs"):
+                r = self.host.release(need, drop_outputs or step == "drop_outputs", timeout_s=2.0)
+                return t.step(True, r.detail, r.bytes)
+            if step == "trim_heap":
+                h = _native.trim_heap()
+                detail = f"RSS {h.rss_before_bytes / 2**30:.3f} -> {h.rss_after_bytes / 2**30:.3f} GB"
+                return t.step(True, detail, int(h.freed_bytes))
+            r2 = _native.trim_process(os.getpid(), min_swap_free=_native.DEFAULT_MIN_SWAP_FREE)
+            moved = max(0, r2.swap_after_bytes - r2.swap_before_bytes)
+            return t.step(True, f"{moved / 2**30:.3f} GB moved to swap", int(moved))
+        except _native.GuardRefused as e:
+            return t.step(True, f"skipped: {e}", None, skipped=True)
+        except Exception as e:  # noqa: BLE001 - one failing step must not stop the rest
+            return t.step(False, f"FAILED: {type(e).__name__}: {e}", None)
+
+    @staticmethod
+    def _swap_free() -> int:
+        try:
+            m = _native.snapshot(top=0, gpu=False).system
+        except _native.MemwardenError:
+            return 0
+        return int(m.swap_free_bytes)
+
+    # -- loads ----------------------------------------------------------------------
+
+    def predict(self, path: str, default: str = "other") -> LoadPrediction:
+        return _native.predict_load(
+            path, default=default, itemsize=self.host.load_itemsize(), measured_bytes=self.loads.get(path)
+        )
+
+    def check_load(self, path: str, what: str, default: str = "other") -> LoadPrediction | None:
+        """Before ``path`` is loaded: predict it, make room when it fits only that
+        way, refuse it (raise HeadroomRefused, nothing loaded) when it cannot fit.
+        Runs on the thread that loads (ComfyUI's prompt worker). Returns the
+        prediction, or None when the file could not be read (the load goes on)."""
+        if not self.settings.check_loads:
+            return None
+        t0 = time.perf_counter()
+        try:
+            pred = self.predict(path, default)
+        except _native.MemwardenError as e:
+            log.info("[memwarden] %s: not predicted (%s); the load goes on", what, e)
+            return None
+        reading = self.reader.read()
+        running = self.host.prompt_running()
+        releasable = self.host.releasable(running)
+        reserve = self.reader.reserve
+        plan = _native.plan_load(what, pred.bytes, reading, reserve, releasable)
+        with self.lock:
+            self.counts["loads_checked"] += 1
+        if plan.decision == "proceed":
+            return pred
+        if plan.decision == "make_room":
+            t = _Timed(STEP_NAMES["release_models"])
+            r = self.host.release(plan.make_room_bytes, False, timeout_s=5.0)
+            step = t.step(True, r.detail, r.bytes)
+            after = self.reader.read()
+            self._keep(
+                ManagerAction.from_dict(
+                    {
+                        "at_unix_ms": _now_ms(),
+                        "trigger": "load",
+                        "level": "warning",
+                        "mode": "make_room",
+                        "reason": f"{what}: {pred.line}; made room first: headroom {reading.line} -> {after.line}",
+                        "steps": [step],
+                        "freed_bytes": int(after.headroom_bytes - reading.headroom_bytes),
+                        "duration_ms": (time.perf_counter() - t0) * 1e3,
+                        "outcome": "freed" if after.headroom_bytes > reading.headroom_bytes else "nothing_freed",
+                        "error": None,
+                        "latency_ms": None,
+                    }
+                )
+            )
+            return pred
+        assert plan.refusal is not None
+        err = _native.headroom_refused(plan.refusal, self.host.reserve_name)
+        with self.lock:
+            self.counts["refusals"] += 1
+        self._keep(
+            ManagerAction.from_dict(
+                {
+                    "at_unix_ms": _now_ms(),
+                    "trigger": "load",
+                    "level": "critical",
+                    "mode": "refuse",
+                    "reason": f"{err}; {pred.line}",
+                    "steps": [],
+                    "freed_bytes": 0,
+                    "duration_ms": (time.perf_counter() - t0) * 1e3,
+                    "outcome": "nothing_freed",
+                    "error": None,
+                    "latency_ms": None,
+                }
+            )
+        )
+        log.error("[memwarden] %s", err)
+        raise err
+
+    # -- history ----------------------------------------------------------------------
+
+    def _keep(self, a: ManagerAction) -> None:
+        with self.lock:
+            self.last_action = a
+        if self.file is not None:
+            try:
+                self.file.append(a)
+            except _native.MemwardenError as e:
+                self.file = None
+                self._fault(f"history file {self.history_path} not writable, kept in memory only: {e}")
+
+    def _fault(self, text: str) -> None:
+        with self.lock:
+            self.counts["faults"] += 1
+            self.last_fault = text
+        log.warning("[memwarden] headroom guard: %s", text)
+
+    def status(self) -> GuardStatus:
+        reading = self.reader.read()
+        with self.lock:
+            return GuardStatus(
+                running=self.alive(),
+                watching=self.watch.description,
+                reserve_bytes=self.reader.reserve,
+                reading=reading,
+                givebacks=self.counts["givebacks"],
+                refusals=self.counts["refusals"],
+                loads_checked=self.counts["loads_checked"],
+                faults=self.counts["faults"],
+                last_action=self.last_action,
+                last_fault=self.last_fault,
+                history_file=str(self.history_path) if self.file is not None else f"{self.history_path} (not writable)",
+            )
+
+
+# ---------------------------------------------------------------------------
+# History: one file object per path, shared with the background manager
+# ---------------------------------------------------------------------------
+
+_files_lock = threading.Lock()
+_files: dict[str, Any] = {}
+
+
+def _history_file(path: Path) -> Any | None:
+    """The process's one writer of the history file at ``path`` (None, with a
+    warning, when it cannot be opened)."""
+    key = str(path)
+    with _files_lock:
+        f = _files.get(key)
+        if f is None:
+            try:
+                f = _native.HistoryFile(path, 500)
+            except _native.MemwardenError as e:
+                log.warning("[memwarden] history file %s not usable, kept in memory only: %s", path, e)
+                return None
+            _files[key] = f
+        return f
+
+
+def _default_history_path() -> Path:
+    return _paths.history_path()
+
+
+# ---------------------------------------------------------------------------
+# The one guard of this process
+# ---------------------------------------------------------------------------
+
+
+class _One:
+    lock = threading.Lock()
+    guard: Guard | None = None
+
+
+def start(settings: GuardSettings | None = None, host: GuardHost | None = None, **options: Any) -> GuardStatus:
+    """Start this process's guard (or restart it with new settings). Settings are
+    checked first: a bad one raises InvalidInput and nothing changes."""
+    known = {f for f in GuardSettings.__dataclass_fields__}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise _native.invalid_input(
+            f"unknown guard setting(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}"
+        )
+    s = GuardSettings(**{**(settings.__dict__ if settings else {}), **options})
+    g = Guard(s, host)
+    with _One.lock:
+        old, _One.guard = _One.guard, g
+    if old is not None:
+        old.stop()
+    g.start()
+    return g.status()
+
+
+def stop() -> bool:
+    with _One.lock:
+        g, _One.guard = _One.guard, None
+    if g is None:
+        return False
+    g.stop()
+    log.info("[memwarden] headroom guard off")
+    return True
+
+
+def current() -> Guard | None:
+    return _One.guard
+
+
+def status() -> GuardStatus:
+    g = _One.guard
+    if g is not None:
+        return g.status()
+    r = HeadroomWatch()
+    return GuardStatus(running=False, watching="not started", reserve_bytes=r.reserve, reading=r.read())
