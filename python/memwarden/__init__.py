@@ -15,8 +15,9 @@ Every report is a frozen class with the fields of the documented JSON schema
 
 from __future__ import annotations
 
-# The background manager, as ``memwarden.manager.start(...)`` / ``stop()`` / ``status()``.
-from . import manager
+# The background manager, as ``memwarden.manager.start(...)`` / ``stop()`` / ``status()``,
+# and the headroom guard, as ``memwarden.guard.start(...)``.
+from . import guard, manager
 from ._native import (
     SCHEMA_VERSION,
     Ambiguous,
@@ -30,9 +31,13 @@ from ._native import (
     GpuProcess,
     GuardRefused,
     GuardVerdict,
+    Headroom,
+    HeadroomRefused,
+    HeadroomWatch,
     HeapTrimReport,
     HistoryEntry,
     InvalidInput,
+    LoadPrediction,
     MemwardenError,
     NoSuchProcess,
     Optimizer,
@@ -47,6 +52,7 @@ from ._native import (
     PsiLine,
     PurgeReport,
     ReclaimReport,
+    Refusal,
     Snapshot,
     StatusLine,
     Step,
@@ -88,9 +94,13 @@ __all__ = [
     "GpuProcess",
     "GuardRefused",
     "GuardVerdict",
+    "Headroom",
+    "HeadroomRefused",
+    "HeadroomWatch",
     "HeapTrimReport",
     "HistoryEntry",
     "InvalidInput",
+    "LoadPrediction",
     "MemwardenError",
     "NoSuchProcess",
     "Optimization",
@@ -106,6 +116,7 @@ __all__ = [
     "PsiLine",
     "PurgeReport",
     "ReclaimReport",
+    "Refusal",
     "Snapshot",
     "StatusLine",
     "Step",
@@ -119,6 +130,7 @@ __all__ = [
     "cleanup",
     "cleanup_plan",
     "format_bytes",
+    "guard",
     "manager",
     "metrics_content_type",
     "metrics_text",
