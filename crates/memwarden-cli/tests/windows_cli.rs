@@ -248,3 +248,35 @@ fn purge_cache_refuses_cleanly() {
         }
     }
 }
+
+#[test]
+fn headroom_judges_by_commit_and_physical_memory() {
+    // No job object limit here: the binding limit is the system commit limit or
+    // physical memory, whichever has less headroom (Wine reports both).
+    let out = memwarden(&["headroom", "--json", "--reserve", "256M"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let r = &v["reading"];
+    let kind = r["kind"].as_str().unwrap();
+    assert!(["commit", "host", "job"].contains(&kind), "{v}");
+    let limit = r["limit_bytes"].as_u64().unwrap();
+    let used = r["used_bytes"].as_u64().unwrap();
+    assert!(limit > 0 && used <= limit, "{v}");
+    assert_eq!(r["headroom_bytes"].as_u64().unwrap(), limit - used, "{v}");
+    assert_eq!(v["reserve_bytes"].as_u64().unwrap(), 256 * MIB);
+    let watching = v["watching"].as_str().unwrap();
+    assert!(
+        watching.contains("system commit limit and physical memory"),
+        "{watching}"
+    );
+    // The low-memory notification is registered, or the reason is given.
+    assert!(
+        watching.contains("kernel events: the system's low-memory notification")
+            || watching.contains("no kernel events (CreateMemoryResourceNotification: "),
+        "{watching}"
+    );
+    // --watch with a short deadline ends by itself with exit 0.
+    let w = memwarden(&["headroom", "--watch", "--seconds", "0.5"]);
+    assert!(w.status.success(), "{}", stderr(&w));
+    assert!(stdout(&w).starts_with("Headroom : "), "{}", stdout(&w));
+}
