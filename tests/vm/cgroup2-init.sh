@@ -138,6 +138,31 @@ else
   note "mkswap/swapon /dev/vda failed"
 fi
 
+# 5. The headroom watch on cgroup v2: hw (memory.max 256 MiB) holds hw/leaf whose
+#    memory.high (160 MiB) is tighter, so it binds. The watch (reserve 32 MiB) runs
+#    in hw/leaf: a 150 MiB child coming in takes headroom below the reserve, then
+#    memory.high is raised at run time and hw's memory.max binds instead.
+mkdir $cg/hw
+echo $((256 * MiB)) >$cg/hw/memory.max
+echo +memory >$cg/hw/cgroup.subtree_control
+mkdir $cg/hw/leaf
+echo $((160 * MiB)) >$cg/hw/leaf/memory.high
+run headroom_now in_group hw/leaf memwarden headroom --json --reserve 32M
+in_group hw/leaf memwarden headroom --watch --json --seconds 8 --reserve 32M >/tmp/watch.out 2>/tmp/watch.err &
+wpid=$!
+usleep 700000
+spawn hw hw/leaf 150
+fact hw_leaf_current "$(cat $cg/hw/leaf/memory.current)"
+usleep 1500000
+echo $((300 * MiB)) >$cg/hw/leaf/memory.high
+wait $wpid
+rc=$?
+out "@@BEGIN headroom_watch rc=$rc"
+awk 1 /tmp/watch.out >&3
+out "@@STDERR"
+awk 1 /tmp/watch.err >&3
+out "@@END headroom_watch"
+
 out "@@DONE"
 exec 3>&- # closing the port waits for it to drain
 poweroff -f

@@ -489,7 +489,76 @@ fn trim_within_the_swap_allowance_pages_out(ctx: &mut Ctx) {
     );
 }
 
+/// Scenario 5: the headroom watch on v2. hw/leaf's memory.high (160 MiB) is
+/// tighter than hw's memory.max (256 MiB), so it binds; a 150 MiB child takes the
+/// headroom below the 32 MiB reserve (the watch wakes), and memory.high raised at
+/// run time to 300 MiB makes hw's memory.max bind (the watch sees the change).
+fn headroom_watch_on_v2_binds_memory_high_and_sees_a_change(ctx: &mut Ctx) {
+    let g = guest!(ctx);
+    let now = g.run("headroom_now");
+    assert_eq!(now.rc, 0, "{}", now.stderr);
+    let v = now.json();
+    let r = &v["reading"];
+    assert_eq!(r["kind"], "cgroup_high", "{v}");
+    assert_eq!(u(&r["limit_bytes"]), 160 * MIB, "{v}");
+    assert_eq!(
+        r["set_at"], "memory.high of /sys/fs/cgroup/hw/leaf (cgroup v2)",
+        "{v}"
+    );
+    let watching = v["watching"].as_str().unwrap();
+    assert!(
+        watching.contains("inotify on /sys/fs/cgroup/hw/memory.events"),
+        "{watching}"
+    );
+    assert!(
+        watching.contains("a PSI trigger on /sys/fs/cgroup/hw/leaf/memory.pressure"),
+        "{watching}"
+    );
+    let w = g.run("headroom_watch");
+    assert_eq!(w.rc, 0, "{}", w.stderr);
+    let lines: Vec<serde_json::Value> = w
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let reason = |l: &&serde_json::Value| l["reason"].as_str().map(str::to_string);
+    let first = |r: &str| {
+        lines
+            .iter()
+            .position(|l| reason(&l).as_deref() == Some(r))
+            .unwrap_or_else(|| panic!("no {r} event: {}", w.stdout))
+    };
+    let (c, l) = (first("crossed"), first("limit_changed"));
+    assert!(
+        0 < c && c < l,
+        "the reading, a fall, then the change: {}",
+        w.stdout
+    );
+    let crossed = &lines[c];
+    assert_eq!(crossed["reason"], "crossed", "{crossed}");
+    assert_eq!(crossed["reading"]["kind"], "cgroup_high", "{crossed}");
+    assert!(
+        u(&crossed["reading"]["headroom_bytes"]) < 32 * MIB,
+        "{crossed}"
+    );
+    assert!(crossed["crossed_at_ns"].is_u64(), "{crossed}");
+    let changed = &lines[l];
+    assert_eq!(changed["reason"], "limit_changed", "{changed}");
+    assert_eq!(changed["reading"]["kind"], "cgroup_max", "{changed}");
+    assert_eq!(
+        u(&changed["reading"]["limit_bytes"]),
+        256 * MIB,
+        "{changed}"
+    );
+    assert_eq!(
+        changed["reading"]["set_at"], "memory.max of /sys/fs/cgroup/hw (cgroup v2)",
+        "{changed}"
+    );
+    assert!(g.fact_u64("hw_leaf_current") >= 140 * MIB);
+}
+
 test_main!(
+    headroom_watch_on_v2_binds_memory_high_and_sees_a_change,
     nested_check_takes_limit_and_usage_from_the_limiting_parent,
     nested_status_uses_the_limiting_parent,
     leaf_limit_tighter_than_its_parent_wins,

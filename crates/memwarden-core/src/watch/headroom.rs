@@ -173,9 +173,10 @@ impl HeadroomWatch {
             };
             let pause = next_read_in(r.headroom_bytes, line, self.rate)
                 .min(deadline - now)
-                .min(policy::MAX_INTERVAL.saturating_sub(
-                    self.limits_read.map_or(Duration::ZERO, |t| t.elapsed()),
-                ))
+                .min(
+                    policy::MAX_INTERVAL
+                        .saturating_sub(self.limits_read.map_or(Duration::ZERO, |t| t.elapsed())),
+                )
                 .max(Duration::from_micros(100));
             woken_by = match self.gauge.wait_event(pause)? {
                 Some(what) => format!("kernel event ({what})"),
