@@ -222,9 +222,11 @@ def run_step(ctx: Ctx, step: Step, limit_s: float, least_s: float, fn: Callable[
     except StepFailed as e:
         status, reason = "failed", str(e)
     except StepTimeout as e:
-        status, reason = "failed", f"ran past its time limit of {step.limit_s:.0f} s ({e})"
         if "signal" in str(e):
             ctx.stopped = str(e)
+            status, reason = "failed", f"stopped while it ran: {e}"
+        else:
+            status, reason = "failed", f"ran past its time limit of {step.limit_s:.0f} s"
     except Exception as e:  # noqa: BLE001 - one step's error must not stop the others
         status, reason = "failed", f"{type(e).__name__}: {e}"
         step.figures["traceback"] = traceback.format_exc()[-4000:]
@@ -841,7 +843,8 @@ def step_machine(ctx: Ctx, step: Step) -> None:
     step.figures["check"] = gpu
     step.check(gpu["available"], f"memwarden check --json sees a GPU ({gpu['unavailable_reason'] or 'available'})")
     if gpu["devices"]:
-        m["gpu"] = ", ".join(f"{x['name']} ({x['total_bytes'] / GIB:.1f} GiB)" for x in gpu["devices"])
+        gpus = ", ".join(f"{x['name']} ({x['total_bytes'] / GIB:.1f} GiB)" for x in gpu["devices"])
+        m["gpu"] = f"the NVML stand-in's {gpus}" if ctx.stand_in else gpus
         m["driver"] = gpu["driver_version"]
     text = sh([*ctx.memwarden(), "check", "--top", "3"], env=ctx.env)
     step.check(text.returncode == 0 and "GPUS" in text.stdout, "memwarden check (text) has its GPUS section")
