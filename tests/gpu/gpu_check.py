@@ -734,8 +734,9 @@ def start_comfy(ctx: Ctx, step: Step, name: str) -> Comfy:
             time.sleep(0.5)
     step.figures["comfyui_start_s"] = round(time.monotonic() - t0, 1)
     step.check("MemoryCleanerForce" in node_info and "VRAMOptimizer" in node_info, "ComfyUI lists memwarden's nodes")
+    said = r"DynamicVRAM|comfy-aimdo|Set vram state|Device: |pytorch version|ComfyUI version|headroom guard"
     for line in api.log().splitlines():
-        if re.search(r"DynamicVRAM|comfy-aimdo|Set vram state|Device: |pytorch version|ComfyUI version", line):
+        if re.search(said, line):
             step.info(f"ComfyUI: {line.strip()[:200]}")
     return api
 
