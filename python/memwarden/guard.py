@@ -95,8 +95,9 @@ class GuardHost(Protocol):
     def prompt_running(self) -> bool:
         """Something the host must not disturb runs now (a ComfyUI prompt)."""
 
-    def load_itemsize(self) -> dict[str, int]:
-        """Bytes per parameter each model part is loaded at in RAM (0: to VRAM)."""
+    def load_itemsize(self, params: dict[str, int] | None = None) -> dict[str, int]:
+        """Bytes per parameter each model part is loaded at in RAM (0: to VRAM);
+        with ``params`` (per part), the decisions that depend on the size too."""
 
 
 class PlainHost:
@@ -138,7 +139,7 @@ class PlainHost:
     def prompt_running(self) -> bool:
         return False
 
-    def load_itemsize(self) -> dict[str, int]:
+    def load_itemsize(self, params: dict[str, int] | None = None) -> dict[str, int]:
         return {}
 
 
@@ -411,9 +412,21 @@ class Guard:
     # -- loads ----------------------------------------------------------------------
 
     def predict(self, path: str, default: str = "other") -> LoadPrediction:
-        return _native.predict_load(
-            path, default=default, itemsize=self.host.load_itemsize(), measured_bytes=self.loads.get(path)
-        )
+        """What loading ``path`` will take in RAM: the dtypes the host loads each part
+        at, and, where the host's device choice depends on a part's size (a model that
+        fits in VRAM goes there), those decisions made with the part's parameters."""
+        measured = self.loads.get(path)
+        first = self.host.load_itemsize()
+        pred = _native.predict_load(path, default=default, itemsize=first, measured_bytes=measured)
+        sized = self.host.load_itemsize({p.component: p.params for p in pred.parts})
+        if sized != first:
+            pred = _native.predict_load(path, default=default, itemsize=sized, measured_bytes=measured)
+        return pred
+
+    def loaded(self, path: str, took: int) -> None:
+        """``path`` took ``took`` bytes of RAM to load here (measured by the host):
+        the prediction of its next load."""
+        self.loads.put(path, took)
 
     def check_load(self, path: str, what: str, default: str = "other") -> LoadPrediction | None:
         """Before ``path`` is loaded: predict it, make room when it fits only that
@@ -435,6 +448,7 @@ class Guard:
         plan = _native.plan_load(what, pred.bytes, reading, reserve, releasable)
         with self.lock:
             self.counts["loads_checked"] += 1
+        log.info("[memwarden] %s: %s; headroom %s: %s", what, pred.line, reading.line, plan.decision)
         if plan.decision == "proceed":
             return pred
         if plan.decision == "make_room":

@@ -235,7 +235,8 @@ class Mode:
 
     def start(self) -> e2e.Comfy:
         (self.out / "extra_model_paths.yaml").write_text(
-            f"memwarden_crash:\n  base_path: {json.dumps(str(self.models))}\n  checkpoints: .\n"
+            f"memwarden_crash:\n  base_path: {json.dumps(str(self.models))}\n"
+            "  checkpoints: .\n  vae: .\n  unet: .\n  diffusion_models: .\n"
         )
         port = e2e.free_port()
         cmd = e2e.comfy_command(self.python, self.comfy_dir, self.out, port)

@@ -1,14 +1,17 @@
 """Write a full-size Stable Diffusion 1.5 checkpoint with random weights.
 
     python tests/e2e/sd_checkpoint.py COMFYUI_DIR OUT.safetensors [--dtype fp16|fp32] [--seed N]
+        [--part checkpoint|unet|vae]
 
 Run with the Python that runs ComfyUI: the layout (every tensor name and shape of
 the UNet, the CLIP-L text encoder and the VAE, as ``CheckpointLoaderSimple`` expects
 them in an SD1.5 ``.safetensors``) comes from ComfyUI's own model classes, built on
 the ``meta`` device, so nothing is downloaded and no published weights are used.
 The values are normal noise (std 0.02) from a fixed seed; fp16 gives a 2.1 GB file,
-fp32 a 4.3 GB one, as the real checkpoints. The crash-prevention tests and
-benchmarks load them to fill memory the way a real model does.
+fp32 a 4.3 GB one, as the real checkpoints. ``--part unet`` / ``vae`` writes only
+that part, named as a standalone file is (what ``UNETLoader`` / ``VAELoader``
+load). The crash-prevention tests and benchmarks load them to fill memory the way a
+real model does.
 
 An existing OUT with the same size, dtype and seed (recorded in its metadata) is
 kept as it is.
@@ -83,12 +86,20 @@ def sd15_shapes(comfy_dir: Path) -> dict[str, tuple[list[int], bool]]:
     return out
 
 
-def write(comfy_dir: Path, path: Path, dtype_name: str, seed: int) -> None:
+#: The prefix of each part in a checkpoint; a standalone file has none.
+PARTS = {"checkpoint": None, "unet": "model.diffusion_model.", "vae": "first_stage_model."}
+
+
+def write(comfy_dir: Path, path: Path, dtype_name: str, seed: int, part: str = "checkpoint") -> None:
     import torch
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    meta = {"memwarden.layout": f"sd15/{LAYOUT_VERSION}", "memwarden.dtype": dtype_name, "memwarden.seed": str(seed)}
+    meta = {
+        "memwarden.layout": f"sd15/{LAYOUT_VERSION}/{part}",
+        "memwarden.dtype": dtype_name,
+        "memwarden.seed": str(seed),
+    }
     if path.exists():
         try:
             with safe_open(str(path), framework="pt") as f:
@@ -100,6 +111,9 @@ def write(comfy_dir: Path, path: Path, dtype_name: str, seed: int) -> None:
             pass
     dtype = {"fp16": torch.float16, "fp32": torch.float32}[dtype_name]
     shapes = sd15_shapes(comfy_dir)
+    prefix = PARTS[part]
+    if prefix is not None:
+        shapes = {k[len(prefix) :]: v for k, v in shapes.items() if k.startswith(prefix)}
     g = torch.Generator().manual_seed(seed)
     tensors = {}
     for name, (shape, floating) in sorted(shapes.items()):
@@ -124,8 +138,9 @@ def main() -> int:
     ap.add_argument("out", type=Path)
     ap.add_argument("--dtype", choices=["fp16", "fp32"], default="fp16")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--part", choices=sorted(PARTS), default="checkpoint")
     a = ap.parse_args()
-    write(a.comfy_dir.resolve(), a.out, a.dtype, a.seed)
+    write(a.comfy_dir.resolve(), a.out, a.dtype, a.seed, a.part)
     return 0
 
 

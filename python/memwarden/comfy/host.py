@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import _paths
+from .. import _native, _paths
 from ..guard import Released
 from . import hooks
 
@@ -502,14 +502,41 @@ class _Installed:
     load_events = "not installed"
 
 
+class _NodeLoads:
+    """What the running node loaded, and this process's anonymous RSS when it
+    started: a node that loaded one file took what its RSS grew by (the measured
+    history the next prediction of that file uses)."""
+
+    anon0: int | None = None
+    files: list[str] = []  # noqa: RUF012 - one per process, reset per node
+
+
+def _anon() -> int | None:
+    try:
+        return int(_native.process_memory().rss_anon_bytes)
+    except _native.MemwardenError:
+        return None
+
+
 def _on_load(ev: hooks.ExecutionEvent) -> None:
-    if ev.kind != "model_load" or ev.path is None:
-        return
     from .. import guard
 
-    g = guard.current()
-    if g is None:
+    if ev.kind == "node_start":
+        _NodeLoads.anon0, _NodeLoads.files = None, []
         return
+    g = guard.current()
+    if ev.kind == "node_end":
+        files, anon0 = _NodeLoads.files, _NodeLoads.anon0
+        _NodeLoads.files, _NodeLoads.anon0 = [], None
+        now = _anon()
+        if g is not None and ev.success and len(files) == 1 and anon0 is not None and now is not None:
+            g.loaded(files[0], now - anon0)
+        return
+    if ev.kind != "model_load" or ev.path is None or g is None:
+        return
+    if not _NodeLoads.files:
+        _NodeLoads.anon0 = _anon()
+    _NodeLoads.files.append(ev.path)
     name = os.path.basename(ev.path)
     what = f"loading {name}" + (f" ({ev.node_type})" if ev.node_type else "")
     g.check_load(ev.path, what, loader_part(ev.node_type))
