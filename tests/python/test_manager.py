@@ -26,6 +26,10 @@ def snap_at(ram: float) -> _native.Snapshot:
     d["effective"]["percent_used"] = ram
     d["gpu"]["devices"] = []
     d["pressure"]["level"] = "none"
+    psi = d["pressure"].get("psi")
+    for line in (psi or {}).values():
+        if isinstance(line, dict):
+            line.update({"avg10": 0.0, "avg60": 0.0, "avg300": 0.0})
     return _native.Snapshot.from_dict(d)
 
 
@@ -57,9 +61,14 @@ def prompt_end(pid: str = "p") -> None:
 
 
 def test_prompt_end_trims_records_and_persists_across_restarts(hist: Path) -> None:
-    st = mm.start(history_file=str(hist), settle_s=0.0)
+    # A calm machine whatever this one's pressure is now (no PSI trigger: other
+    # processes' stalls must not wake it): the prompt end's decision is the trim.
+    calm = mm.Manager(
+        mm.ManagerSettings(history_file=str(hist), settle_s=0.0, use_psi=False), snapshot=lambda: snap_at(30.0)
+    )
+    st = mm._start_with(calm).status()
     assert st.running
-    assert st.watch.startswith(("PSI trigger on ", "sampling every 1.0 s (no PSI trigger: "))
+    assert st.watch.startswith("sampling every 1.0 s (no PSI trigger: ")
     prompt_end("p1")
     until(lambda: mm.status().actions >= 1, "the prompt-end action")
     a = mm.history()[-1]
@@ -119,7 +128,9 @@ def test_a_step_that_raises_is_recorded_and_the_manager_keeps_running(
         raise RuntimeError("injected fault in the trim")
 
     monkeypatch.setattr(mm, "trim_heap_detail", broken)
-    mm.start(history_file=str(hist), settle_s=0.0)
+    # A calm machine whatever this one's pressure: the decision is the heap trim.
+    settings = mm.ManagerSettings(history_file=str(hist), settle_s=0.0, use_psi=False)
+    mm._start_with(mm.Manager(settings, snapshot=lambda: snap_at(30.0)))
     prompt_end("p1")
     until(lambda: mm.status().actions >= 1, "the failed action")
     a = mm.history()[-1]
@@ -147,7 +158,7 @@ def test_nvml_lost_while_reading_memory_is_a_recorded_fault(hist: Path) -> None:
             raise _native.Unsupported("NVML: GPU is lost (injected)")
         return snap_at(30.0)
 
-    m = mm.Manager(mm.ManagerSettings(history_file=str(hist), settle_s=0.0), snapshot=snapshot)
+    m = mm.Manager(mm.ManagerSettings(history_file=str(hist), settle_s=0.0, use_psi=False), snapshot=snapshot)
     mm._start_with(m)
     prompt_end("p1")
     until(lambda: mm.status().actions >= 1, "the fault")

@@ -48,10 +48,13 @@ pub enum Error {
     Ambiguous(String),
 
     /// The headroom guard refused (a load that cannot fit under the memory limit);
-    /// nothing was changed. Worded with the CLI's names; other faces word the
-    /// refusal with theirs (`render::headroom::refusal`).
-    #[error("{}", crate::render::headroom::refusal(.0, crate::render::headroom::Knobs::CLI))]
-    HeadroomRefused(Box<crate::model::Refusal>),
+    /// nothing was changed. `message` is the refusal worded by the face that raises
+    /// it, with its own names (`render::headroom::refusal`).
+    #[error("{message}")]
+    HeadroomRefused {
+        message: String,
+        refusal: Box<crate::model::Refusal>,
+    },
 
     /// A /proc or cgroup file that does not have the documented format.
     #[error("malformed {file}: {detail}")]
@@ -89,7 +92,7 @@ impl Error {
             Error::GuardRefused(_) => GUARD_REFUSED,
             Error::Protected(_) => PROTECTED,
             Error::Ambiguous(_) => AMBIGUOUS,
-            Error::HeadroomRefused(_) => HEADROOM_REFUSED,
+            Error::HeadroomRefused { .. } => HEADROOM_REFUSED,
             Error::Malformed { .. } | Error::Io { .. } => FAILURE,
         }
     }
@@ -104,7 +107,7 @@ impl Error {
             Error::GuardRefused(_) => "guard_refused",
             Error::Protected(_) => "protected",
             Error::Ambiguous(_) => "ambiguous",
-            Error::HeadroomRefused(_) => "headroom_refused",
+            Error::HeadroomRefused { .. } => "headroom_refused",
             Error::Malformed { .. } => "malformed",
             Error::Io { .. } => "io",
         }
@@ -124,10 +127,10 @@ impl Error {
             Error::GuardRefused(m) => Error::GuardRefused(format!("{prefix}{m}")),
             Error::Protected(m) => Error::Protected(format!("{prefix}{m}")),
             Error::Ambiguous(m) => Error::Ambiguous(format!("{prefix}{m}")),
-            Error::HeadroomRefused(mut r) => {
-                r.what = format!("{prefix}{}", r.what);
-                Error::HeadroomRefused(r)
-            }
+            Error::HeadroomRefused { message, refusal } => Error::HeadroomRefused {
+                message: format!("{prefix}{message}"),
+                refusal,
+            },
             Error::Malformed { file, detail } => Error::Malformed {
                 file: format!("{prefix}{file}"),
                 detail,

@@ -77,17 +77,13 @@ pub(crate) fn py_err(e: Error) -> PyErr {
         Error::GuardRefused(_) => GuardRefused::new_err(msg),
         Error::Protected(_) => Protected::new_err(msg),
         Error::Ambiguous(_) => Ambiguous::new_err(msg),
-        Error::HeadroomRefused(_) => HeadroomRefused::new_err(msg),
+        Error::HeadroomRefused { .. } => HeadroomRefused::new_err(msg),
         Error::Malformed { .. } | Error::Io { .. } => MemwardenError::new_err(msg),
     };
     Python::attach(|py| {
         let v = err.value(py);
         let _ = v.setattr("kind", e.kind());
         let _ = v.setattr("exit_code", e.exit_code());
-        if let Error::HeadroomRefused(r) = &e {
-            let refusal = crate::headroom::refusal_to_py(py, r);
-            let _ = v.setattr("refusal", refusal);
-        }
     });
     err
 }

@@ -317,11 +317,6 @@ fn predict_load(
     })))
 }
 
-/// `r` as a Python `Refusal` (for an exception's `.refusal`).
-pub(crate) fn refusal_to_py(py: Python<'_>, r: &Refusal) -> Py<PyAny> {
-    r.to_py(py).unwrap_or_else(|_| py.None())
-}
-
 /// The default reserve for `limit` bytes (`explicit` when set, never over half).
 #[pyfunction]
 #[pyo3(signature = (limit, explicit=None))]
@@ -334,9 +329,12 @@ fn default_reserve(limit: u64, explicit: Option<u64>) -> u64 {
 #[pyfunction]
 #[pyo3(signature = (refusal, reserve="--reserve"))]
 fn headroom_refused(py: Python<'_>, refusal: &PyRefusal, reserve: &str) -> PyResult<Py<PyAny>> {
-    let e = py_err(Error::HeadroomRefused(Box::new(refusal.0.clone())));
+    let e = py_err(Error::HeadroomRefused {
+        message: words::refusal(&refusal.0, Knobs { reserve }),
+        refusal: Box::new(refusal.0.clone()),
+    });
     let v = e.value(py);
-    v.setattr("args", (words::refusal(&refusal.0, Knobs { reserve }),))?;
+    v.setattr("refusal", refusal.0.to_py(py)?)?;
     Ok(v.clone().into_any().unbind())
 }
 

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from ..leak import LeakDetector, LeakReport, shared_detector
 from . import hooks
-from .nodes import ANY, MemwardenNode, _choice, _emit, _flags, _int, _number
+from .base import ANY, MemwardenNode, _choice, _emit, _flags, _int, _number
 
 
 def _configure(det: LeakDetector, mode: str, threshold_mb: float, warmup: int, interval: int) -> None:
@@ -142,3 +142,7 @@ def _status(rep: LeakReport) -> str:
     if rep.leak:
         return f"LEAK {rep.slope_mb_per_prompt:.2f} MB/prompt over {rep.prompts} prompts"
     return f"no leak over {rep.prompts} prompts"
+
+
+NODE_CLASS_MAPPINGS: dict[str, type[MemwardenNode]] = {"MemoryLeakDetector": MemoryLeakDetector}
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {"MemoryLeakDetector": "Memory Leak Detector"}

@@ -17,7 +17,7 @@ from .. import _native
 from .. import manager as mgr
 from ..cleanup import round_gb
 from . import hooks
-from .nodes import ANY, MemwardenNode, _choice, _emit, _flags, _int, _number, _out
+from .base import ANY, MemwardenNode, _choice, _emit, _flags, _int, _number, _out
 
 GB = float(1 << 30)
 

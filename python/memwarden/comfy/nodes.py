@@ -12,7 +12,6 @@ Conventions (ComfyUI's classic node API, which every ComfyUI version loads):
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from typing import Any, ClassVar
@@ -38,83 +37,13 @@ from ..cleanup import (
     vram_used,
 )
 from ..torch_memory import loaded_torch
-
-log = logging.getLogger("memwarden")
-
-CATEGORY = "memwarden"
-
-
-class AnyType(str):
-    """ComfyUI type that matches every other type (the usual ``*`` wildcard)."""
-
-    def __ne__(self, other: object) -> bool:
-        return False
-
-    __hash__ = str.__hash__
-
-
-ANY = AnyType("*")
+from .base import ANY, MemwardenNode, _choice, _emit, _flags, _int, _number, _out, _status
 
 #: The Memory Cleaner's ``min_c_free_gb`` default. On Windows it is the seed's 20 GB
 #: of free space on the page-file drive; on Linux the margin applies to free *swap*,
 #: which is a few GB on most machines, so the seed's 20 GB would refuse every pageout:
 #: 1 GB there, the same margin as ``memwarden trim --min-swap-free``.
 MIN_C_FREE_GB_DEFAULT = 20.0 if sys.platform == "win32" else 1.0
-
-
-def _status(snap: Snapshot) -> tuple[str, float, float]:
-    """The status line with RAM and VRAM percent as the core defines them (effective
-    RAM, the fullest GPU's VRAM), from one snapshot; VRAM 0.0 when no GPU is visible."""
-    st = snap.status()
-    return st.status, st.ram_percent, 0.0 if st.vram_percent is None else st.vram_percent
-
-
-def _emit(node: str, status: str, report: str) -> None:
-    log.info("[memwarden] %s: %s", node, status)
-    for line in report.splitlines():
-        log.info("[memwarden]   %s", line)
-
-
-def _out(report: str, *result: Any) -> dict[str, Any]:
-    """Outputs plus the report as UI text: shown on the node in the browser and
-    recorded in ComfyUI's /history."""
-    return {"ui": {"text": [report]}, "result": result}
-
-
-# Input checks: each raises memwarden.InvalidInput (kind "invalid_input", exit_code
-# 2) naming the input, before the node does anything. The checks themselves live in
-# the native module, with those of the Python API.
-
-
-def _number(name: str, value: Any, lo: float, hi: float) -> float:
-    return _native.check_number(name, value, lo, hi)
-
-
-def _int(name: str, value: Any, lo: int, hi: int) -> int:
-    return _native.check_int(name, value, lo, hi)
-
-
-def _flags(**values: Any) -> None:
-    for name, value in values.items():
-        _native.check_flag(name, value)
-
-
-def _choice(name: str, value: Any, choices: list[str]) -> str:
-    return _native.check_choice(name, value, choices)
-
-
-class MemwardenNode:
-    """What every memwarden node shares: the entry point, the category, being an
-    output node (so it runs even with nothing wired after it) and always
-    re-executing (NaN never equals the cached value)."""
-
-    FUNCTION = "run"
-    CATEGORY = CATEGORY
-    OUTPUT_NODE = True
-
-    @classmethod
-    def IS_CHANGED(cls, **_: Any) -> float:
-        return float("nan")
 
 
 # ---------------------------------------------------------------------------
@@ -495,8 +424,8 @@ def _manager_report(snap: Snapshot, detailed: bool, monitoring: bool, done: Opti
     return "\n".join(parts)
 
 
-from .leak_nodes import MemoryLeakDetector  # noqa: E402 - it builds on the classes above
-
+#: The nodes of the three seed packs defined here (the manager's and the leak
+#: detector's are in their own modules; ``memwarden.comfy`` assembles them all).
 NODE_CLASS_MAPPINGS = {
     "MemoryCleanerForce": MemoryCleanerForce,
     "MemoryMonitor": MemoryMonitor,
@@ -504,7 +433,6 @@ NODE_CLASS_MAPPINGS = {
     "VRAMOptimizer": VRAMOptimizer,
     "VRAMUnload": VRAMUnload,
     "UnifiedMemoryManager": UnifiedMemoryManager,
-    "MemoryLeakDetector": MemoryLeakDetector,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -514,13 +442,4 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "VRAMOptimizer": "VRAM Optimizer",
     "VRAMUnload": "VRAM Unload",
     "UnifiedMemoryManager": "Unified Memory Manager",
-    "MemoryLeakDetector": "Memory Leak Detector",
 }
-
-# The background manager's nodes live in their own module (which uses the helpers
-# above): Auto Memory Cleanup, Smart Memory Manager.
-from .manager_nodes import NODE_CLASS_MAPPINGS as _MANAGER_CLASSES  # noqa: E402
-from .manager_nodes import NODE_DISPLAY_NAME_MAPPINGS as _MANAGER_NAMES  # noqa: E402
-
-NODE_CLASS_MAPPINGS.update(_MANAGER_CLASSES)
-NODE_DISPLAY_NAME_MAPPINGS.update(_MANAGER_NAMES)

@@ -5,10 +5,12 @@
 
 mod headroom;
 mod manager;
+mod os;
 pub mod schema;
 
 pub use headroom::*;
 pub use manager::*;
+pub use os::*;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

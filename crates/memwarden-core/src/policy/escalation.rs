@@ -89,8 +89,8 @@ impl Default for ManagerConfig {
 impl ManagerConfig {
     /// Every figure in range, warnings not above criticals; InvalidInput naming the
     /// first one that is not.
-    pub fn validate(&self) -> crate::Result<()> {
-        let bad = |m: String| Err(crate::Error::InvalidInput(m));
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let bad = |m: String| Err(crate::error::Error::InvalidInput(m));
         for (name, v) in [
             ("ram_warning", self.ram_warning),
             ("ram_critical", self.ram_critical),

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::model::{
-    GivebackPlan, GivebackStep, Headroom, LimitKind, LoadDecision, LoadPlan, Refusal, RefusalCause,
+    GivebackPlan, GivebackStep, Headroom, LoadDecision, LoadPlan, Refusal, RefusalCause,
 };
 use crate::units::format_bytes;
 
@@ -47,8 +47,9 @@ pub fn next_read_in(headroom: u64, reserve: u64, rate: u64) -> Duration {
 }
 
 /// The reading that binds: the least headroom (ties to the first, the innermost
-/// group). None for no readings.
-pub fn tightest(readings: Vec<Headroom>) -> Option<Headroom> {
+/// group). The host's RAM is one of the readings, so a group whose host runs short
+/// before its limit is bound by the host. None for no readings.
+pub fn binding(readings: Vec<Headroom>) -> Option<Headroom> {
     readings.into_iter().reduce(|best, r| {
         if r.headroom_bytes < best.headroom_bytes {
             r
@@ -56,54 +57,6 @@ pub fn tightest(readings: Vec<Headroom>) -> Option<Headroom> {
             best
         }
     })
-}
-
-/// Windows' figures of one moment: the job object's limit and commit (when the
-/// process runs in a job with a memory limit), the system commit charge and limit,
-/// and physical memory.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CommitFigures {
-    pub job: Option<(u64, u64)>,
-    pub commit_total: u64,
-    pub commit_limit: u64,
-    pub avail_phys: u64,
-    pub total_phys: u64,
-}
-
-/// Every limit of `f` as a reading: what an allocation is refused by on Windows
-/// is commit (the job's, then the system's: "the paging file is too small",
-/// error 1455), and physical memory is what makes it page.
-pub fn commit_readings(f: &CommitFigures, at_ns: u64) -> Vec<Headroom> {
-    let reading = |kind, set_at: &str, limit: u64, used: u64| Headroom {
-        kind,
-        set_at: set_at.to_string(),
-        limit_bytes: limit,
-        used_bytes: used,
-        headroom_bytes: limit.saturating_sub(used),
-        at_ns,
-    };
-    let mut out = Vec::new();
-    if let Some((limit, commit)) = f.job {
-        out.push(reading(
-            LimitKind::Job,
-            "job object memory limit (commit)",
-            limit,
-            commit,
-        ));
-    }
-    out.push(reading(
-        LimitKind::Commit,
-        "system commit limit (RAM + page files)",
-        f.commit_limit,
-        f.commit_total,
-    ));
-    out.push(reading(
-        LimitKind::Host,
-        "host RAM (available physical memory)",
-        f.total_phys,
-        f.total_phys.saturating_sub(f.avail_phys),
-    ));
-    out
 }
 
 /// Headroom is below the reserve.
@@ -222,6 +175,7 @@ pub fn plan_load(what: &str, need: u64, r: &Headroom, reserve: u64, releasable: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::LimitKind;
 
     const GIB: u64 = 1 << 30;
     const MIB: u64 = 1 << 20;
@@ -238,47 +192,30 @@ mod tests {
     }
 
     #[test]
-    fn the_tightest_limit_binds_and_on_windows_commit_is_judged_before_ram() {
-        let f = CommitFigures {
-            job: Some((8 * GIB, 7 * GIB)),
-            commit_total: 30 * GIB,
-            commit_limit: 40 * GIB,
-            avail_phys: 20 * GIB,
-            total_phys: 32 * GIB,
+    fn the_tightest_limit_binds_the_host_among_them() {
+        let group = |h: u64| Headroom {
+            headroom_bytes: h,
+            ..at(h, 7)
         };
-        let all = commit_readings(&f, 5);
-        assert_eq!(all.len(), 3);
-        let b = tightest(all).unwrap();
-        assert_eq!(
-            (b.kind, b.headroom_bytes, b.at_ns),
-            (LimitKind::Job, GIB, 5)
-        );
-        // No job: a page file nearly full binds before RAM (error 1455 territory).
-        let f = CommitFigures {
-            job: None,
-            commit_total: 39 * GIB,
-            ..f
+        let host = Headroom {
+            kind: LimitKind::Host,
+            set_at: "host RAM (MemAvailable)".into(),
+            limit_bytes: 32 * GIB,
+            used_bytes: 31 * GIB,
+            headroom_bytes: GIB,
+            at_ns: 7,
         };
-        let b = tightest(commit_readings(&f, 0)).unwrap();
-        assert_eq!((b.kind, b.headroom_bytes), (LimitKind::Commit, GIB));
-        assert_eq!(b.set_at, "system commit limit (RAM + page files)");
-        // Plenty of commit, little RAM: RAM binds.
-        let f = CommitFigures {
-            commit_total: 10 * GIB,
-            avail_phys: GIB / 2,
-            ..f
+        // The host runs short before the group's limit: the host binds.
+        let b = binding(vec![group(3 * GIB), group(2 * GIB), host.clone()]).unwrap();
+        assert_eq!((b.kind, b.headroom_bytes), (LimitKind::Host, GIB));
+        // The tightest group wins when the host has room.
+        let roomy = Headroom {
+            headroom_bytes: 20 * GIB,
+            ..host
         };
-        assert_eq!(
-            tightest(commit_readings(&f, 0)).unwrap().kind,
-            LimitKind::Host
-        );
-        // A job over its limit (commit above it) has no headroom, not a wrapped one.
-        let f = CommitFigures {
-            job: Some((GIB, 2 * GIB)),
-            ..f
-        };
-        assert_eq!(tightest(commit_readings(&f, 0)).unwrap().headroom_bytes, 0);
-        assert!(tightest(vec![]).is_none());
+        let b = binding(vec![group(3 * GIB), group(2 * GIB), roomy]).unwrap();
+        assert_eq!((b.kind, b.headroom_bytes), (LimitKind::CgroupMax, 2 * GIB));
+        assert!(binding(vec![]).is_none());
     }
 
     #[test]

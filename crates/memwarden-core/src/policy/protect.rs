@@ -1,7 +1,7 @@
 //! Processes memwarden never acts on, and PIDs that cannot be valid.
 
 use crate::error::{Error, Result};
-use crate::probe::process::Identity;
+use crate::model::Identity;
 
 /// A PID that may be read: from 1 to 2^31 - 1 (the kernel's pid_t; pid_max is at
 /// most 4194304).

@@ -14,21 +14,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+pub use crate::model::Launch;
 use crate::model::ProcessMemory;
 use crate::units::format_bytes;
-
-/// What is known of a process for the decision.
-#[derive(Debug, Clone, Default)]
-pub struct Launch {
-    /// The argument vector (/proc/PID/cmdline split at NUL).
-    pub argv: Vec<String>,
-    /// The working directory, when readable (/proc/PID/cwd).
-    pub cwd: Option<PathBuf>,
-    /// Where the process's own root directory can be reached from here
-    /// (/proc/PID/root), so that a checkout inside a container's file system is
-    /// examined there; None = the same file system as ours.
-    pub root: Option<PathBuf>,
-}
 
 /// The last component of a path written with either separator.
 fn base_name(p: &str) -> &str {

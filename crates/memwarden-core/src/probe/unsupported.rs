@@ -23,9 +23,8 @@ pub mod memory {
 #[cfg(not(windows))]
 pub mod process {
     use super::*;
+    use crate::model::{Identity, Launch, Resident};
     use crate::model::{ProcessMemory, ProcessScope, TopProcesses};
-    use crate::policy::target::Launch;
-    use crate::probe::process::{Identity, Resident};
     use std::collections::HashSet;
 
     pub fn identity(_pid: u32) -> Result<Identity> {
@@ -64,8 +63,8 @@ pub mod process {
 #[cfg(not(windows))]
 pub mod cgroup {
     use super::*;
+    use crate::model::CgroupLocation;
     use crate::model::{CgroupMemory, ContainerRuntime};
-    use crate::probe::cgroup::CgroupLocation;
     use std::collections::HashSet;
 
     pub fn detect_container() -> (Option<ContainerRuntime>, Vec<String>) {

@@ -6,8 +6,8 @@ use crate::error::{Error, Result};
 #[cfg(not(windows))]
 pub mod advise {
     use super::*;
+    use crate::model::Identity;
     use crate::model::PageoutAdvice;
-    use crate::probe::process::Identity;
     use crate::sys::Advised;
 
     pub struct Target;
@@ -61,7 +61,7 @@ pub mod cache {
 
 pub mod cgroup {
     use super::*;
-    use crate::probe::cgroup::CgroupLocation;
+    use crate::model::CgroupLocation;
 
     pub struct Reclaimer;
 

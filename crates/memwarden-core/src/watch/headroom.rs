@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::model::{Headroom, HeadroomWake, WakeReason};
-use crate::policy::headroom::{self as policy, crossed, crossing_time, next_read_in};
+use crate::policy::headroom::{self as policy, binding, crossed, crossing_time, next_read_in};
 use crate::probe::headroom::Gauge;
 
 /// Growth faster than this between two reads closer than [`MIN_RATE_SPAN`] is
@@ -43,7 +43,7 @@ impl HeadroomWatch {
     /// binding limit (None: [`policy::reserve`]'s default for it).
     pub fn open(pid: u32, reserve: Option<u64>) -> Result<Self> {
         let mut gauge = Gauge::open(pid)?;
-        let first = gauge.read(0)?;
+        let first = Self::bind(gauge.read(0)?)?;
         let r = policy::reserve(first.limit_bytes, reserve);
         gauge.arm(r);
         Ok(Self {
@@ -56,6 +56,12 @@ impl HeadroomWatch {
             limits_read: Some(Instant::now()),
             changed: false,
         })
+    }
+
+    /// The reading that binds among the gauge's ([`binding`]).
+    fn bind(all: Vec<Headroom>) -> Result<Headroom> {
+        binding(all)
+            .ok_or_else(|| crate::Error::Unsupported("no memory limit could be read".into()))
     }
 
     /// The reserve judged against now.
@@ -113,7 +119,7 @@ impl HeadroomWatch {
         {
             self.limits_read = Some(Instant::now());
             if self.gauge.refresh()? {
-                let r = self.gauge.read(0)?;
+                let r = Self::bind(self.gauge.read(0)?)?;
                 self.reserve = policy::reserve(r.limit_bytes, self.explicit_reserve);
                 self.gauge.arm(self.reserve);
                 self.reported = None;
@@ -121,7 +127,7 @@ impl HeadroomWatch {
                 self.changed = true;
             }
         }
-        let r = self.gauge.read(near)?;
+        let r = Self::bind(self.gauge.read(near)?)?;
         if let Some(prev) = &self.last {
             let dt = r.at_ns.saturating_sub(prev.at_ns);
             let grew = r.used_bytes.saturating_sub(prev.used_bytes);

@@ -4,15 +4,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::model::{CgroupMemory, ContainerRuntime};
+use crate::model::{CgroupLocation, CgroupMemory, ContainerRuntime};
 use crate::parse::cgroup::{
     parse_cgroup_mounts, parse_counter, parse_limit, parse_memory_stat, parse_proc_cgroup,
     CgroupMount, MemoryStat,
 };
 
 use crate::sys::linux::fs::{proc_err, read_text};
-
-pub use super::CgroupLocation;
 
 /// Best guess of the container runtime, with the evidence for it. The most specific
 /// runtime wins (Runpod runs on Docker, Kubernetes on containerd...).

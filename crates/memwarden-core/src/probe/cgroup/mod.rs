@@ -3,10 +3,10 @@
 //! job object the process runs in, through the same model (version 0).
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use crate::error::Result;
+pub use crate::model::CgroupLocation;
 use crate::model::{CgroupMemory, ContainerRuntime};
 
 #[cfg(target_os = "linux")]
@@ -19,21 +19,6 @@ use super::unsupported::cgroup as os;
 use linux as os;
 #[cfg(windows)]
 use windows as os;
-
-/// Where a process's memory cgroup lives in the mounted cgroup filesystem.
-#[derive(Debug, Clone)]
-pub struct CgroupLocation {
-    /// 1 or 2; 0 for a Windows job object.
-    pub version: u8,
-    /// The path /proc/PID/cgroup names.
-    pub path: String,
-    /// Its directory here.
-    pub dir: PathBuf,
-    pub mount_point: PathBuf,
-    /// memory.pressure of the process's v2 cgroup (present even on hybrid systems
-    /// whose memory controller is v1), or of the group whose limit binds.
-    pub pressure_file: Option<PathBuf>,
-}
 
 /// Best guess of the container runtime, with the evidence for it. Read once per
 /// process: the container a process runs in does not change while it runs, and the

@@ -19,8 +19,7 @@ use windows_sys::Win32::System::JobObjects::{
 };
 
 use crate::error::{Error, Result};
-use crate::model::{CgroupMemory, ContainerRuntime};
-use crate::probe::cgroup::CgroupLocation;
+use crate::model::{CgroupLocation, CgroupMemory, ContainerRuntime};
 use crate::sys::windows::job;
 use windows_sys::Win32::System::Threading::PROCESS_QUERY_INFORMATION;
 

@@ -11,7 +11,6 @@ use crate::error::{Error, Result};
 use crate::model::{Headroom, LimitKind};
 use crate::parse::cgroup::{parse_counter, parse_limit, parse_memory_stat};
 use crate::parse::meminfo::parse_meminfo;
-use crate::policy::headroom::tightest;
 use crate::probe::cgroup::{locate_cgroup, CgroupLocation};
 use crate::sys::events::{self, Source};
 use crate::sys::linux::fs::read_text;
@@ -215,9 +214,10 @@ impl Gauge {
         })
     }
 
-    /// The binding reading now. The host's MemAvailable is read with every read
-    /// when it is within `2 * near` of running out, else once a second.
-    pub fn read(&mut self, near: u64) -> Result<Headroom> {
+    /// A reading of every limit now, the host's last. The host's MemAvailable is
+    /// read with every read when it is within `2 * near` of running out, else once
+    /// a second.
+    pub fn read(&mut self, near: u64) -> Result<Vec<Headroom>> {
         let host_due = match (&self.host, self.host_read) {
             (Some(h), Some(t)) => {
                 h.headroom_bytes < near.saturating_mul(2)
@@ -236,12 +236,8 @@ impl Gauge {
         for l in &self.limits {
             all.push(Self::read_limit(l, near, at_ns)?);
         }
-        let host_avail = host.headroom_bytes;
-        all.push(host);
-        let mut best = tightest(all).expect("the host is always there");
-        best.headroom_bytes = best.headroom_bytes.min(host_avail);
-        best.at_ns = at_ns;
-        Ok(best)
+        all.push(Headroom { at_ns, ..host });
+        Ok(all)
     }
 
     /// Reads the limits again; true when one changed, appeared or went (then the

@@ -12,7 +12,7 @@ impl Gauge {
     pub fn open(_pid: u32) -> Result<Self> {
         Err(Error::unsupported_platform("watching memory headroom"))
     }
-    pub fn read(&mut self, _near: u64) -> Result<Headroom> {
+    pub fn read(&mut self, _near: u64) -> Result<Vec<Headroom>> {
         Err(Error::unsupported_platform("watching memory headroom"))
     }
     pub fn refresh(&mut self) -> Result<bool> {

@@ -6,14 +6,11 @@ use std::os::fd::OwnedFd;
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
-use crate::model::{ProcessMemory, ProcessScope, TopProcesses};
+use crate::model::{Identity, Launch, ProcessMemory, ProcessScope, Resident, TopProcesses};
 use crate::parse::proc_pid::{
     parse_cmdline, parse_smaps_rollup, parse_stat, parse_status, split_cmdline,
 };
-use crate::policy::target::Launch;
 use crate::sys::linux::fs::{proc_err, read_text};
-
-use super::{Identity, Resident};
 
 fn page_size() -> u64 {
     rustix::param::page_size() as u64

@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use crate::error::Result;
-use crate::model::{ProcessMemory, ProcessScope, TopProcesses};
-use crate::policy::target::Launch;
+pub use crate::model::{Identity, Resident};
+use crate::model::{Launch, ProcessMemory, ProcessScope, TopProcesses};
 
 #[cfg(target_os = "linux")]
 mod linux;
@@ -17,30 +17,6 @@ mod windows;
 use linux as os;
 #[cfg(windows)]
 use windows as os;
-
-/// Who a PID is right now: enough for [`crate::policy::protect`] to refuse what
-/// memwarden never touches and, through the start time, to detect PID reuse.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub pid: u32,
-    /// The kernel's short name (Linux comm).
-    pub name: String,
-    /// When it started, in the OS's own unit: with the PID it names one process
-    /// across PID reuse.
-    pub start_time: u64,
-    pub kernel_thread: bool,
-    /// Exited but not yet reaped: it holds no memory.
-    pub zombie: bool,
-}
-
-/// Resident and swapped-out memory of a process, read in one small call (the
-/// "after" figures of an action).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Resident {
-    pub rss_bytes: u64,
-    pub rss_anon_bytes: u64,
-    pub swap_bytes: u64,
-}
 
 pub fn identity(pid: u32) -> Result<Identity> {
     os::identity(pid)

@@ -25,14 +25,11 @@ use std::collections::HashSet;
 use windows_sys::Win32::System::ProcessStatus::PROCESS_MEMORY_COUNTERS_EX;
 
 use crate::error::{Error, Result};
-use crate::model::{ProcessMemory, ProcessScope, TopProcesses};
-use crate::policy::target::Launch;
+use crate::model::{Identity, Launch, ProcessMemory, ProcessScope, Resident, TopProcesses};
 use crate::sys::windows::cmdline::{command_line, current_dir, split as split_args};
 use crate::sys::windows::process::{
     has_exited, image_name, list, list_with_memory, memory_counters, open_query, start_time,
 };
-
-use super::{Identity, Resident};
 
 /// The kernel's own processes: (PID, name).
 const SYSTEM_PROCESSES: [(u32, &str); 2] = [(0, "System Idle Process"), (4, "System")];

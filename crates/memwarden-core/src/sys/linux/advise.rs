@@ -10,14 +10,12 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::error::{Error, Result};
-use crate::model::PageoutAdvice;
-use crate::parse::proc_pid::parse_maps;
-use crate::probe::memory::kernel_release;
-use crate::probe::process::{identity, Identity};
+use crate::model::{Identity, PageoutAdvice};
+use crate::parse::proc_pid::{parse_maps, parse_stat};
 use crate::sys::Advised;
 
 use super::caps::{cap_sys_nice_refusal, has_cap, CAP_SYS_NICE};
-use super::fs::{proc_err, read_text};
+use super::fs::{kernel_release, proc_err, read_text};
 
 // From include/uapi/asm-generic/mman-common.h (Linux >= 5.4), for process_madvise;
 // madvise on our own ranges goes through rustix, whose `Advice` has them as
@@ -48,8 +46,14 @@ fn pidfd_open(pid: u32) -> Result<OwnedFd> {
 
 /// The PID-reuse check: `again` (read after the pidfd was opened) must be the very
 /// process `first` identified, or the pidfd pins a newcomer that reused the PID.
-fn same_process(first: &Identity, again: &Identity) -> Result<()> {
-    if again.start_time == first.start_time {
+/// When `pid` started (/proc/PID/stat), to tell it from a later process with its PID.
+fn start_time(pid: u32) -> Result<u64> {
+    let text = read_text(format!("/proc/{pid}/stat")).map_err(|e| proc_err(pid, "stat", e))?;
+    Ok(parse_stat(&text)?.starttime)
+}
+
+fn same_process(first: &Identity, started: u64) -> Result<()> {
+    if started == first.start_time {
         Ok(())
     } else {
         Err(Error::NoSuchProcess {
@@ -91,7 +95,7 @@ impl Target {
             Handle::Own
         } else {
             let pidfd = pidfd_open(pid)?;
-            same_process(id, &identity(pid)?)?;
+            same_process(id, start_time(pid)?)?;
             Handle::Other(pidfd)
         };
         Ok(Self {
@@ -367,11 +371,23 @@ mod tests {
 
     #[test]
     fn a_reused_pid_is_no_such_process() {
-        assert!(same_process(&id(1000), &id(1000)).is_ok());
+        assert!(same_process(&id(1000), 1000).is_ok());
         // Same PID, another start time: the pidfd pins a newcomer.
-        let e = same_process(&id(1000), &id(1001)).unwrap_err();
+        let e = same_process(&id(1000), 1001).unwrap_err();
         assert!(matches!(e, Error::NoSuchProcess { pid: 42 }), "{e}");
         assert_eq!(e.exit_code(), crate::error::exit_code::NOT_FOUND);
+    }
+
+    #[test]
+    fn the_start_time_is_read_from_proc() {
+        let me = std::process::id();
+        let t = start_time(me).unwrap();
+        assert!(t > 0);
+        assert_eq!(start_time(me).unwrap(), t, "it names one process");
+        assert!(matches!(
+            start_time(u32::MAX - 1),
+            Err(Error::NoSuchProcess { .. })
+        ));
     }
 
     #[test]

@@ -8,11 +8,6 @@ use crate::error::Error;
 
 use super::fs::read_text;
 
-/// Is the effective user root?
-pub fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
 /// Effective capabilities of this process (CapEff of /proc/self/status).
 pub fn own_cap_eff() -> u64 {
     read_text("/proc/self/status")

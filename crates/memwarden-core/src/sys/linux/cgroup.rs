@@ -4,8 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
-use crate::probe::cgroup::CgroupLocation;
-use crate::probe::memory::kernel_release;
+use crate::model::CgroupLocation;
+
+use super::fs::kernel_release;
 
 /// memory.reclaim of one group, opened for writing.
 pub struct Reclaimer {

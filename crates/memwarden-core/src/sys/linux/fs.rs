@@ -5,7 +5,22 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-use super::caps::is_root;
+/// Is the effective user root?
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// The running kernel's release (uname -r), read once per process.
+pub fn kernel_release() -> String {
+    static RELEASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RELEASE
+        .get_or_init(|| {
+            read_text("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_else(|_| "unknown".into())
+        })
+        .clone()
+}
 
 /// Read a whole text file; invalid UTF-8 is replaced rather than failing, since the
 /// parsers only look at ASCII keys and numbers.

@@ -17,8 +17,8 @@ use windows_sys::Win32::System::ProcessStatus::K32EmptyWorkingSet;
 use windows_sys::Win32::System::Threading::{PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SET_QUOTA};
 
 use crate::error::{Error, Result};
+use crate::model::Identity;
 use crate::model::PageoutAdvice;
-use crate::probe::process::Identity;
 use crate::sys::Advised;
 
 use super::privileges;
