@@ -2,7 +2,7 @@
 tracemalloc allocation sites. Every verdict is the core's (`assess_leak`,
 `attribute_nodes`); this module only collects the figures and words the report.
 
-What it records, from ComfyUI's execution events (`memwarden.comfy.hooks`):
+What it records, from ComfyUI's execution events (`memwarden.events`):
 
 - around every executed node: this process's RSS (one statm read) and, when CUDA is
   initialised, torch's allocated bytes, so each node type's executions can be told
@@ -29,13 +29,11 @@ import tracemalloc
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import _native, _paths
+from . import _native, _paths, events
 from ._native import LeakVerdict, NodeSuspect
-
-if TYPE_CHECKING:
-    from .comfy.hooks import ExecutionEvent
+from .events import ExecutionEvent
 
 __all__ = [
     "LeakDetector",
@@ -163,14 +161,11 @@ class LeakDetector:
         self._lock = threading.Lock()
 
     # -- wiring ---------------------------------------------------------------
-    def attach(self) -> bool:
-        """Subscribe to ComfyUI's execution events (installing the hook); False with
-        `hooks.install_reason()` when this is not a ComfyUI we can hook."""
-        from .comfy import hooks  # memwarden.comfy imports this module
-
+    def attach(self) -> None:
+        """Subscribe to the execution events (:mod:`memwarden.events`; inside
+        ComfyUI its hooks emit them)."""
         if self._unsubscribe is None:
-            self._unsubscribe = hooks.subscribe(self.on_event)
-        return hooks.install()
+            self._unsubscribe = events.subscribe(self.on_event)
 
     def detach(self) -> None:
         if self._unsubscribe is not None:

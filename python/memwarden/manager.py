@@ -1,7 +1,7 @@
 """The background memory manager: one per process, whatever the number of nodes.
 
 It wakes on events, not only on a clock: ComfyUI's prompt boundaries (through
-:mod:`memwarden.comfy.hooks`; it acts once ComfyUI's own post-prompt cleanup has
+:mod:`memwarden.events`, fed by ComfyUI's hooks; it acts once ComfyUI's own post-prompt cleanup has
 run), memory pressure (a PSI trigger polled by the core with the GIL released, or
 1 Hz sampling where no trigger can be registered) and a periodic check of the RAM
 (container limit) and per-GPU VRAM thresholds. What to do each time is the core's
@@ -24,7 +24,6 @@ counted in the status).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import queue
@@ -37,7 +36,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from . import _native, _paths
+from . import _native, _paths, events
 from ._native import ManagerAction, ManagerDecision, ManagerPolicy, ManagerStats, PressureWatch, Snapshot
 from .cleanup import (
     MONITOR_PIPELINE,
@@ -177,14 +176,6 @@ def _rss() -> int:
     return int(p.rss_bytes)
 
 
-def _hooks() -> Any | None:
-    """memwarden.comfy.hooks when it can be imported, else None."""
-    try:
-        return importlib.import_module("memwarden.comfy.hooks")
-    except ImportError:
-        return None
-
-
 def _step(name: str, fn: Callable[[], str], measured: bool = True) -> dict[str, Any]:
     """Run one step of a heap trim: time it, measure RSS across it, catch its fault."""
     rss0 = _rss() if measured else 0
@@ -289,9 +280,7 @@ class Manager:
     def start(self) -> None:
         self._open_history()
         self._open_watch()
-        hooks = _hooks()
-        if hooks is not None:
-            self.unsubscribe = hooks.subscribe(self._on_event)
+        self.unsubscribe = events.subscribe(self._on_event)
         self._spawn_worker()
         self._spawn(self._supervise, "memwarden-manager-supervisor")
         if self.watch is not None and self.watch.is_trigger:
@@ -435,8 +424,7 @@ class Manager:
             if kind == "prompt_end":
                 self._wait_for_comfy_reset()
                 self._coalesce_prompt_ends()
-            hooks = _hooks()
-            running = hooks is not None and hooks.running_prompt() is not None
+            running = events.running_prompt() is not None
             decision = self.policy.wake(self.snapshot(), kind, running, self.clock())
         except Exception as e:  # noqa: BLE001 - NVML lost, /proc unreadable...
             return self._record_fault(kind, f"reading memory failed: {type(e).__name__}: {e}")

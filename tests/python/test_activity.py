@@ -30,7 +30,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     yield
     mm.stop()
     KEEP.clear()
-    hooks._state.running = None
+    hooks.now.running = None
 
 
 def panel_items() -> list[dict[str, Any]]:

@@ -53,7 +53,7 @@ def no_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None
     mm.stop()
     yield
     mm.stop()
-    hooks._state.running = None
+    hooks.now.running = None
 
 
 def prompt_end(pid: str = "p") -> None:
@@ -238,13 +238,13 @@ def test_a_running_node_only_gets_a_heap_trim_and_only_when_critical(hist: Path)
     clock = Clock()
     ram = {"v": 85.0}
     m = mm.Manager(mm.ManagerSettings(history_file=str(hist)), clock=clock, snapshot=lambda: snap_at(ram["v"]))
-    hooks._state.running = "p-running"
+    hooks.now.running = "p-running"
     assert m.handle("pressure") is None
     ram["v"] = 97.0
     a = m.handle("pressure")
     assert a is not None and a.mode == "trim" and a.level == "critical"
     assert a.reason.startswith("critical during a running node: heap trim only")
-    hooks._state.running = None
+    hooks.now.running = None
     clock.t += 700  # past any cooldown and back-off
     a = m.handle("sample")
     assert a is not None and a.mode == "aggressive"  # critical between prompts: one step up

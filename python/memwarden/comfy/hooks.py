@@ -1,4 +1,5 @@
-"""ComfyUI execution events (prompt and node boundaries), delivered to subscribers.
+"""ComfyUI's prompt and node boundaries as memwarden's execution events
+(:mod:`memwarden.events`), and what memwarden needs to know of ComfyUI's executor.
 
 `install()` patches ComfyUI's executor once per process (both generations in use:
 0.3.6x, whose cache lookup is synchronous, and 0.28, whose lookup is async and
@@ -15,11 +16,10 @@ which has a side-effect-free ``get_local``):
 Anything of another shape is left alone: `install()` returns False and
 `install_reason()` says why.
 
-A ``model_load`` event (emitted by :mod:`memwarden.comfy.host` before ComfyUI
-loads a model file) can be vetoed: a subscriber that raises one of
-:data:`VETO_ERRORS` (the headroom guard's refusal) stops that load, and that
-prompt, with the refusal. Every other exception of a subscriber is logged and
-never reaches ComfyUI.
+The executor's prompt gate (:func:`between_prompts`) tells other threads when no
+prompt runs. The event bus itself (subscribe, emit, the vetoable ``model_load``
+event :mod:`memwarden.comfy.host` emits before ComfyUI loads a model file) is
+:mod:`memwarden.events`, re-exported here.
 """
 
 from __future__ import annotations
@@ -33,15 +33,24 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from .. import _native
+from ..events import (
+    VETO_ERRORS,
+    EventKind,
+    ExecutionEvent,
+    emit,
+    now,
+    running_node,
+    running_prompt,
+    subscribe,
+)
 
 __all__ = [
     "VETO_ERRORS",
     "EventKind",
     "ExecutionEvent",
+    "between_prompts",
     "current_executor",
     "emit",
     "install",
@@ -52,30 +61,13 @@ __all__ = [
     "subscribe",
 ]
 
-EventKind = Literal["prompt_start", "prompt_end", "node_start", "node_end", "model_load"]
-
-#: What a subscriber may raise to veto a vetoable event (a model load).
-VETO_ERRORS: tuple[type[BaseException], ...] = (_native.HeadroomRefused,)
-
 _log = logging.getLogger("memwarden.hooks")
 
 _NODE_PARAMS = ("dynprompt", "caches", "current_item", "prompt_id")
 _PROMPT_PARAMS = ("prompt", "prompt_id")
 
 
-@dataclass(frozen=True)
-class ExecutionEvent:
-    kind: EventKind
-    prompt_id: str
-    time: float  # time.monotonic() when it happened
-    node_id: str | None = None  # node events only
-    node_type: str | None = None  # node events only: the node's class_type
-    success: bool | None = None  # prompt_end / node_end: False on error or interrupt
-    path: str | None = None  # model_load: the file about to be loaded
-
-
 _lock = threading.Lock()
-_subscribers: list[Callable[[ExecutionEvent], None]] = []
 #: Held by ComfyUI's prompt worker for the whole of each prompt: whoever holds it
 #: knows no prompt runs, so ComfyUI's executor touches none of its caches.
 _gate = threading.Lock()
@@ -84,10 +76,7 @@ _gate = threading.Lock()
 class _State:
     installed = False
     reason = "not installed yet: call install()"
-    running: str | None = None
     open_nodes: set[str] = set()  # noqa: RUF012 - one per process, reset per prompt
-    #: The node started last and not ended yet: (node_id, node_type).
-    node: tuple[str, str] | None = None
     executor: weakref.ReferenceType[Any] | None = None
     #: The thread that runs prompts (ComfyUI's prompt worker).
     worker: int | None = None
@@ -96,54 +85,6 @@ class _State:
 
 
 _state = _State()
-
-
-def subscribe(callback: Callable[[ExecutionEvent], None]) -> Callable[[], None]:
-    """Register a callback; returns a function that unsubscribes it.
-
-    Callbacks run synchronously on ComfyUI's executor thread: they must be quick.
-    An exception in a callback is caught and logged, never reaches ComfyUI."""
-    with _lock:
-        _subscribers.append(callback)
-
-    def unsubscribe() -> None:
-        with _lock:
-            if callback in _subscribers:
-                _subscribers.remove(callback)
-
-    return unsubscribe
-
-
-def emit(event: ExecutionEvent, veto: bool = False) -> None:
-    """Deliver an event to every subscriber (the patch calls this; tests may too).
-    With ``veto``, a subscriber's :data:`VETO_ERRORS` exception is raised to the
-    caller (after the other subscribers had the event); any other exception is
-    logged and dropped."""
-    with _lock:
-        targets = list(_subscribers)
-    vetoed: BaseException | None = None
-    for callback in targets:
-        try:
-            callback(event)
-        except VETO_ERRORS as e:
-            if veto:
-                vetoed = vetoed or e
-            else:
-                _log.error("memwarden: %r refused an event that cannot be refused: %s", callback, e)
-        except Exception:  # noqa: BLE001 - a subscriber's bug must never reach ComfyUI
-            _log.exception("memwarden: execution-event subscriber %r failed", callback)
-    if vetoed is not None:
-        raise vetoed
-
-
-def running_prompt() -> str | None:
-    """The prompt id being executed right now, else None (between prompts)."""
-    return _state.running
-
-
-def running_node() -> tuple[str, str] | None:
-    """(node_id, class_type) of the node running now, else None."""
-    return _state.node
 
 
 @contextlib.contextmanager
@@ -225,9 +166,9 @@ def _check_shape(module: Any) -> str | None:
 def _prompt_begin(prompt_id: str, executor: Any) -> None:
     _gate.acquire()
     _state.gated = True
-    _state.running = prompt_id
+    now.running = prompt_id
     _state.open_nodes.clear()
-    _state.node = None
+    now.node = None
     _state.worker = threading.get_ident()
     try:
         _state.executor = weakref.ref(executor)
@@ -237,9 +178,9 @@ def _prompt_begin(prompt_id: str, executor: Any) -> None:
 
 
 def _prompt_finish(prompt_id: str, success: bool) -> None:
-    _state.running = None
+    now.running = None
     _state.open_nodes.clear()
-    _state.node = None
+    now.node = None
     if _state.gated:
         _state.gated = False
         _gate.release()
@@ -319,7 +260,7 @@ def _node_begin(call: _NodeCall) -> None:
     if call.node_id in _state.open_nodes:
         return  # a PENDING node being resumed: its start was already sent
     _state.open_nodes.add(call.node_id)
-    _state.node = (call.node_id, call.node_type)
+    now.node = (call.node_id, call.node_type)
     emit(ExecutionEvent("node_start", call.prompt_id, time.monotonic(), call.node_id, call.node_type))
 
 
@@ -328,7 +269,7 @@ def _node_finish(call: _NodeCall, result: Any, raised: bool) -> None:
     if not raised and status == "PENDING":
         return  # finished by a later call
     _state.open_nodes.discard(call.node_id)
-    _state.node = None
+    now.node = None
     ok = not raised and status != "FAILURE"
     emit(ExecutionEvent("node_end", call.prompt_id, time.monotonic(), call.node_id, call.node_type, ok))
 

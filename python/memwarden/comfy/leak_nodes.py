@@ -39,7 +39,8 @@ def _start(det: LeakDetector, mode: str, trace: bool) -> str:
         det.reset()
         notes.append("tracking restarted: earlier samples forgotten")
     if not det.attached or mode == "start":
-        if not det.attach():
+        det.attach()
+        if not hooks.install():
             notes.append(f"per-prompt tracking unavailable: {hooks.install_reason()}")
     if trace and (mode == "start" or not tracemalloc.is_tracing()):
         det.start_tracing()

@@ -28,7 +28,6 @@ websocket: no page, no sampling. Each sample is sent as ``memwarden.status`` wit
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import math
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .. import _native
 from ..cleanup import cleanup
+from . import hooks, host
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -290,12 +290,7 @@ class Tracer:
 
 
 def install_hooks(tracer: Tracer) -> None:
-    """Subscribe to ComfyUI's execution events when ``memwarden.comfy.hooks`` exists."""
-    try:
-        hooks: Any = importlib.import_module("memwarden.comfy.hooks")
-    except ImportError:
-        tracer.hooks = "polled at each sample (execution hooks not available in this memwarden)"
-        return
+    """Subscribe to ComfyUI's execution events (installing the hooks)."""
     if hooks.install():
         hooks.subscribe(tracer.on_event)
         tracer.hooks = "execution hooks"
@@ -542,9 +537,8 @@ def register(server: Any | None = None) -> Panel | None:
     if "panel" in _registered:
         return _registered["panel"]
     if server is None:
-        try:
-            server = importlib.import_module("server").PromptServer.instance
-        except (ImportError, AttributeError):
+        server = host.server()
+        if server is None:
             return None
     panel = Panel(server)
     panel.add_routes(server.routes)
