@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from . import _native
+import memwarden._native as _native  # noqa: PLR0402 - the extension module itself, not the package namespace
 
 
 def main() -> None:

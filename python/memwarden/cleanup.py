@@ -33,7 +33,8 @@ from dataclasses import dataclass, field, fields
 from functools import partial
 from typing import Any, Callable, Optional
 
-from . import _native
+import memwarden._native as _native  # noqa: PLR0402 - the extension module itself, not the package namespace
+
 from ._native import PageoutReport, Snapshot, Step, cleanup_plan, normalize_mode
 from .torch_memory import loaded_torch
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from . import _native
+import memwarden._native as _native  # noqa: PLR0402 - the extension module itself, not the package namespace
 
 __all__ = [
     "VETO_ERRORS",

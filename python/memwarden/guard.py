@@ -41,7 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import _native, _paths
+import memwarden._native as _native  # noqa: PLR0402 - the extension module itself, not the package namespace
+
+from . import _paths
 from ._native import GivebackPlan, Headroom, HeadroomWake, HeadroomWatch, LoadPrediction, ManagerAction
 
 log = logging.getLogger("memwarden.guard")

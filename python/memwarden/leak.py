@@ -31,7 +31,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _native, _paths, events
+import memwarden._native as _native  # noqa: PLR0402 - the extension module itself, not the package namespace
+
+from . import _paths, events
 from ._native import LeakVerdict, NodeSuspect
 from .events import ExecutionEvent
 

@@ -36,7 +36,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from . import _native, _paths, events
+import memwarden._native as _native  # noqa: PLR0402 - the extension module itself, not the package namespace
+
+from . import _paths, events
 from ._native import ManagerAction, ManagerDecision, ManagerPolicy, ManagerStats, PressureWatch, Snapshot
 from .cleanup import (
     MONITOR_PIPELINE,

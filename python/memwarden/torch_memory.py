@@ -7,7 +7,7 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from . import _native
+import memwarden._native as _native  # noqa: PLR0402 - the extension module itself, not the package namespace
 
 
 def loaded_torch() -> Any | None:
