@@ -334,6 +334,10 @@ class GpuDevice(_Model):
     def utilization_gpu_percent(self) -> int | None: ...
     @property
     def utilization_memory_percent(self) -> int | None: ...
+    @property
+    def cuda_ordinal(self) -> int | None:
+        """The CUDA device number (torch's ordinal) for this process, CUDA_VISIBLE_DEVICES
+        honoured; None when hidden."""
 
 @final
 class GpuProcess(_Model):

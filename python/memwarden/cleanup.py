@@ -29,13 +29,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from functools import partial
 from typing import Any, Callable, Optional
 
 import memwarden._native as _native  # noqa: PLR0402 - the extension module itself, not the package namespace
 
-from ._native import PageoutReport, Snapshot, Step, cleanup_plan, normalize_mode
+from ._native import GpuDevice, PageoutReport, Snapshot, Step, cleanup_plan, normalize_mode
 from .torch_memory import loaded_torch
 
 log = logging.getLogger("memwarden")
@@ -293,14 +294,17 @@ class TorchCacheReport:
             parts.append(self.host_note)
         return "; ".join(parts)
 
-    def device_lines(self) -> list[str]:
+    def device_lines(self, gpus: Sequence[GpuDevice] = ()) -> list[str]:
         """Per device: reserved before -> after (and the driver's free/total when
-        asked for); or, with no CUDA device, why (the VRAM Optimizer's report)."""
+        asked for); or, with no CUDA device, why (the VRAM Optimizer's report).
+        ``gpus`` (a snapshot's) name each CUDA device by its NVML index and UUID."""
         if self.no_cuda:
             return [f"no CUDA device: {self.no_cuda}; nothing to optimize"]
+        named = {g.cuda_ordinal: f" (NVML {g.index}, {g.uuid})" for g in gpus if g.cuda_ordinal is not None}
         lines = []
         for i, d in enumerate(self.devices):
-            line = f"GPU {d}: reserved {self.reserved_before[i] / GB:.3f} -> {self.reserved_after[i] / GB:.3f} GB"
+            before, after = self.reserved_before[i] / GB, self.reserved_after[i] / GB
+            line = f"GPU cuda:{d}{named.get(d, '')}: reserved {before:.3f} -> {after:.3f} GB"
             if self.free_total:
                 free, total = self.free_total[i]
                 line += f"; free {free / GB:.2f} of {total / GB:.2f} GB"

@@ -555,7 +555,7 @@ def test_vram_optimizer_releases_reserved_vram_on_a_gpu():
     _, report, freed = execute("VRAMOptimizer", mode="Moderate", gpu_index=0)
     assert torch.cuda.memory_reserved(0) < reserved
     assert freed >= 0.25, report
-    assert "GPU 0: reserved" in report and "reserved VRAM: freed" in report, report
+    assert "GPU cuda:0 (NVML " in report and ": reserved " in report and "reserved VRAM: freed" in report, report
 
 
 class StandInCuda:
@@ -602,8 +602,8 @@ class StandInCuda:
             -1,
             ["empty_cache", ("reset_peak_memory_stats", 0), ("reset_peak_memory_stats", 1)],
             [
-                "GPU 0: reserved 2.000 -> 0.500 GB; free 7.50 of 8.00 GB",
-                "GPU 1: reserved 1.000 -> 0.250 GB; free 7.75 of 8.00 GB",
+                "GPU cuda:0: reserved 2.000 -> 0.500 GB; free 7.50 of 8.00 GB",
+                "GPU cuda:1: reserved 1.000 -> 0.250 GB; free 7.75 of 8.00 GB",
                 "reserved VRAM: freed 2.250 GB",
             ],
             2.25,
@@ -612,7 +612,7 @@ class StandInCuda:
             "Aggressive",
             1,
             ["empty_cache", "ipc_collect", ("synchronize", 1), ("reset_peak_memory_stats", 1)],
-            ["GPU 1: reserved 1.000 -> 0.250 GB; free 7.75 of 8.00 GB", "reserved VRAM: freed 0.750 GB"],
+            ["GPU cuda:1: reserved 1.000 -> 0.250 GB; free 7.75 of 8.00 GB", "reserved VRAM: freed 0.750 GB"],
             0.75,
         ),
     ],

@@ -644,7 +644,41 @@ fn a_library_that_cannot_load_says_why() {
         .contains("not found"));
 }
 
+/// One identity per GPU: NVML's index, its UUID and the CUDA number torch gives it
+/// in a process started with this CUDA_VISIBLE_DEVICES (by index, UUID or prefix).
+fn cuda_visible_devices_names_each_gpus_cuda_number(ctx: &mut Ctx) {
+    let stub = stub_or_skip!(ctx);
+    let gpus = two_gpus();
+    let ordinals = |visible: Option<&str>| -> Vec<Option<u64>> {
+        let mut vars = vec![("MEMWARDEN_STUB_GPUS", gpus.as_str())];
+        if let Some(v) = visible {
+            vars.push(("CUDA_VISIBLE_DEVICES", v));
+        }
+        let out = stub.run(&["check", "--json", "--top", "0"], &vars);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v = json(&out);
+        v["gpu"]["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["cuda_ordinal"].as_u64())
+            .collect()
+    };
+    assert_eq!(ordinals(None), [Some(0), Some(1)]);
+    assert_eq!(ordinals(Some("1")), [None, Some(0)]);
+    assert_eq!(ordinals(Some("1,0")), [Some(1), Some(0)]);
+    let uuid1 = stub_uuid(1);
+    assert_eq!(ordinals(Some(&uuid1)), [None, Some(0)]);
+    assert_eq!(
+        ordinals(Some(&uuid1[..12])),
+        [None, None],
+        "a prefix both GPUs share names neither"
+    );
+    assert_eq!(ordinals(Some("NoDevFiles")), [None, None]);
+}
+
 test_main!(
+    cuda_visible_devices_names_each_gpus_cuda_number,
     two_gpus_with_a_real_holder_and_a_pid_not_visible_here,
     status_line_shows_each_gpu_and_the_fullest_percent,
     driver_not_loaded_degrades_to_a_reason,

@@ -391,7 +391,7 @@ model! {
     /// One GPU as NVML reports it.
     PyGpuDevice = "GpuDevice" (GpuDevice) {
         index, name, uuid, total_bytes, used_bytes, free_bytes, percent_used,
-        utilization_gpu_percent, utilization_memory_percent,
+        utilization_gpu_percent, utilization_memory_percent, cuda_ordinal,
     }
     repr(index, name, used_bytes, total_bytes)
 }

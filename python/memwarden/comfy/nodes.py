@@ -272,7 +272,7 @@ class VRAMOptimizer(MemwardenNode):
             driver_free=True,
         )
         r = empty_torch_caches(torch, None if gpu_index == -1 else [gpu_index], calls)
-        lines.extend(r.device_lines())
+        lines.extend(r.device_lines(_native.snapshot(top=0).gpu.devices if r.devices else ()))
         report = "\n".join(lines)
         _emit("VRAM Optimizer", _native.status_line(), report)
         return _out(report, anything, report, round_gb(r.freed_bytes / GB))

@@ -326,6 +326,12 @@ pub struct GpuDevice {
     pub utilization_gpu_percent: Option<u32>,
     /// Percent of time memory was read or written over the last sample period.
     pub utilization_memory_percent: Option<u32>,
+    /// The CUDA device number (`cuda:N`, torch's ordinal) of this GPU for the process
+    /// read, CUDA_VISIBLE_DEVICES honoured (indices, UUIDs or their prefixes); None
+    /// when that variable hides it. With CUDA_DEVICE_ORDER=PCI_BUS_ID, or one kind
+    /// of GPU, CUDA's order is NVML's.
+    #[serde(default)]
+    pub cuda_ordinal: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]

@@ -111,6 +111,16 @@ pub fn read_gpus(lookup: ProcessLookup<'_>, pid_ns_nested: bool) -> (GpuInfo, Ve
     if info.devices.is_empty() {
         return (unavailable(warnings.join("; ")), Vec::new());
     }
+    let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+    let ids: Vec<(u32, &str)> = info
+        .devices
+        .iter()
+        .map(|d| (d.index, d.uuid.as_str()))
+        .collect();
+    let ordinals = cuda_ordinals(visible.as_deref(), &ids);
+    for (d, o) in info.devices.iter_mut().zip(ordinals) {
+        d.cuda_ordinal = o;
+    }
     info.pid_namespace_note = pid_note(&info, pid_ns_nested);
     (info, warnings)
 }
@@ -143,6 +153,7 @@ fn read_device(
         percent_used: percent(mem.used, mem.total),
         utilization_gpu_percent: util.as_ref().map(|u| u.gpu),
         utilization_memory_percent: util.as_ref().map(|u| u.memory),
+        cuda_ordinal: None,
     });
     for (kind, which, list) in [
         (
@@ -181,6 +192,46 @@ fn read_device(
     }
 }
 
+/// The CUDA device number of each GPU (`devices`: NVML index and UUID, in NVML's
+/// order) under `visible`, the value of CUDA_VISIBLE_DEVICES: unset, every GPU in
+/// order; else the GPUs it names, in its order: an index, a full UUID or a unique
+/// prefix of one (`GPU-8932`). As CUDA does, the list ends at the first entry that
+/// names no GPU, names one twice, or is ambiguous (`NoDevFiles`, `-1`, a MIG
+/// instance: no full GPU).
+pub fn cuda_ordinals(visible: Option<&str>, devices: &[(u32, &str)]) -> Vec<Option<u32>> {
+    let Some(v) = visible else {
+        return (0..devices.len() as u32).map(Some).collect();
+    };
+    let mut out = vec![None; devices.len()];
+    let mut next = 0u32;
+    for entry in v.split(',').map(str::trim) {
+        let found: Vec<usize> = if let Ok(i) = entry.parse::<u32>() {
+            devices
+                .iter()
+                .position(|(index, _)| *index == i)
+                .into_iter()
+                .collect()
+        } else if entry.starts_with("GPU-") && entry.len() > 4 {
+            devices
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, uuid))| uuid.starts_with(entry))
+                .map(|(k, _)| k)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        match found[..] {
+            [k] if out[k].is_none() => {
+                out[k] = Some(next);
+                next += 1;
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
 /// Why GPU processes may lack names.
 fn pid_note(info: &GpuInfo, pid_ns_nested: bool) -> Option<String> {
     if pid_ns_nested && !info.processes.is_empty() {
@@ -198,5 +249,41 @@ fn pid_note(info: &GpuInfo, pid_ns_nested: bool) -> Option<String> {
         )
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEVICES: [(u32, &str); 3] = [
+        (0, "GPU-5ab0c0de-0000-4000-8000-000000000000"),
+        (1, "GPU-77770000-0000-4000-8000-000000000001"),
+        (2, "GPU-77771111-0000-4000-8000-000000000002"),
+    ];
+
+    #[test]
+    fn cuda_numbers_follow_cuda_visible_devices() {
+        let o = |v: Option<&str>| cuda_ordinals(v, &DEVICES);
+        assert_eq!(o(None), [Some(0), Some(1), Some(2)]);
+        assert_eq!(o(Some("2,0")), [Some(1), None, Some(0)]);
+        assert_eq!(o(Some(" 1 ")), [None, Some(0), None]);
+        // By UUID and by a prefix that names one GPU only.
+        assert_eq!(
+            o(Some("GPU-77771111-0000-4000-8000-000000000002,GPU-5ab")),
+            [Some(1), None, Some(0)]
+        );
+        // An ambiguous prefix, an index with no GPU, a repeat, NoDevFiles: the
+        // list ends there.
+        assert_eq!(o(Some("0,GPU-7777,1")), [Some(0), None, None]);
+        assert_eq!(o(Some("1,7,0")), [None, Some(0), None]);
+        assert_eq!(o(Some("1,1,0")), [None, Some(0), None]);
+        assert_eq!(o(Some("NoDevFiles")), [None, None, None]);
+        assert_eq!(o(Some("")), [None, None, None]);
+        assert_eq!(o(Some("-1")), [None, None, None]);
+        assert_eq!(
+            o(Some("MIG-0f5e2c4a-aaaa-bbbb-cccc-000000000000")),
+            [None, None, None]
+        );
     }
 }

@@ -267,7 +267,11 @@ fn gpu_devices(out: &mut String, p: &Painter, g: &GpuInfo) {
             p.percent(d.percent_used),
             fb(d.free_bytes)
         );
-        let _ = writeln!(out, "         {}", d.uuid);
+        let cuda = match d.cuda_ordinal {
+            Some(o) => format!("cuda:{o}"),
+            None => "hidden from CUDA here (CUDA_VISIBLE_DEVICES)".into(),
+        };
+        let _ = writeln!(out, "         {}  {cuda}", d.uuid);
     }
     if g.processes.is_empty() {
         let _ = writeln!(out, "  No process holds GPU memory.");
