@@ -36,8 +36,9 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -101,6 +102,9 @@ class GuardHost(Protocol):
         """Bytes per parameter each model part is loaded at in RAM (0: to VRAM);
         with ``params`` (per part), the decisions that depend on the size too."""
 
+    def notes(self) -> list[str]:
+        """What the host says of itself for the guard's status."""
+
 
 class PlainHost:
     """The host of a process that is not ComfyUI: it gives back what the program
@@ -144,6 +148,11 @@ class PlainHost:
     def load_itemsize(self, params: dict[str, int] | None = None) -> dict[str, int]:
         return {}
 
+    def notes(self) -> list[str]:
+        with self._lock:
+            names = sorted(self._items)
+        return [f"gives back: {', '.join(names) or 'nothing registered'}"]
+
 
 @dataclass(frozen=True)
 class GuardSettings:
@@ -171,6 +180,7 @@ class GuardStatus:
     last_action: ManagerAction | None = None
     last_fault: str | None = None
     history_file: str = ""
+    host: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -183,6 +193,7 @@ class GuardStatus:
             f"{self.loads_checked} loads checked, {self.faults} faults",
             f"  history file   : {self.history_file}",
         ]
+        lines += [f"  host           : {n}" for n in self.host]
         if self.last_action is not None:
             a = self.last_action
             lat = "" if a.latency_ms is None else f", {a.latency_ms:.1f} ms after the crossing"
@@ -285,6 +296,7 @@ class Guard:
         self.lock = threading.Lock()
         self.counts = {"givebacks": 0, "refusals": 0, "loads_checked": 0, "faults": 0}
         self.last_action: ManagerAction | None = None
+        self.recent: deque[ManagerAction] = deque(maxlen=500)
         self.last_fault: str | None = None
         self.last_reading: Headroom | None = None
         self.history_path = Path(settings.history_file) if settings.history_file else _default_history_path()
@@ -502,9 +514,15 @@ class Guard:
 
     # -- history ----------------------------------------------------------------------
 
+    def actions(self) -> list[ManagerAction]:
+        """What this guard did since it started (the last 500), oldest first."""
+        with self.lock:
+            return list(self.recent)
+
     def _keep(self, a: ManagerAction) -> None:
         with self.lock:
             self.last_action = a
+            self.recent.append(a)
         if self.file is not None:
             try:
                 self.file.append(a)
@@ -533,6 +551,7 @@ class Guard:
                 last_action=self.last_action,
                 last_fault=self.last_fault,
                 history_file=str(self.history_path) if self.file is not None else f"{self.history_path} (not writable)",
+                host=self.host.notes(),
             )
 
 

@@ -1,9 +1,10 @@
 """What memwarden did, for the panel's feed and the metrics route.
 
-One place joins the pack's three records of activity: the background manager's
-history (:mod:`memwarden.manager`), the cleanups run from the panel
-(:mod:`memwarden.comfy.routes`) and the leak detector (:mod:`memwarden.leak`). It
-gives them to the panel as its ``cleanups`` and ``leak`` sections and to
+One place joins the pack's records of activity: the background manager's history
+(:mod:`memwarden.manager`), the cleanups run from the panel
+(:mod:`memwarden.comfy.routes`), the headroom guard (:mod:`memwarden.guard`) and
+the leak detector (:mod:`memwarden.leak`). It gives them to the panel as its
+``cleanups``, ``guard`` and ``leak`` sections and to
 ``/memwarden/metrics`` as the activity series (cleanups by action and trigger, bytes
 reclaimed, the leak slope). Nothing here decides anything: the leak verdict is the
 core's (``assess_leak``), the figures are the records' own.
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import leak, manager
+from .. import guard, leak, manager
 
 #: How many cleanups the panel lists.
 SHOWN = 10
@@ -70,6 +71,23 @@ def leak_section() -> dict[str, Any] | None:
     }
 
 
+def guard_section() -> dict[str, Any] | None:
+    """The headroom guard now: the limit that binds, the reserve, what it gave back
+    and refused; None (the panel shows "not running") when it is off."""
+    g = guard.current()
+    if g is None:
+        return None
+    st = g.status()
+    return {
+        "text": st.text,
+        "headroom_bytes": st.reading.headroom_bytes if st.reading else None,
+        "limit_bytes": st.reading.limit_bytes if st.reading else None,
+        "reserve_bytes": st.reserve_bytes,
+        "givebacks": st.givebacks,
+        "refusals": st.refusals,
+    }
+
+
 def _count_cleanups(rows: dict[tuple[str, str], list[int]], action: str, trigger: str, freed: int) -> None:
     row = rows.setdefault((action, trigger), [0, 0])
     row[0] += 1
@@ -85,6 +103,10 @@ def metrics_activity(panel_items: Callable[[], list[dict[str, Any]]]) -> dict[st
         _count_cleanups(rows, a.mode, a.trigger, a.freed_bytes)
     for i in panel_items():
         _count_cleanups(rows, str(i["mode"]), "panel", int(i["process_freed_bytes"]) + int(i["vram_freed_bytes"]))
+    g = guard.current()
+    if g is not None:
+        for a in g.actions():
+            _count_cleanups(rows, a.mode, a.trigger, a.freed_bytes)
     cleanups = [
         {"action": action, "trigger": trigger, "count": n, "reclaimed_bytes": freed}
         for (action, trigger), (n, freed) in sorted(rows.items())
@@ -110,5 +132,6 @@ def register() -> bool:
 
     routes.register_feed_provider("cleanups", lambda: cleanups_section(panel_items))
     routes.register_feed_provider("leak", leak_section)
+    routes.register_feed_provider("guard", guard_section)
     metrics_route.set_activity_provider(lambda: metrics_activity(panel_items))
     return True

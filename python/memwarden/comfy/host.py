@@ -343,6 +343,13 @@ class ComfyHost:
             gc.collect()
         return Released(freed, "; ".join(parts) or "nothing cached to give back")
 
+    def notes(self) -> list[str]:
+        return [
+            f"ComfyUI {version()}; safe points: {self.calls.reason}",
+            f"loads: {_Installed.load_events}; RAM figures: {_Installed.ram_figures}",
+            ComfyReleases.text(),
+        ]
+
     def load_itemsize(self, params: dict[str, int] | None = None) -> dict[str, int]:
         """Bytes per parameter ComfyUI loads each part at in RAM, as its own model
         management decides for the load device (0: the part goes to VRAM). With
@@ -490,6 +497,52 @@ def install_ram_figures(reading: Callable[[], Any]) -> str:
     return f"{r.line}: {', '.join(patched)}"
 
 
+class ComfyReleases:
+    """What ComfyUI 0.28's own RAM-pressure cache gave back (its ``ram_release``,
+    counted): where ComfyUI already does the job, the guard finds the headroom back
+    and does nothing more."""
+
+    lock = threading.Lock()
+    calls = 0
+    released = 0
+    estimated_bytes = 0
+
+    @classmethod
+    def text(cls) -> str:
+        with cls.lock:
+            if not cls.calls:
+                return "ComfyUI's RAM-pressure cache: not in use, or it has not released anything"
+            return (
+                f"ComfyUI's RAM-pressure cache released entries {cls.released} time(s) of {cls.calls} "
+                f"(about {cls.estimated_bytes / 2**30:.2f} GB of tensors it counts; models it does not)"
+            )
+
+
+def watch_comfy_releases() -> str:
+    """Count what ComfyUI's RAM-pressure cache (0.28) releases, by wrapping its
+    ``ram_release``; the guard reports it. Nothing on a ComfyUI without one."""
+    caching = sys.modules.get("comfy_execution.caching")
+    cls = getattr(caching, "RAMPressureCache", None)
+    original = getattr(cls, "ram_release", None)
+    if cls is None or not callable(original):
+        return "this ComfyUI has no RAM-pressure cache"
+    if getattr(original, "__memwarden__", False):
+        return "counted"
+
+    def ram_release(self: Any, *args: Any, **kwargs: Any) -> Any:
+        freed = original(self, *args, **kwargs)
+        with ComfyReleases.lock:
+            ComfyReleases.calls += 1
+            if isinstance(freed, (int, float)) and freed > 0:
+                ComfyReleases.released += 1
+                ComfyReleases.estimated_bytes += int(freed)
+        return freed
+
+    ram_release.__memwarden__ = True  # type: ignore[attr-defined]
+    cls.ram_release = ram_release
+    return "counted"
+
+
 # ---------------------------------------------------------------------------
 # The guard inside ComfyUI
 # ---------------------------------------------------------------------------
@@ -581,6 +634,7 @@ def start_guard() -> str:
     if _Installed.unsubscribe is None:
         _Installed.unsubscribe = hooks.subscribe(_on_load)
     _Installed.load_events = install_load_events()
+    watch_comfy_releases()
     if g is not None and _enabled(settings, SETTING_RAM_FIGURES, "MEMWARDEN_COMFY_RAM_FIGURES"):
         _Installed.ram_figures = install_ram_figures(g.reader.read)
         log.info("[memwarden] ComfyUI's RAM figures: %s (off: setting %s or MEMWARDEN_COMFY_RAM_FIGURES=0)",

@@ -51,7 +51,7 @@ MIN_INTERVAL_S = 0.25
 MAX_INTERVAL_S = 60.0
 DEFAULT_INTERVAL_S = 1.0
 #: Sections the page knows; one without a provider shows "not running".
-SECTIONS = ("cleanups", "leak")
+SECTIONS = ("cleanups", "guard", "leak")
 MODES = ("monitor", "conservative", "balanced", "aggressive")
 TRACE_SAMPLES = 3600
 RECENT_SAMPLES = 300
