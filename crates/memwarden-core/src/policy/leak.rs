@@ -507,6 +507,149 @@ mod tests {
     }
 
     #[test]
+    fn normal_cdf_to_seven_places() {
+        // Phi(x) from standard tables (e.g. NIST/SEMATECH e-Handbook 1.3.6.7.1).
+        for (x, phi) in [
+            (0.5, 0.691_462_461),
+            (1.0, 0.841_344_746),
+            (-1.0, 0.158_655_254),
+            (2.0, 0.977_249_868),
+            (3.0, 0.998_650_102),
+            (-3.0, 0.001_349_898),
+            (0.1, 0.539_827_837),
+        ] {
+            let got = normal_cdf(x);
+            assert!((got - phi).abs() < 2e-7, "Phi({x}) = {got}, tables: {phi}");
+        }
+    }
+
+    #[test]
+    fn no_trend_at_all_has_p_one() {
+        // S = 0 with a nonzero variance: Z = 0 and p = 1, not a tiny negative Z.
+        let t = mann_kendall(&[2.0, 1.0, 1.0, 2.0]).unwrap();
+        assert_eq!(t.s, 0);
+        assert!(t.var_s > 0.0);
+        assert_eq!((t.z, t.p), (0.0, 1.0));
+    }
+
+    #[test]
+    fn median_and_theil_sen_on_small_sets() {
+        assert_eq!(median(&mut []), 0.0);
+        assert_eq!(median(&mut [5.0]), 5.0);
+        assert_eq!(median(&mut [9.0, 1.0, 5.0]), 5.0);
+        assert_eq!(median(&mut [9.0, 1.0, 5.0, 3.0]), 4.0);
+        assert_eq!(median(&mut [-2.0, -8.0]), -5.0);
+        // Pairs of [0, 2, 3]: slopes 2, 1.5 and 1: the median is 1.5.
+        assert_eq!(theil_sen_slope(&[0.0, 2.0, 3.0]), 1.5);
+        // Pairs of [10, 6, 4, 1]: -4, -3, -3, -2, -2.5, -3: the median is -3.
+        assert_eq!(theil_sen_slope(&[10.0, 6.0, 4.0, 1.0]), -3.0);
+        assert_eq!(theil_sen_slope(&[]), 0.0);
+    }
+
+    fn record(
+        node_type: &str,
+        prompt_index: usize,
+        rss: f64,
+        vram: f64,
+        traced: Option<f64>,
+    ) -> NodeRecord {
+        NodeRecord {
+            node_type: node_type.into(),
+            prompt_index,
+            delta_rss: (rss * MB) as i64,
+            delta_vram: (vram * MB) as i64,
+            delta_traced: traced.map(|t| (t * MB) as i64),
+        }
+    }
+
+    #[test]
+    fn retained_host_prefers_the_traced_delta() {
+        assert_eq!(record("A", 0, 3.0, 0.0, None).retained_host(), 3 << 20);
+        assert_eq!(
+            record("A", 0, 3.0, 0.0, Some(-1.0)).retained_host(),
+            -(1 << 20)
+        );
+    }
+
+    #[test]
+    fn attribution_sums_medians_and_orders_by_host_plus_vram() {
+        let mut records = Vec::new();
+        for p in 0..20 {
+            // Keeps that alternate (+, -) add up to no trend: these types are no
+            // leak, and are ordered by median host + median VRAM. Prompts 3..20
+            // hold nine odd ones and eight even ones, so each median is the odd
+            // prompts' value.
+            let even = p % 2 == 0;
+            let alt = |e: f64, o: f64| if even { e } else { o };
+            records.push(record("HostOnly", p, alt(1.0, -1.0), 0.0, None)); // -1
+            records.push(record("SomeVram", p, alt(1.0, -1.0), alt(-2.0, 2.0), None)); // -1 + 2
+                                                                                       // Traced: its traced delta counts (-1.5), not its large RSS delta.
+            records.push(record(
+                "Traced",
+                p,
+                alt(40.0, 38.0),
+                0.0,
+                Some(alt(0.5, -1.5)),
+            ));
+            // VRAM alone grows 8 MB every execution: a leak, first whatever its host.
+            records.push(record("VramLeak", p, 0.0, 8.0, None));
+        }
+        let cfg = LeakConfig {
+            warmup: 3,
+            ..config()
+        };
+        let s = attribute_nodes(&records, &cfg);
+        let names: Vec<&str> = s.iter().map(|x| x.node_type.as_str()).collect();
+        assert_eq!(names, ["VramLeak", "SomeVram", "HostOnly", "Traced"]);
+        assert!(s[0].verdict.leak, "{}", s[0].verdict.reason);
+        for x in &s[1..] {
+            assert!(!x.verdict.leak, "{}: {}", x.node_type, x.verdict.reason);
+        }
+        // Each type's verdict is on its own executions after the warm-up: 17.
+        for x in &s {
+            assert_eq!(
+                (x.executions, x.verdict.points),
+                (17, 17),
+                "{}",
+                x.node_type
+            );
+        }
+        let v = &s[0];
+        assert_eq!(
+            (v.total_vram_bytes, v.median_vram_bytes),
+            ((17 * 8) << 20, 8.0 * MB)
+        );
+        assert_eq!(
+            (
+                v.total_rss_bytes,
+                v.median_traced_bytes,
+                v.total_traced_bytes
+            ),
+            (0, None, None)
+        );
+        assert!((v.verdict.slope_bytes_per_prompt - 8.0 * MB).abs() < 1.0);
+        let t = &s[3];
+        assert_eq!(t.median_traced_bytes, Some(-1.5 * MB));
+        assert_eq!(
+            t.total_traced_bytes,
+            Some((8.0 * 0.5 * MB - 9.0 * 1.5 * MB) as i64)
+        );
+        assert_eq!(t.median_rss_bytes, 38.0 * MB);
+        let h = &s[2];
+        assert_eq!((h.total_rss_bytes, h.median_rss_bytes), (-(1 << 20), -MB));
+        let v = &s[1];
+        assert_eq!(
+            (v.median_vram_bytes, v.total_vram_bytes),
+            (2.0 * MB, 2 << 20)
+        );
+        // Records from the warm-up prompts only: the type is not listed.
+        let early = [record("Early", 2, 1.0, 0.0, None)];
+        assert!(attribute_nodes(&early, &cfg).is_empty());
+        let at_warmup = [record("AtWarmup", 3, 1.0, 0.0, None)];
+        assert_eq!(attribute_nodes(&at_warmup, &cfg).len(), 1);
+    }
+
+    #[test]
     fn normal_cdf_matches_tables() {
         assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
         assert!((normal_cdf(1.96) - 0.975_002).abs() < 1e-5);
