@@ -324,6 +324,14 @@ mod tests {
     }
 
     #[test]
+    fn the_default_margin_is_the_documented_gib() {
+        // README: `--min-swap-free` (default 1 GiB); the nodes and the Python API
+        // share it.
+        assert_eq!(DEFAULT_MIN_SWAP_FREE, 1024 * 1024 * 1024);
+        assert_eq!(format_bytes(DEFAULT_MIN_SWAP_FREE), "1.00 GiB");
+    }
+
+    #[test]
     fn margin_counts() {
         assert!(evaluate(&sys(1000, 110), None, 100, 10, false, &GuardKnobs::cli()).allowed);
         let v = evaluate(&sys(1000, 109), None, 100, 10, false, &GuardKnobs::cli());

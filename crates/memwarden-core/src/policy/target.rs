@@ -350,6 +350,20 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
     }
 
+    // A Windows path seen from Linux (/proc of a Wine process, a test on a copy).
+    #[cfg(unix)]
+    #[test]
+    fn a_windows_absolute_script_is_not_joined_to_the_working_directory() {
+        let l = launch(&["python.exe", r"C:\ComfyUI\main.py"], Some("/home/u"));
+        assert_eq!(
+            comfyui_main(&l, &checkout),
+            Some(PathBuf::from(r"C:\ComfyUI\main.py"))
+        );
+        // Named otherwise, nothing says it is ComfyUI.
+        let l = launch(&["python.exe", r"D:\apps\main.py"], Some("/home/u"));
+        assert_eq!(comfyui_main(&l, &checkout), None);
+    }
+
     #[test]
     fn options_before_the_script() {
         let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
