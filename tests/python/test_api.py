@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import memwarden
 import numpy
@@ -95,6 +96,125 @@ def test_bad_input_raises_specific_errors(call, exc, kind, code):
         call()
     assert isinstance(info.value, memwarden.MemwardenError)
     assert info.value.kind == kind and info.value.exit_code == code
+
+
+#: The exit-code table (README "Exit codes"; crates/memwarden-core/src/error.rs
+#: pins the same on the Rust side): each exception class, its ``.kind`` and its
+#: ``.exit_code``. Malformed /proc files and I/O errors are the base class, code 1.
+EXIT_CODES = {
+    "InvalidInput": ("invalid_input", 2),
+    "NoSuchProcess": ("no_such_process", 3),
+    "PermissionDenied": ("permission_denied", 4),
+    "Unsupported": ("unsupported", 5),
+    "GuardRefused": ("guard_refused", 6),
+    "Protected": ("protected", 7),
+    "Ambiguous": ("ambiguous", 8),
+    "HeadroomRefused": ("headroom_refused", 9),
+}
+
+
+def without_admin(drop: bool) -> list[str]:
+    """The command prefix that runs a child without CAP_SYS_ADMIN (``drop``), as an
+    unprivileged user runs: setpriv takes it out of root's bounding set."""
+    if not drop:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) not found: root cannot be run without CAP_SYS_ADMIN here")
+    return [setpriv, "--inh-caps=-sys_admin", "--bounding-set=-sys_admin"]
+
+
+def provoke(code: str, drop_admin: bool) -> dict:
+    """Run ``code`` (a memwarden call) in a fresh interpreter: the class, kind and
+    exit code of the memwarden error it raised."""
+    script = (
+        "import json, memwarden\n"
+        "try:\n"
+        f"    {code}\n"
+        "    print(json.dumps(None))\n"
+        "except memwarden.MemwardenError as e:\n"
+        "    print(json.dumps({'class': type(e).__name__, 'kind': e.kind, 'exit_code': e.exit_code}))\n"
+    )
+    out = subprocess.run(
+        [*without_admin(drop_admin), sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return json.loads(out.stdout)
+
+
+def cli(args: list[str], drop_admin: bool) -> tuple[int, dict]:
+    """The memwarden command with ``--json``: its exit status and its error object."""
+    out = subprocess.run(
+        [*without_admin(drop_admin), sys.executable, "-m", "memwarden", *args, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    return out.returncode, json.loads(out.stdout)
+
+
+def huge_model(where: Path) -> Path:
+    """A .safetensors file whose one tensor takes more than this machine's binding
+    limit (a hole on disk: only the header is written)."""
+    limit = memwarden.HeadroomWatch().read().limit_bytes
+    n = limit // 4 + (1 << 30)
+    raw = json.dumps({"model.diffusion_model.w": {"dtype": "F32", "shape": [n], "data_offsets": [0, n * 4]}}).encode()
+    path = where / "huge.safetensors"
+    with open(path, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little") + raw)
+        f.truncate(8 + len(raw) + n * 4)
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(EXIT_CODES))
+def test_exceptions_and_the_command_share_the_exit_code_table(name, child, tmp_path):
+    """Each kind of error, provoked for real through the Python API and through the
+    command: the exception's class, ``.kind`` and ``.exit_code``, and the command's
+    exit status and JSON error object, are the table's."""
+    c = child(8)
+    root = os.geteuid() == 0
+    huge = huge_model(tmp_path)
+    # (the Python call, the command, run without CAP_SYS_ADMIN) for each kind.
+    cases = {
+        "InvalidInput": ("memwarden.parse_size('lots')", ["reclaim", "--bytes", "lots"], False),
+        "NoSuchProcess": ("memwarden.snapshot(999_999_999)", ["trim", "--pid", "999999999"], False),
+        # Dropping the page cache needs CAP_SYS_ADMIN: refused, before anything is done.
+        "PermissionDenied": ("memwarden.purge_cache()", ["purge-cache"], root),
+        # memory.reclaim of this process's own group: cgroup v2 only.
+        "Unsupported": ("memwarden.reclaim(1 << 20)", ["reclaim", "--bytes", "1M"], False),
+        "GuardRefused": (
+            f"memwarden.trim_process({c.pid}, min_swap_free=1 << 50)",
+            ["trim", "--pid", str(c.pid), "--min-swap-free", "1024T"],
+            False,
+        ),
+        "Protected": ("memwarden.trim_process(1)", ["trim", "--pid", "1"], False),
+        # The API has no --auto: the command only.
+        "Ambiguous": (None, ["trim", "--auto", "--min-swap-free", "1024T"], False),
+        # A model file (a sparse one: only its header is read) larger than this
+        # machine's own binding limit.
+        "HeadroomRefused": (
+            f"memwarden.guard.Guard(memwarden.guard.GuardSettings(history_file={str(huge)!r}"
+            f" + '.jsonl')).check_load({str(huge)!r}, 'loading huge.safetensors')",
+            ["headroom", "--load", str(huge)],
+            False,
+        ),
+    }
+    code, args, drop_admin = cases[name]
+    kind, exit_code = EXIT_CODES[name]
+    assert issubclass(getattr(memwarden, name), memwarden.MemwardenError)
+    if code is not None:
+        got = provoke(code, drop_admin)
+        if got is None and name == "Unsupported":
+            pytest.skip("memory.reclaim works in this process's cgroup here: nothing is unsupported to provoke")
+        assert got == {"class": name, "kind": kind, "exit_code": exit_code}, got
+    rc, err = cli(args, drop_admin)
+    if name == "Ambiguous" and err.get("kind") == "guard_refused":
+        pytest.skip(f"a ComfyUI server runs here, so --auto found exactly one: {err['error'][:120]}...")
+    assert (rc, err["kind"], err["exit_code"]) == (exit_code, kind, exit_code), err
 
 
 ME = os.getpid()
@@ -259,18 +379,28 @@ def test_cold_pages_go_first_under_pressure(memory_group, swap, child, cold):
     """What cold=True is for: two children of 128 MiB in one memory cgroup, then
     reclaim of 100 MiB from the group (what memory pressure does). Without advice
     the kernel takes the older child's pages; with the younger one marked cold, it
-    takes the younger one's instead."""
+    takes the younger one's instead.
+
+    What the squeeze moved to swap is measured around it, per child, and the two
+    are compared: the child that should go gives most of the 100 MiB, the other far
+    less. Reclaim is not exact (it works in batches, and the rest of the machine
+    may be reclaiming at the same time), so the kept child may lose a little, but
+    never near what the taken one loses."""
     swap(512)
     older = child(128, memory_group.path)
     younger = child(128, memory_group.path)
     if cold:
         r = memwarden.trim_process(younger.pid, cold=True)
         assert r.advice == "cold" and r.guard.allowed
-    memory_group.squeeze(100 * MIB)
     taken, kept = (younger, older) if cold else (older, younger)
+    t0, k0 = taken.memory(), kept.memory()
+    memory_group.squeeze(100 * MIB)
     t, k = taken.memory(), kept.memory()
-    assert t["VmSwap"] >= 80 * MIB, (t, k)
-    assert k["VmSwap"] < 16 * MIB and k["RssAnon"] >= 112 * MIB, (t, k)
+    took = t["VmSwap"] - t0["VmSwap"]
+    spared = k["VmSwap"] - k0["VmSwap"]
+    figures = {"taken": (t0, t), "kept": (k0, k)}
+    assert took >= 80 * MIB, figures
+    assert spared * 4 <= took, f"the kept child lost {spared >> 20} MiB, the taken one {took >> 20} MiB: {figures}"
 
 
 def test_trim_guard_refuses_without_swap_and_changes_nothing(child, swap_lock):

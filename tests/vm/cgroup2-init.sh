@@ -90,6 +90,17 @@ run leaf_check in_group box/c memwarden check --json --no-gpu --top 0
 fact box_c_current_after "$(cat $cg/box/c/memory.current)"
 fact box_current_leaf "$(cat $cg/box/memory.current)"
 
+#    memory.high along the path: hi throttles at 200 MiB, hi/leaf only at 400 MiB;
+#    the tightest, hi's, is the one reported.
+mkdir $cg/hi
+echo $((200 * MiB)) >$cg/hi/memory.high
+echo +memory >$cg/hi/cgroup.subtree_control
+mkdir $cg/hi/leaf
+echo $((400 * MiB)) >$cg/hi/leaf/memory.high
+fact hi_high "$(cat $cg/hi/memory.high)"
+fact hi_leaf_high "$(cat $cg/hi/leaf/memory.high)"
+run high_check in_group hi/leaf memwarden check --json --no-gpu --top 0
+
 # 2. memory.reclaim on a group holding 128 MiB of clean page cache (read from a
 #    block device, no swap yet), then bad sizes that must change nothing.
 mkdir $cg/rec
@@ -114,7 +125,9 @@ fact press_some_total_after "$(sed -n 's/^some .*total=//p' $cg/press/memory.pre
 
 # 4. Swap: a real swap device; sw (memory.swap.max = 0) holds sw/leaf, where a
 #    64 MiB child lives. The swap guard refuses to page it out; once sw allows
-#    192 MiB of swap, the trim goes through.
+#    192 MiB of swap, the trim goes through; with that swap in use, a second
+#    child's trim that would fit the whole allowance but not what is left of it is
+#    refused.
 if mkswap /dev/vda >/dev/null && swapon /dev/vda; then
   fact swap_total_kib "$(awk '/^SwapTotal:/ { print $2 }' /proc/meminfo)"
   mkdir $cg/sw
@@ -131,6 +144,17 @@ if mkswap /dev/vda >/dev/null && swapon /dev/vda; then
     run trim_allowed memwarden trim --pid "$pid" --min-swap-free 0 --json
     fact sw_status_after_trim "$(status_of "$pid")"
     fact sw_leaf_swap_current "$(cat $cg/sw/leaf/memory.swap.current)"
+    # The allowance now holds that child's swap: what is left is 192 MiB minus
+    # it, too little for a second child's 96 MiB plus a 64 MiB margin.
+    run sw_check in_group sw/leaf memwarden check --json --no-gpu --top 0
+    mkdir $cg/sw/leaf2
+    spawn s2 sw/leaf2 96
+    fact sw2_pid "$pid"
+    fact sw_swap_current "$(cat $cg/sw/memory.swap.current)"
+    fact sw2_status_before "$(status_of "$pid")"
+    run trim_allowance_in_use memwarden trim --pid "$pid" --min-swap-free 64M --json
+    fact sw2_status_after "$(status_of "$pid")"
+    fact sw_swap_current_after "$(cat $cg/sw/memory.swap.current)"
   else
     note "no memory.swap.max: kernel without cgroup swap accounting"
   fi

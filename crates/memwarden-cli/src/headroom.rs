@@ -31,6 +31,77 @@ pub(crate) struct HeadroomArgs {
     /// With --watch: stop after this many seconds (also without an event).
     #[arg(long, value_name = "SECONDS", requires = "watch", value_parser = parse_seconds)]
     seconds: Option<f64>,
+    /// Would loading this model file fit? Its tensors (safetensors header) at their
+    /// own dtype, or at --as; exit 9 when it cannot fit under the binding limit.
+    #[arg(long, value_name = "MODEL", conflicts_with = "watch")]
+    load: Option<std::path::PathBuf>,
+    /// With --load: the bytes per parameter the model's weights take in RAM (fp32 =
+    /// 4, what ComfyUI loads a diffusion model at on the CPU; fp16/bf16 = 2).
+    #[arg(long = "as", value_name = "DTYPE", requires = "load", value_enum)]
+    as_dtype: Option<LoadDtype>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LoadDtype {
+    Fp32,
+    Fp16,
+    Bf16,
+    Fp8,
+}
+
+/// Predict loading `path` and judge it under `r`: the prediction and plan, or the
+/// refusal as an error (exit 9).
+fn would_load(
+    path: &std::path::Path,
+    dtype: Option<LoadDtype>,
+    r: &memwarden_core::Headroom,
+    reserve: u64,
+) -> Result<(memwarden_core::LoadPrediction, memwarden_core::LoadPlan), Error> {
+    use memwarden_core::policy::{headroom::plan_load, predict};
+    use memwarden_core::Component;
+    let (size, tensors) = memwarden_core::probe::model_file::read_model_file(path)?;
+    let itemsize: Vec<(Component, u32)> = match dtype {
+        None => vec![],
+        Some(d) => {
+            let b = match d {
+                LoadDtype::Fp32 => 4,
+                LoadDtype::Fp16 | LoadDtype::Bf16 => 2,
+                LoadDtype::Fp8 => 1,
+            };
+            [
+                Component::Diffusion,
+                Component::TextEncoder,
+                Component::Vae,
+                Component::Other,
+            ]
+            .into_iter()
+            .map(|c| (c, b))
+            .collect()
+        }
+    };
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let p = predict::predict(&predict::LoadFacts {
+        file: &name,
+        file_bytes: size,
+        tensors: tensors.as_deref(),
+        default_component: Component::Other,
+        itemsize: &itemsize,
+        measured_bytes: None,
+    });
+    let plan = plan_load(&format!("loading {name}"), p.bytes, r, reserve, 0);
+    if let Some(refusal) = plan.refusal.clone() {
+        return Err(Error::HeadroomRefused {
+            message: memwarden_core::render::headroom::refusal(
+                &refusal,
+                memwarden_core::render::headroom::Knobs::CLI,
+            ),
+            refusal: Box::new(refusal),
+        });
+    }
+    Ok((p, plan))
 }
 
 fn parse_events(s: &str) -> Result<u64, String> {
@@ -65,6 +136,25 @@ pub(crate) fn run(a: &HeadroomArgs, json: bool) -> Result<(), Error> {
     };
     let mut w = HeadroomWatch::open(pid, a.reserve)?;
     let r = w.read_now()?;
+    if let Some(path) = &a.load {
+        let (p, plan) = would_load(path, a.as_dtype, &r, w.reserve())?;
+        if json {
+            let v = serde_json::json!({ "reading": r, "reserve_bytes": w.reserve(), "prediction": p, "plan": plan });
+            write_stdout(&(serde_json::to_string(&v).expect("serializes") + "\n"))?;
+        } else {
+            write_stdout(&format!(
+                "{}Load     : {}\n           it fits{}\n",
+                headroom_text(&r, w.reserve(), &w.describe()),
+                memwarden_core::render::headroom::prediction_line(&p),
+                if p.bytes <= r.headroom_bytes.saturating_sub(w.reserve()) {
+                    ""
+                } else {
+                    " (into the reserve)"
+                }
+            ))?;
+        }
+        return Ok(());
+    }
     let now = Now {
         reading: &r,
         reserve_bytes: w.reserve(),

@@ -1,8 +1,9 @@
 //! cgroup v2 for real, inside a small VM: the machine running the tests may have
 //! its memory controller on v1, so tests/vm/cgroup2.sh boots a Debian kernel under
 //! qemu with only cgroup v2 mounted and runs the scenarios of
-//! tests/vm/cgroup2-init.sh there: nested limits, memory.reclaim, memory.pressure,
-//! memory.swap.max and the swap guard. One boot serves every test below; each test
+//! tests/vm/cgroup2-init.sh there: nested limits, memory.high along the path,
+//! memory.reclaim, memory.pressure, memory.swap.max and the swap guard (swap already
+//! in use included). One boot serves every test below; each test
 //! checks one scenario against what the guest read from the cgroup files itself.
 //! Without qemu, apt or a network the tests say why they skip. MEMWARDEN_SKIP_VM=1
 //! skips them on purpose.
@@ -333,6 +334,24 @@ fn leaf_limit_tighter_than_its_parent_wins(ctx: &mut Ctx) {
     assert!(u(&e["used_bytes"]) <= usage, "{e}");
 }
 
+/// Scenario 1c: hi/leaf (memory.high 400 MiB) below hi (memory.high 200 MiB): the
+/// parent throttles first, so the snapshot's high_bytes is the parent's.
+fn memory_high_is_the_tightest_along_the_path(ctx: &mut Ctx) {
+    let g = guest!(ctx);
+    assert_eq!(g.fact_u64("hi_high"), 200 * MIB);
+    assert_eq!(g.fact_u64("hi_leaf_high"), 400 * MIB);
+    let r = g.run("high_check");
+    assert_eq!(r.rc, 0, "{}", r.stderr);
+    let v = r.json();
+    let cg = &v["container"]["cgroup"];
+    assert_eq!(cg["path"], "/hi/leaf", "{cg}");
+    assert_eq!(
+        u(&cg["high_bytes"]),
+        200 * MIB,
+        "the parent's memory.high, not the leaf's 400 MiB: {cg}"
+    );
+}
+
 /// Scenario 2: `reclaim --bytes 64M` in a group holding 128 MiB of clean page
 /// cache; the report's figures are memory.current before and after.
 fn reclaim_takes_memory_back_from_its_own_group(ctx: &mut Ctx) {
@@ -557,15 +576,63 @@ fn headroom_watch_on_v2_binds_memory_high_and_sees_a_change(ctx: &mut Ctx) {
     assert!(g.fact_u64("hw_leaf_current") >= 140 * MIB);
 }
 
+/// Scenario 4, last: sw's 192 MiB allowance already holds the first child's swap
+/// (sw's memory.swap.current). The snapshot reports that use, and a second
+/// child's 96 MiB plus a 64 MiB margin, which the whole allowance would take but
+/// what is left of it does not, is refused with what is left named; nothing moves.
+fn swap_already_in_use_counts_against_the_allowance(ctx: &mut Ctx) {
+    let g = guest!(ctx);
+    if !swap_scenario(g) {
+        skip!(ctx, "the guest could not set up swap: {:?}", g.notes);
+    }
+    let used = g.fact_u64("sw_leaf_swap_current");
+    let v = g.run("sw_check").json();
+    let cg = &v["container"]["cgroup"];
+    assert_eq!(u(&cg["swap_limit_bytes"]), 192 * MIB, "{cg}");
+    assert_eq!(cg["swap_limit_set_at"], "/sys/fs/cgroup/sw", "{cg}");
+    assert!(
+        near(u(&cg["swap_usage_bytes"]), used, 4 * MIB),
+        "swap_usage_bytes vs sw's memory.swap.current {used}: {cg}"
+    );
+    let in_use = g.fact_u64("sw_swap_current");
+    assert!(in_use >= 56 * MIB, "sw's swap in use: {in_use}");
+    let r = g.run("trim_allowance_in_use");
+    assert_eq!(r.rc, 6, "exit code: {}\n{}", r.stderr, r.stdout);
+    let e = r.json();
+    assert_eq!(e["kind"], "guard_refused", "{e}");
+    let msg = e["error"].as_str().unwrap();
+    // "... (128.00 MiB left of 192.00 MiB)": what the allowance leaves.
+    let left = msg
+        .split("capped by the cgroup's swap allowance (")
+        .nth(1)
+        .and_then(|t| t.split(" MiB left of 192.00 MiB)").next())
+        .and_then(|t| t.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no allowance left in the refusal: {msg}"));
+    let want = (192 * MIB - in_use) as f64 / MIB as f64;
+    assert!(
+        (left - want).abs() <= 1.0,
+        "{left} MiB left, sw's memory.swap.current says {want:.2}: {msg}"
+    );
+    let before = g.fact_status("sw2_status_before");
+    let after = g.fact_status("sw2_status_after");
+    assert!(before.1 >= 90 * MIB, "the second child holds {before:?}");
+    assert!(
+        near(before.0, after.0, 4 * MIB) && before.2 == after.2,
+        "RSS/swap moved on a refusal: {before:?} -> {after:?}"
+    );
+}
+
 test_main!(
     headroom_watch_on_v2_binds_memory_high_and_sees_a_change,
     nested_check_takes_limit_and_usage_from_the_limiting_parent,
     nested_status_uses_the_limiting_parent,
     leaf_limit_tighter_than_its_parent_wins,
+    memory_high_is_the_tightest_along_the_path,
     reclaim_takes_memory_back_from_its_own_group,
     reclaim_refuses_bad_sizes_and_changes_nothing,
     reclaim_bad_size_with_json_prints_the_error_object,
     snapshot_reads_the_cgroups_memory_pressure,
     swap_guard_refuses_when_the_parent_allows_no_swap,
     trim_within_the_swap_allowance_pages_out,
+    swap_already_in_use_counts_against_the_allowance,
 );

@@ -158,3 +158,123 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of each kind.
+    /// Every variant, once: a new one fails to compile here until it is listed in
+    /// [`every_kind`] and the table below.
+    #[allow(dead_code)]
+    fn listed(e: &Error) {
+        match e {
+            Error::NoSuchProcess { .. }
+            | Error::InvalidInput(_)
+            | Error::PermissionDenied { .. }
+            | Error::Unsupported(_)
+            | Error::GuardRefused(_)
+            | Error::Protected(_)
+            | Error::Ambiguous(_)
+            | Error::HeadroomRefused { .. }
+            | Error::Malformed { .. }
+            | Error::Io { .. } => {}
+        }
+    }
+
+    fn every_kind() -> Vec<Error> {
+        vec![
+            Error::NoSuchProcess { pid: 42 },
+            Error::InvalidInput("x".into()),
+            Error::PermissionDenied {
+                what: "w".into(),
+                needs: "n".into(),
+            },
+            Error::Unsupported("u".into()),
+            Error::GuardRefused("g".into()),
+            Error::Protected("p".into()),
+            Error::Ambiguous("a".into()),
+            Error::HeadroomRefused {
+                message: "m".into(),
+                refusal: Box::new(crate::model::Refusal {
+                    cause: crate::model::RefusalCause::Headroom,
+                    what: "loading x".into(),
+                    needed_bytes: 2,
+                    free_bytes: 1,
+                    margin_bytes: 0,
+                    limit_bytes: None,
+                    limit_set_at: None,
+                }),
+            },
+            Error::malformed("f", "d"),
+            Error::io("c", io::Error::other("disk on fire")),
+        ]
+    }
+
+    /// The exit codes are the CLI's contract (README "Exit codes"), and the Python
+    /// exceptions carry the same `.kind` and `.exit_code` (tests/python/test_api.py
+    /// pins the same table on that side): every kind, its word and its number.
+    #[test]
+    fn exit_code_table_is_pinned() {
+        let table: Vec<(&str, i32)> = every_kind()
+            .iter()
+            .map(|e| (e.kind(), e.exit_code()))
+            .collect();
+        assert_eq!(
+            table,
+            [
+                ("no_such_process", 3),
+                ("invalid_input", 2),
+                ("permission_denied", 4),
+                ("unsupported", 5),
+                ("guard_refused", 6),
+                ("protected", 7),
+                ("ambiguous", 8),
+                ("headroom_refused", 9),
+                ("malformed", 1),
+                ("io", 1),
+            ]
+        );
+        use exit_code::*;
+        assert_eq!(
+            [
+                OK,
+                FAILURE,
+                USAGE,
+                NOT_FOUND,
+                PERMISSION,
+                UNSUPPORTED,
+                GUARD_REFUSED,
+                PROTECTED,
+                AMBIGUOUS,
+                HEADROOM_REFUSED
+            ],
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+        );
+        assert_eq!(Error::unsupported_platform("x").exit_code(), 5);
+    }
+
+    /// A prefix changes the words only: the kind and the exit code stay.
+    #[test]
+    fn prefixed_keeps_kind_and_code() {
+        for e in every_kind() {
+            let (kind, code, text) = (e.kind(), e.exit_code(), e.to_string());
+            let p = e.prefixed("PID 7: ");
+            assert_eq!((p.kind(), p.exit_code()), (kind, code));
+            if kind == "no_such_process" {
+                assert_eq!(p.to_string(), text, "names its PID already");
+            } else {
+                assert!(p.to_string().contains("PID 7: "), "{kind}: {p}");
+            }
+        }
+        assert_eq!(
+            Error::PermissionDenied {
+                what: "w".into(),
+                needs: "n".into()
+            }
+            .prefixed("PID 7: ")
+            .to_string(),
+            "permission denied: PID 7: w (needs n)"
+        );
+    }
+}

@@ -93,6 +93,7 @@ fn snapshot() -> Snapshot {
                 percent_used: 12.5,
                 utilization_gpu_percent: Some(40),
                 utilization_memory_percent: None,
+                cuda_ordinal: Some(0),
             }],
             processes: vec![GpuProcess {
                 gpu_index: 0,

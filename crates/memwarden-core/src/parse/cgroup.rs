@@ -202,6 +202,55 @@ mod tests {
     }
 
     #[test]
+    fn memory_stat_keys_per_version_and_errors() {
+        let v2 = "anon 10\nfile 20\ninactive_file 5\ntotal_rss 99\nnoise\n";
+        let st = parse_memory_stat(v2, 2).unwrap();
+        assert_eq!(
+            (st.inactive_file, st.anon, st.file),
+            (5, Some(10), Some(20))
+        );
+        // v1 without the hierarchical counter: the local one.
+        let st = parse_memory_stat("inactive_file 7\nrss 3\n", 1).unwrap();
+        assert_eq!((st.inactive_file, st.anon, st.file), (7, None, None));
+        let e = |t: &str| parse_memory_stat(t, 2).unwrap_err().to_string();
+        assert_eq!(e("anon x\n"), "malformed memory.stat: line 'anon x'");
+        assert_eq!(e(""), "malformed memory.stat: empty");
+        assert_eq!(e("nospace\n"), "malformed memory.stat: empty");
+        assert_eq!(
+            e("anon 1\n"),
+            "malformed memory.stat: no inactive_file counter"
+        );
+    }
+
+    #[test]
+    fn proc_cgroup_fields_and_errors() {
+        let e = parse_proc_cgroup("12:cpu,cpuacct:/a\n\n0::/\n").unwrap();
+        assert_eq!(
+            e,
+            [
+                CgroupEntry {
+                    hierarchy_id: 12,
+                    controllers: vec!["cpu".into(), "cpuacct".into()],
+                    path: "/a".into(),
+                },
+                CgroupEntry {
+                    hierarchy_id: 0,
+                    controllers: vec![],
+                    path: "/".into(),
+                },
+            ]
+        );
+        // A path with ':' in it is kept whole.
+        assert_eq!(parse_proc_cgroup("0::/a:b\n").unwrap()[0].path, "/a:b");
+        for bad in ["x::/a", "1:memory", "1:memory:relative"] {
+            assert_eq!(
+                parse_proc_cgroup(bad).unwrap_err().to_string(),
+                format!("malformed /proc/PID/cgroup: line '{bad}'")
+            );
+        }
+    }
+
+    #[test]
     fn mountinfo_escape_above_a_byte_is_literal() {
         // Found by fuzz_cgroup: "\\777" overflowed a u8.
         assert_eq!(unescape_octal("a\\777b"), "a\\777b");
@@ -215,10 +264,68 @@ mod tests {
     }
 
     #[test]
+    fn only_a_backslash_and_three_octal_digits_are_an_escape() {
+        // Digits without a backslash are text.
+        assert_eq!(unescape_octal("a040b"), "a040b");
+        // An escape that ends the field, and one cut short by the end.
+        assert_eq!(unescape_octal("x\\040"), "x ");
+        assert_eq!(unescape_octal("x\\04"), "x\\04");
+        assert_eq!(unescape_octal("\\"), "\\");
+        // 8 and 9 are not octal digits.
+        assert_eq!(unescape_octal("a\\089"), "a\\089");
+    }
+
+    #[test]
+    fn mountinfo_needs_five_fields_before_the_separator() {
+        // The fewest fields a line may have: ID, parent, dev, root, mount point.
+        let m = parse_cgroup_mounts("35 31 0:32 /a /sys/fs/cgroup - cgroup2 cgroup2 rw\n").unwrap();
+        assert_eq!(
+            m,
+            [CgroupMount {
+                version: 2,
+                root: "/a".into(),
+                mount_point: "/sys/fs/cgroup".into(),
+                super_options: vec!["rw".into()],
+            }]
+        );
+        let e = parse_cgroup_mounts("35 31 0:32 /a - cgroup2 cgroup2 rw\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "malformed /proc/PID/mountinfo: line '35 31 0:32 /a - cgroup2 cgroup2 rw'"
+        );
+        assert!(
+            parse_cgroup_mounts("35 31 0:32 / /x rw\n").is_err(),
+            "no separator"
+        );
+        // A cgroup2 line without super options: none.
+        let m = parse_cgroup_mounts("1 2 0:3 / /c rw - cgroup2\n").unwrap();
+        assert_eq!(m[0].super_options, [""]);
+    }
+
+    #[test]
     fn limits() {
         assert_eq!(parse_limit("max\n", "f").unwrap(), None);
         assert_eq!(parse_limit("9223372036854771712\n", "f").unwrap(), None);
         assert_eq!(parse_limit("536870912\n", "f").unwrap(), Some(512 << 20));
+        // v1's "unlimited" starts at 2^60 bytes, whatever the page size.
+        assert_eq!(parse_limit(&format!("{}", 1u64 << 60), "f").unwrap(), None);
+        assert_eq!(
+            parse_limit(&format!("{}", (1u64 << 60) - 1), "f").unwrap(),
+            Some((1 << 60) - 1)
+        );
+        assert_eq!(
+            parse_limit(" lots ", "memory.max").unwrap_err().to_string(),
+            "malformed memory.max: 'lots' is neither a number nor 'max'"
+        );
+        assert_eq!(parse_counter(" 42\n", "f").unwrap(), 42);
+        assert_eq!(
+            parse_counter("max\n", "memory.current")
+                .unwrap_err()
+                .to_string(),
+            "malformed memory.current: 'max' is not a number"
+        );
         assert!(parse_limit("-1", "f").is_err());
     }
 }

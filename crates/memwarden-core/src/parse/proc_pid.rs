@@ -314,4 +314,168 @@ mod tests {
         );
         assert!(split_cmdline(b"").is_empty());
     }
+
+    #[test]
+    fn status_fields() {
+        let t = "Name:\tpython3 main\nUmask:\t0022\nState:\tS (sleeping)\nNSpid:\t812\t7\n\
+                 VmSize:\t  2048 kB\nVmRSS:\t  1024 kB\nRssAnon:\t   600 kB\nRssFile:\t   400 kB\n\
+                 RssShmem:\t    24 kB\nVmSwap:\t    12 kB\nCapEff:\t0000000000800000\nKthread:\t0\n";
+        let s = parse_status(t).unwrap();
+        assert_eq!(
+            s,
+            ProcStatus {
+                name: "python3 main".into(),
+                state: 'S',
+                vm_size: 2048 * 1024,
+                vm_rss: 1024 * 1024,
+                rss_anon: 600 * 1024,
+                rss_file: 400 * 1024,
+                rss_shmem: 24 * 1024,
+                vm_swap: 12 * 1024,
+                has_mm: true,
+                ns_pids: vec![812, 7],
+                cap_eff: 1 << 23,
+                kthread: Some(false),
+            }
+        );
+        // A kernel thread: no Vm* lines, Kthread 1; an older kernel has no Kthread.
+        let k = parse_status("Name:\tkthreadd\nState:\tS (sleeping)\nKthread:\t1\n").unwrap();
+        assert_eq!((k.has_mm, k.kthread, k.vm_rss), (false, Some(true), 0));
+        let z = parse_status("Name:\tz\nState:\tZ (zombie)\nCapEff:\tnothex\n").unwrap();
+        assert_eq!((z.state, z.kthread, z.cap_eff), ('Z', None, 0));
+        assert_eq!(
+            parse_status("State:\tR\n").unwrap_err().to_string(),
+            "malformed /proc/PID/status: no Name line"
+        );
+    }
+
+    #[test]
+    fn statm_needs_three_counts() {
+        assert_eq!(parse_statm("10 20 30 0 0 5 0\n").unwrap(), (10, 20, 30));
+        assert_eq!(parse_statm("10 20 30").unwrap(), (10, 20, 30));
+        for bad in ["10 20", "10 x 30", ""] {
+            assert_eq!(
+                parse_statm(bad).unwrap_err().to_string(),
+                "malformed /proc/PID/statm: expected 3+ page counts",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn stat_fields_and_errors() {
+        let t = "42 (a b) R 7 42 42 0 -1 64 1 0 0 0 0 0 0 0 20 0 1 0 999 0 0\n";
+        let s = parse_stat(t).unwrap();
+        assert_eq!(
+            s,
+            ProcStat {
+                comm: "a b".into(),
+                state: 'R',
+                ppid: 7,
+                flags: 64,
+                starttime: 999,
+            }
+        );
+        // Exactly 20 fields after the name are enough (starttime is the 20th).
+        let twenty = "1 (x) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5\n";
+        assert_eq!(parse_stat(twenty).unwrap().starttime, 5);
+        let e = |t: &str| parse_stat(t).unwrap_err().to_string();
+        assert_eq!(
+            e("1 (x) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0\n"),
+            "malformed /proc/PID/stat: fewer than 22 fields"
+        );
+        assert_eq!(e("1 x) S"), "malformed /proc/PID/stat: no '('");
+        assert_eq!(e("1 (x S"), "malformed /proc/PID/stat: no ')'");
+        assert_eq!(e("1 )x( S"), "malformed /proc/PID/stat: ')' before '('");
+        assert_eq!(
+            e("1 (x) S p 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5\n"),
+            "malformed /proc/PID/stat: field 4 is not a number"
+        );
+        // A flags word with other bits but not PF_KTHREAD.
+        let mut st = s;
+        st.flags = !PF_KTHREAD;
+        assert!(!st.is_kernel_thread());
+        st.flags = PF_KTHREAD;
+        assert!(st.is_kernel_thread());
+    }
+
+    #[test]
+    fn maps_fields_lengths_and_errors() {
+        let t = "1000-3000 r-xs 00000000 08:01 12    /usr/lib/with space.so\n\n\
+                 4000-4000 rw-p 00000000 00:00 0\n";
+        let m = parse_maps(t).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            m[0],
+            MapsEntry {
+                start: 0x1000,
+                end: 0x3000,
+                readable: true,
+                writable: false,
+                private: false,
+                path: "/usr/lib/with space.so".into(),
+            }
+        );
+        assert_eq!((m[0].len(), m[0].is_empty()), (0x2000, false));
+        // Empty (start == end): never a candidate, even writable and private.
+        assert_eq!((m[1].len(), m[1].is_empty()), (0, true));
+        assert!(m[1].writable && m[1].private && m[1].path.is_empty());
+        assert!(!m[1].is_pageout_candidate());
+        // Writable but shared, or private but read-only: not candidates either.
+        let one = |perms: &str, path: &str| {
+            parse_maps(&format!("1000-2000 {perms} 0 00:00 0 {path}\n")).unwrap()[0]
+                .is_pageout_candidate()
+        };
+        assert!(one("rw-p", ""));
+        assert!(!one("rw-s", ""));
+        assert!(!one("r--p", ""));
+        for special in ["[vvar]", "[vdso]", "[vvar_vclock]", "/dev/zero"] {
+            assert!(!one("rw-p", special), "{special}");
+        }
+        assert!(one("rw-p", "[stack]"));
+        let e = |t: &str| parse_maps(t).unwrap_err().to_string();
+        assert_eq!(
+            e("3000-1000 rw-p 0 00:00 0\n"),
+            "malformed /proc/PID/maps: line 1: '3000-1000 rw-p 0 00:00 0'"
+        );
+        assert!(e("1000-2000 rw- 0 00:00 0\n").contains("line 1"));
+        assert!(e("1000-2000 rw-pp 0 00:00 0\n").contains("line 1"));
+        assert!(e("1000-2000 rw-p 0 00:00\n").contains("line 1"));
+        assert!(e("\n10002000 rw-p 0 00:00 0\n").contains("line 2"));
+        assert!(e("1000-2000\n").contains("line 1"));
+        assert!(e("1000-zz rw-p 0 00:00 0\n").contains("line 1"));
+    }
+
+    #[test]
+    fn smaps_rollup_totals() {
+        let t = "55d0-7fff ---p 00000000 00:00 0 [rollup]\nRss:  1000 kB\nPss:  700 kB\n\
+                 Shared_Clean:  100 kB\nPrivate_Clean:  200 kB\nPrivate_Dirty:  300 kB\n\
+                 Private_Hugetlb:  8 kB\nSwap:  50 kB\nSwapPss:  40 kB\n";
+        let r = parse_smaps_rollup(t).unwrap();
+        assert_eq!(
+            r,
+            SmapsRollup {
+                rss: 1000 * 1024,
+                pss: 700 * 1024,
+                uss: 508 * 1024,
+                swap: 50 * 1024,
+                swap_pss: 40 * 1024,
+            }
+        );
+        for bad in ["Rss: 1 kB\n", "Pss: 1 kB\n", ""] {
+            assert_eq!(
+                parse_smaps_rollup(bad).unwrap_err().to_string(),
+                "malformed /proc/PID/smaps_rollup: no Rss/Pss lines"
+            );
+        }
+    }
+
+    #[test]
+    fn cmdline_keeps_a_last_empty_argument_and_its_nuls() {
+        // Only the one terminating NUL goes: an empty last argument stays.
+        assert_eq!(split_cmdline(b"a\0\0"), ["a", ""]);
+        assert_eq!(split_cmdline(b"a"), ["a"]);
+        assert_eq!(parse_cmdline(b"a\0\0"), "a ");
+        assert_eq!(parse_cmdline(b"a\0b"), "a b");
+    }
 }

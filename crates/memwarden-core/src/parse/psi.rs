@@ -67,4 +67,42 @@ mod tests {
         assert!(parse_psi("some avg10=NaN avg60=0 avg300=0 total=1\n", "x").is_err());
         assert!(parse_psi("full avg10=1 avg60=0 avg300=0 total=1\n", "x").is_err());
     }
+
+    #[test]
+    fn a_line_needs_all_four_figures() {
+        let e = parse_psi(
+            "some avg10=1.00 avg60=0.50 avg300=0.25\n",
+            "memory.pressure",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "malformed memory.pressure: PSI line lacks avg10/avg60/avg300/total"
+        );
+        // Unknown fields and words without '=' are skipped; the four are enough.
+        let p = parse_psi(
+            "some avg10=1.00 future=7 word avg60=0.50 avg300=0.25 total=9\n\
+             full avg10=0.10 avg60=0.20 avg300=0.30 total=4\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(
+            (p.some.avg10, p.some.avg60, p.some.avg300, p.some.total_us),
+            (1.0, 0.5, 0.25, 9)
+        );
+        let full = p.full.unwrap();
+        assert_eq!(
+            (full.avg10, full.avg60, full.avg300, full.total_us),
+            (0.1, 0.2, 0.3, 4)
+        );
+        // The bounds of a percentage are inclusive; a bad total is named.
+        assert!(parse_psi("some avg10=0 avg60=100 avg300=0 total=1\n", "x").is_ok());
+        assert!(parse_psi("some avg10=0 avg60=100.01 avg300=0 total=1\n", "x").is_err());
+        assert!(parse_psi("some avg10=-0.01 avg60=0 avg300=0 total=1\n", "x").is_err());
+        let e = parse_psi("some avg10=0 avg60=0 avg300=0 total=-1\n", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bad value in 'total=-1'"), "{e}");
+    }
 }

@@ -534,4 +534,445 @@ mod tests {
         assert_eq!(d.act, ManagerAct::Nothing);
         assert!(d.reason.starts_with("mode Monitor Only"));
     }
+
+    #[test]
+    fn wake_words_are_the_serialized_names() {
+        for (w, word) in [
+            (Wake::PromptEnd, "prompt_end"),
+            (Wake::Pressure, "pressure"),
+            (Wake::Sample, "sample"),
+            (Wake::Manual, "manual"),
+        ] {
+            assert_eq!(w.word(), word);
+            assert_eq!(serde_json::to_string(&w).unwrap(), format!("\"{word}\""));
+        }
+    }
+
+    /// Each bound of [`ManagerConfig::validate`], on both sides.
+    #[test]
+    fn config_bounds_are_inclusive_and_name_the_setting() {
+        type Set = fn(&mut ManagerConfig, f64);
+        let percents: [(&str, Set); 5] = [
+            ("ram_warning", |c, v| c.ram_warning = v),
+            ("ram_critical", |c, v| c.ram_critical = v),
+            ("vram_warning", |c, v| c.vram_warning = v),
+            ("vram_critical", |c, v| c.vram_critical = v),
+            ("hysteresis", |c, v| c.hysteresis = v),
+        ];
+        for (name, set) in percents {
+            for ok in [0.0, 100.0] {
+                let mut c = cfg();
+                // Keep warning <= critical whichever one moves.
+                c.ram_warning = 0.0;
+                c.vram_warning = 0.0;
+                c.ram_critical = 100.0;
+                c.vram_critical = 100.0;
+                set(&mut c, ok);
+                assert!(c.validate().is_ok(), "{name} = {ok}: {:?}", c.validate());
+            }
+            for bad in [-0.01, 100.01, f64::NAN] {
+                let mut c = cfg();
+                set(&mut c, bad);
+                let e = c.validate().unwrap_err();
+                assert_eq!(e.exit_code(), crate::error::exit_code::USAGE);
+                assert!(
+                    e.to_string()
+                        .contains(&format!("{name} must be a percent from 0 to 100, got")),
+                    "{name} = {bad}: {e}"
+                );
+            }
+        }
+        // Warning equal to critical is allowed; above it, in RAM or in VRAM alone, not.
+        let mut c = cfg();
+        c.ram_warning = c.ram_critical;
+        c.vram_warning = c.vram_critical;
+        assert!(c.validate().is_ok());
+        c.vram_warning = c.vram_critical + 0.5;
+        let e = c.validate().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "invalid input: warning thresholds must not exceed critical ones (RAM 92 / 92, \
+             VRAM 95.5 / 95)"
+        );
+        let mut c = cfg();
+        c.ram_warning = c.ram_critical + 0.5;
+        assert!(c.validate().is_err());
+        type SetS = fn(&mut ManagerConfig, f64);
+        let seconds: [(&str, SetS); 2] = [
+            ("cooldown_s", |c, v| c.cooldown_s = v),
+            ("max_backoff_s", |c, v| c.max_backoff_s = v),
+        ];
+        for (name, set) in seconds {
+            for ok in [0.0, 1e7] {
+                let mut c = cfg();
+                set(&mut c, ok);
+                assert!(c.validate().is_ok(), "{name} = {ok}");
+            }
+            for bad in [-0.001, 1e7 + 1.0, f64::NAN, f64::INFINITY] {
+                let mut c = cfg();
+                set(&mut c, bad);
+                let e = c.validate().unwrap_err().to_string();
+                assert!(
+                    e.contains(&format!("{name} must be from 0 to 1e7 seconds, got")),
+                    "{name} = {bad}: {e}"
+                );
+            }
+        }
+        let mut c = cfg();
+        c.min_freed_bytes = 0;
+        assert!(c.validate().is_ok());
+        c.min_freed_bytes = -1;
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "invalid input: min_freed_bytes must be >= 0, got -1"
+        );
+    }
+
+    /// A snapshot with RAM at `ram` %, one GPU at `vram` % and PSI at `psi`.
+    fn snap_with(ram: f64, vram: Option<f64>, psi: PressureLevel) -> Snapshot {
+        let mut s = snap(ram);
+        if let Some(v) = vram {
+            let mut d = gpu(0, 1, 100);
+            d.percent_used = v;
+            s.gpu.devices = vec![d];
+        }
+        s.pressure.level = psi;
+        s
+    }
+
+    fn level_of(s: &Snapshot, wake: Wake) -> (AlertLevel, String) {
+        let mut st = ManagerState::default();
+        let f = st.observe(s, wake, &cfg());
+        (st.level, f)
+    }
+
+    #[test]
+    fn each_figure_alone_raises_the_level() {
+        use AlertLevel::*;
+        use PressureLevel as P;
+        let cases = [
+            // RAM alone, at and just below each threshold (80 / 92).
+            (snap_with(80.0, None, P::None), Warning),
+            (snap_with(79.99, None, P::None), Normal),
+            (snap_with(92.0, None, P::None), Critical),
+            (snap_with(91.99, None, P::None), Warning),
+            // VRAM alone (85 / 95), RAM low and no PSI.
+            (snap_with(10.0, Some(85.0), P::None), Warning),
+            (snap_with(10.0, Some(84.99), P::None), Normal),
+            (snap_with(10.0, Some(95.0), P::None), Critical),
+            (snap_with(10.0, Some(94.99), P::None), Warning),
+            // PSI alone.
+            (snap_with(10.0, Some(10.0), P::High), Warning),
+            (snap_with(10.0, None, P::Moderate), Normal),
+            (snap_with(10.0, None, P::Critical), Critical),
+        ];
+        for (s, want) in cases {
+            let (got, f) = level_of(&s, Wake::Sample);
+            assert_eq!(got, want, "{f}");
+        }
+        let (_, f) = level_of(&snap_with(10.0, Some(90.0), P::High), Wake::Sample);
+        assert_eq!(f, "ram 10.0%, vram 90.0%, psi high");
+        // The PSI trigger means at least warning, and never lowers a critical level.
+        assert_eq!(level_of(&snap(10.0), Wake::Pressure).0, Warning);
+        assert_eq!(level_of(&snap(95.0), Wake::Pressure).0, Critical);
+        assert_eq!(level_of(&snap(10.0), Wake::Manual).0, Normal);
+    }
+
+    #[test]
+    fn hysteresis_boundaries() {
+        let c = cfg();
+        // From critical (92), the level holds down to 92 - 5 = 87 inclusive.
+        for (ram, want) in [(87.0, AlertLevel::Critical), (86.99, AlertLevel::Warning)] {
+            let mut st = ManagerState {
+                level: AlertLevel::Critical,
+                ..Default::default()
+            };
+            st.observe(&snap(ram), Wake::Sample, &c);
+            assert_eq!(st.level, want, "from critical at {ram}");
+        }
+        // From warning (80), down to 75 inclusive; VRAM too (85 -> 80).
+        for (s, want) in [
+            (snap(75.0), AlertLevel::Warning),
+            (snap(74.99), AlertLevel::Normal),
+            (
+                snap_with(10.0, Some(80.0), PressureLevel::None),
+                AlertLevel::Warning,
+            ),
+            (
+                snap_with(10.0, Some(79.99), PressureLevel::None),
+                AlertLevel::Normal,
+            ),
+        ] {
+            let mut st = ManagerState {
+                level: AlertLevel::Warning,
+                escalation: 2,
+                ..Default::default()
+            };
+            st.observe(&s, Wake::Sample, &c);
+            assert_eq!(st.level, want);
+            // Escalation ends only once the level is normal again.
+            let esc = if want == AlertLevel::Normal { 0 } else { 2 };
+            assert_eq!(st.escalation, esc);
+        }
+        // From critical straight to normal when usage falls far enough.
+        let mut st = ManagerState {
+            level: AlertLevel::Critical,
+            escalation: 1,
+            ..Default::default()
+        };
+        st.observe(&snap(20.0), Wake::Sample, &c);
+        assert_eq!((st.level, st.escalation), (AlertLevel::Normal, 0));
+    }
+
+    fn decision(act: ManagerAct, level: AlertLevel) -> ManagerDecision {
+        ManagerDecision {
+            act,
+            mode: CleanupMode::Balanced,
+            level,
+            drop_cache: false,
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_a_cleanup_under_pressure_escalates() {
+        let c = cfg();
+        let mut st = ManagerState::default();
+        // A heap trim at the warning or critical level does not escalate.
+        st.record(
+            &decision(ManagerAct::HeapTrim, AlertLevel::Warning),
+            0,
+            5.0,
+            &c,
+        );
+        st.record(
+            &decision(ManagerAct::HeapTrim, AlertLevel::Critical),
+            0,
+            6.0,
+            &c,
+        );
+        st.record(
+            &decision(ManagerAct::Nothing, AlertLevel::Critical),
+            0,
+            7.0,
+            &c,
+        );
+        assert_eq!(st.escalation, 0);
+        assert_eq!(st.last_action_s, Some(7.0));
+        // Nor does a cleanup at the normal level (one asked for).
+        st.record(
+            &decision(ManagerAct::Cleanup, AlertLevel::Normal),
+            0,
+            8.0,
+            &c,
+        );
+        assert_eq!(st.escalation, 0);
+        // Nor one under pressure with escalation turned off.
+        let mut off = cfg();
+        off.escalate = false;
+        st.record(
+            &decision(ManagerAct::Cleanup, AlertLevel::Critical),
+            0,
+            9.0,
+            &off,
+        );
+        assert_eq!(st.escalation, 0);
+        // A cleanup under pressure does, up to two steps.
+        for want in [1, 2, 2] {
+            st.record(
+                &decision(ManagerAct::Cleanup, AlertLevel::Warning),
+                0,
+                10.0,
+                &c,
+            );
+            assert_eq!(st.escalation, want);
+        }
+    }
+
+    #[test]
+    fn freeing_exactly_the_minimum_is_not_fruitless() {
+        let c = cfg();
+        let d = decision(ManagerAct::HeapTrim, AlertLevel::Normal);
+        let mut st = ManagerState::default();
+        st.record(&d, c.min_freed_bytes - 1, 1.0, &c);
+        assert_eq!(st.fruitless, 1);
+        st.record(&d, c.min_freed_bytes - 1, 2.0, &c);
+        assert_eq!(st.fruitless, 2);
+        st.record(&d, c.min_freed_bytes, 3.0, &c);
+        assert_eq!(st.fruitless, 0);
+        // Memory that grew (a negative amount freed) is fruitless too.
+        st.record(&d, -(50 << 20), 4.0, &c);
+        assert_eq!(st.fruitless, 1);
+        let mut zero = cfg();
+        zero.min_freed_bytes = 0;
+        st.record(&d, 0, 5.0, &zero);
+        assert_eq!(st.fruitless, 0);
+    }
+
+    #[test]
+    fn back_off_doubles_from_its_floor_up_to_the_cap() {
+        let mut c = cfg();
+        c.max_backoff_s = 1e7;
+        let st = |fruitless| ManagerState {
+            fruitless,
+            ..Default::default()
+        };
+        assert_eq!(st(0).cooldown_s(0.0, &c), 0.0);
+        assert_eq!(st(0).cooldown_s(30.0, &c), 30.0);
+        // The floor (5 s) applies to a base below it, not to one above it.
+        assert_eq!(st(1).cooldown_s(0.0, &c), 10.0);
+        assert_eq!(st(1).cooldown_s(4.0, &c), 10.0);
+        assert_eq!(st(1).cooldown_s(6.0, &c), 12.0);
+        assert_eq!(st(3).cooldown_s(30.0, &c), 240.0);
+        // The doubling stops at 2^10, however many actions freed nothing.
+        assert_eq!(st(10).cooldown_s(1.0, &c), 5.0 * 1024.0);
+        assert_eq!(st(11).cooldown_s(1.0, &c), 5.0 * 1024.0);
+        assert_eq!(st(u32::MAX).cooldown_s(1.0, &c), 5.0 * 1024.0);
+        // The cap, and a base cooldown above the cap: never shorter than the base.
+        c.max_backoff_s = 100.0;
+        assert_eq!(st(5).cooldown_s(30.0, &c), 100.0);
+        assert_eq!(st(5).cooldown_s(300.0, &c), 300.0);
+    }
+
+    #[test]
+    fn cooldown_counts_from_the_last_action_not_from_zero() {
+        let c = cfg();
+        let mut st = ManagerState::default();
+        let d = wake(&mut st, &snap(85.0), Wake::Sample, false, 1000.0);
+        assert_eq!(d.act, ManagerAct::Cleanup);
+        st.record(&d, 10 << 20, 1000.0, &c);
+        let d = wake(&mut st, &snap(85.0), Wake::Sample, false, 1010.0);
+        assert_eq!(d.act, ManagerAct::Nothing);
+        assert!(
+            d.reason
+                .starts_with("cooldown; 20.0 s left of 30 s (warning: "),
+            "{}",
+            d.reason
+        );
+        let d = wake(&mut st, &snap(85.0), Wake::Sample, false, 1029.5);
+        assert_eq!(d.act, ManagerAct::Nothing, "{}", d.reason);
+        assert!(
+            d.reason.starts_with("cooldown; 0.5 s left of 30 s"),
+            "{}",
+            d.reason
+        );
+        // Exactly the cooldown later it acts.
+        let d = wake(&mut st, &snap(85.0), Wake::Sample, false, 1030.0);
+        assert_eq!(d.act, ManagerAct::Cleanup, "{}", d.reason);
+        // Back-off from a later time too: a trim at 2000 that freed nothing waits 10 s.
+        let mut st = ManagerState::default();
+        let d = wake(&mut st, &snap(30.0), Wake::PromptEnd, false, 2000.0);
+        st.record(&d, 0, 2000.0, &c);
+        let d = wake(&mut st, &snap(30.0), Wake::PromptEnd, false, 2004.0);
+        assert_eq!(d.act, ManagerAct::Nothing);
+        assert!(
+            d.reason
+                .starts_with("backing off: the last 1 action(s) freed nothing; 6.0 s left of 10 s"),
+            "{}",
+            d.reason
+        );
+        let d = wake(&mut st, &snap(30.0), Wake::PromptEnd, false, 2010.0);
+        assert_eq!(d.act, ManagerAct::HeapTrim, "{}", d.reason);
+    }
+
+    #[test]
+    fn what_each_wake_does_and_says() {
+        let c = cfg();
+        // Asked for at the normal level: a cleanup in the configured mode, now.
+        let mut st = ManagerState::default();
+        let f = st.observe(&snap(30.0), Wake::Manual, &c);
+        let d = decide(&st, Wake::Manual, false, &f, &c, 0.0);
+        assert_eq!(
+            (d.act, d.mode, d.level),
+            (
+                ManagerAct::Cleanup,
+                CleanupMode::Balanced,
+                AlertLevel::Normal
+            )
+        );
+        assert_eq!(
+            d.reason,
+            "asked for, balanced mode (normal: ram 30.0%, vram n/a, psi none)"
+        );
+        assert!(!d.drop_cache);
+        // Between prompts under pressure: a cleanup, and never a cache drop.
+        let mut drop = cfg();
+        drop.allow_cache_drop = true;
+        let mut st = ManagerState::default();
+        let f = st.observe(&snap(95.0), Wake::Sample, &drop);
+        let d = decide(&st, Wake::Sample, false, &f, &drop, 0.0);
+        assert_eq!(d.act, ManagerAct::Cleanup);
+        assert!(!d.drop_cache, "a cache drop is for a running node only");
+        assert_eq!(
+            d.mode,
+            CleanupMode::Aggressive,
+            "critical starts one step up"
+        );
+        assert_eq!(
+            d.reason,
+            "between prompts, aggressive mode (critical: ram 95.0%, vram n/a, psi none)"
+        );
+        // During a node at the critical level: a heap trim, no mode in its words.
+        let d = decide(&st, Wake::Sample, true, &f, &drop, 0.0);
+        assert_eq!(d.act, ManagerAct::HeapTrim);
+        assert!(d.drop_cache);
+        assert_eq!(d.reason, "critical during a running node: heap trim only (critical: ram 95.0%, vram n/a, psi none)");
+        // A prompt end without trims between prompts, and a sample at normal: nothing.
+        let mut no_trim = cfg();
+        no_trim.trim_between_prompts = false;
+        let mut st = ManagerState::default();
+        let f = st.observe(&snap(30.0), Wake::PromptEnd, &no_trim);
+        let d = decide(&st, Wake::PromptEnd, false, &f, &no_trim, 0.0);
+        assert_eq!(d.act, ManagerAct::Nothing);
+        assert_eq!(d.reason, "normal: ram 30.0%, vram n/a, psi none");
+        let d = decide(&st, Wake::Pressure, false, &f, &c, 0.0);
+        assert_eq!(d.act, ManagerAct::Nothing);
+        // A heap trim during a node ignores the cooldown of cleanups, not the back-off.
+        let mut st = ManagerState {
+            level: AlertLevel::Critical,
+            last_action_s: Some(100.0),
+            ..Default::default()
+        };
+        let f = "figures";
+        assert_eq!(
+            decide(&st, Wake::Sample, true, f, &c, 101.0).act,
+            ManagerAct::HeapTrim
+        );
+        st.fruitless = 1;
+        let d = decide(&st, Wake::Sample, true, f, &c, 101.0);
+        assert_eq!(d.act, ManagerAct::Nothing);
+        assert_eq!(d.reason, "backing off: the last 1 action(s) freed nothing; 9.0 s left of 10 s (critical: figures)");
+        // Manual ignores the back-off as well.
+        assert_eq!(
+            decide(&st, Wake::Manual, false, f, &c, 101.0).act,
+            ManagerAct::Cleanup
+        );
+    }
+
+    #[test]
+    fn escalated_mode_steps() {
+        use CleanupMode::*;
+        let mut c = cfg();
+        let st = |level, escalation| ManagerState {
+            level,
+            escalation,
+            ..Default::default()
+        };
+        c.mode = Conservative;
+        assert_eq!(
+            escalated_mode(&c, &st(AlertLevel::Warning, 0)),
+            Conservative
+        );
+        assert_eq!(escalated_mode(&c, &st(AlertLevel::Warning, 1)), Balanced);
+        assert_eq!(escalated_mode(&c, &st(AlertLevel::Critical, 0)), Balanced);
+        assert_eq!(escalated_mode(&c, &st(AlertLevel::Critical, 2)), Aggressive);
+        c.escalate = false;
+        assert_eq!(
+            escalated_mode(&c, &st(AlertLevel::Critical, 0)),
+            Conservative
+        );
+        c.mode = Monitor;
+        c.escalate = true;
+        assert_eq!(escalated_mode(&c, &st(AlertLevel::Critical, 2)), Monitor);
+    }
 }

@@ -169,6 +169,72 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_reason_names_the_group_and_where_its_limit_is_set() {
+        let cg = CgroupMemory {
+            version: 2,
+            path: "/app/leaf".into(),
+            dir: "/sys/fs/cgroup/app/leaf".into(),
+            limit_bytes: Some(4 << 30),
+            limit_set_at: Some("/sys/fs/cgroup/app".into()),
+            working_set_bytes: 5 << 30, // above the limit for a moment: capped
+            ..Default::default()
+        };
+        let e = effective_memory(&sys(), Some(&cg));
+        assert_eq!(
+            e.reason,
+            "cgroup v2 /app/leaf limit 4.00 GiB (set at /sys/fs/cgroup/app) is below host RAM \
+             16.00 GiB: container figures used, used = working set (usage minus inactive file \
+             cache)"
+        );
+        assert_eq!((e.used_bytes, e.available_bytes), (4 << 30, 0));
+        assert_eq!(e.percent_used, 100.0);
+        // Without the limit's group, the group's own directory is named.
+        let own = CgroupMemory {
+            limit_set_at: None,
+            ..cg.clone()
+        };
+        assert!(effective_memory(&sys(), Some(&own))
+            .reason
+            .contains("(set at /sys/fs/cgroup/app/leaf)"));
+        // A limit equal to the host's RAM is no tighter than the host.
+        let equal = CgroupMemory {
+            limit_bytes: Some(16 << 30),
+            ..cg.clone()
+        };
+        let e = effective_memory(&sys(), Some(&equal));
+        assert_eq!(e.source, MemorySource::Host);
+        assert_eq!(
+            e.reason,
+            "cgroup v2 /app/leaf limit 16.00 GiB is not below host RAM 16.00 GiB: host figures used"
+        );
+        assert_eq!(
+            (
+                e.total_bytes,
+                e.used_bytes,
+                e.available_bytes,
+                e.percent_used
+            ),
+            (16 << 30, 6 << 30, 10 << 30, 37.5)
+        );
+        let one_less = CgroupMemory {
+            limit_bytes: Some((16 << 30) - 1),
+            ..cg
+        };
+        assert_eq!(
+            effective_memory(&sys(), Some(&one_less)).source,
+            MemorySource::Cgroup
+        );
+        let e = effective_memory(&sys(), None);
+        assert_eq!(
+            (e.source, e.reason.as_str()),
+            (
+                MemorySource::Host,
+                "no memory cgroup or job object found: host figures used"
+            )
+        );
+    }
+
+    #[test]
     fn host_when_unlimited_or_larger() {
         let mut cg = CgroupMemory::default();
         assert_eq!(
@@ -226,5 +292,7 @@ pub(crate) mod tests {
         m.swap_total_bytes = 4 << 30;
         m.swap_used_bytes = 1 << 30;
         assert_eq!(swap_percent(&m), Some(25.0));
+        m.swap_used_bytes = 0;
+        assert_eq!(swap_percent(&m), Some(0.0));
     }
 }

@@ -324,6 +324,14 @@ mod tests {
     }
 
     #[test]
+    fn the_default_margin_is_the_documented_gib() {
+        // README: `--min-swap-free` (default 1 GiB); the nodes and the Python API
+        // share it.
+        assert_eq!(DEFAULT_MIN_SWAP_FREE, 1024 * 1024 * 1024);
+        assert_eq!(format_bytes(DEFAULT_MIN_SWAP_FREE), "1.00 GiB");
+    }
+
+    #[test]
     fn margin_counts() {
         assert!(evaluate(&sys(1000, 110), None, 100, 10, false, &GuardKnobs::cli()).allowed);
         let v = evaluate(&sys(1000, 109), None, 100, 10, false, &GuardKnobs::cli());
@@ -469,5 +477,143 @@ mod tests {
         )
         .reason
         .contains("may not use swap"));
+    }
+
+    /// The allowance is what the group's swap limit leaves after what the group
+    /// already has in swap: 500 B allowed, 300 B used, 200 B left.
+    fn cgroup_with_swap(limit: u64, used: u64) -> CgroupMemory {
+        CgroupMemory {
+            swap_limit_bytes: Some(limit),
+            swap_usage_bytes: Some(used),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn swap_the_group_already_uses_counts_against_its_allowance() {
+        let knobs = GuardKnobs::cli();
+        let cg = cgroup_with_swap(500, 300);
+        let (free, note) = usable_swap(&sys(1000, 1000), Some(&cg));
+        assert_eq!(free, 200);
+        assert_eq!(
+            note.as_deref(),
+            Some("capped by the cgroup's swap allowance (200 B left of 500 B)")
+        );
+        // 190 + 10 fits in the 200 B left, 191 + 10 does not, whatever the limit.
+        let v = evaluate(&sys(1000, 1000), Some(&cg), 190, 10, false, &knobs);
+        assert!(v.allowed && !v.forced, "{}", v.reason);
+        assert_eq!(v.swap_free_bytes, 200);
+        assert!(
+            v.reason
+                .ends_with("; capped by the cgroup's swap allowance (200 B left of 500 B)"),
+            "{}",
+            v.reason
+        );
+        let v = evaluate(&sys(1000, 1000), Some(&cg), 191, 10, false, &knobs);
+        assert!(!v.allowed && !v.forced, "{}", v.reason);
+        assert_eq!(v.swap_free_bytes, 200);
+        assert_eq!(
+            v.reason,
+            "free swap 200 B is below the 191 B that would be paged out plus the 10 B margin \
+             (--min-swap-free); capped by the cgroup's swap allowance (200 B left of 500 B). \
+             Lower --min-swap-free, add swap, or pass --force to page out anyway"
+        );
+        // MADV_COLD needs none, but reports the same figure.
+        assert_eq!(
+            cold_verdict(&sys(1000, 1000), Some(&cg), 191, 10).swap_free_bytes,
+            200
+        );
+        // A group over its allowance (the limit was lowered under it) has none left.
+        let over = cgroup_with_swap(500, 700);
+        assert_eq!(usable_swap(&sys(1000, 1000), Some(&over)).0, 0);
+        let v = evaluate(&sys(1000, 1000), Some(&over), 1, 0, false, &knobs);
+        assert!(!v.allowed, "{}", v.reason);
+        assert!(v.reason.starts_with("this cgroup may not use swap (capped by the cgroup's swap allowance (0 B left of 500 B))"), "{}", v.reason);
+        // Usage not accounted: the whole limit is left.
+        let unknown = CgroupMemory {
+            swap_limit_bytes: Some(500),
+            swap_usage_bytes: None,
+            ..Default::default()
+        };
+        assert_eq!(usable_swap(&sys(1000, 1000), Some(&unknown)).0, 500);
+    }
+
+    #[test]
+    fn the_allowance_caps_only_when_it_is_below_the_free_swap() {
+        // What is left equals the free swap: the free swap is the figure, no note.
+        let cg = cgroup_with_swap(1300, 300);
+        assert_eq!(usable_swap(&sys(2000, 1000), Some(&cg)), (1000, None));
+        // One byte less left: the allowance caps.
+        let cg = cgroup_with_swap(1299, 300);
+        let (free, note) = usable_swap(&sys(2000, 1000), Some(&cg));
+        assert_eq!(free, 999);
+        assert!(note.is_some());
+        // No swap limit (unlimited), or no cgroup: the system's free swap.
+        let unlimited = CgroupMemory {
+            swap_usage_bytes: Some(300),
+            ..Default::default()
+        };
+        assert_eq!(
+            usable_swap(&sys(2000, 1000), Some(&unlimited)),
+            (1000, None)
+        );
+        assert_eq!(usable_swap(&sys(2000, 1000), None), (1000, None));
+        let v = evaluate(
+            &sys(2000, 1000),
+            Some(&unlimited),
+            990,
+            10,
+            false,
+            &GuardKnobs::cli(),
+        );
+        assert!(v.allowed, "{}", v.reason);
+        assert_eq!(
+            v.reason,
+            "free swap 1000 B covers 990 B to page out plus 10 B margin"
+        );
+    }
+
+    #[test]
+    fn refusals_and_overrides_say_what_was_found() {
+        let knobs = GuardKnobs {
+            force: "set force".into(),
+            margin: "knob M".into(),
+        };
+        let v = evaluate(&sys(0, 0), None, 100, 10, false, &knobs);
+        assert_eq!(
+            v.reason,
+            "no swap is configured: anonymous memory cannot be paged out, only file-backed \
+             pages can be dropped (they are re-read from disk when touched). Add swap (a swap \
+             file or zram), or set force to drop file-backed pages only"
+        );
+        assert_eq!(
+            (v.swap_free_bytes, v.needed_bytes, v.margin_bytes),
+            (0, 100, 10)
+        );
+        let none = cgroup_with_swap(0, 0);
+        let v = evaluate(&sys(1000, 1000), Some(&none), 1, 0, false, &knobs);
+        assert_eq!(
+            v.reason,
+            "this cgroup may not use swap (capped by the cgroup's swap allowance (0 B left of \
+             0 B)); only file-backed pages could go: set force to drop those"
+        );
+        let v = evaluate(&sys(1000, 1000), Some(&none), 1, 0, true, &knobs);
+        assert!(v.allowed && v.forced);
+        assert!(
+            v.reason
+                .starts_with("overridden on request: this cgroup may not use swap"),
+            "{}",
+            v.reason
+        );
+        // Allowed anyway: forcing changes nothing and says nothing.
+        let v = evaluate(&sys(1000, 1000), None, 1, 0, true, &knobs);
+        assert!(v.allowed && !v.forced, "{}", v.reason);
+        assert_eq!(
+            v.reason,
+            "free swap 1000 B covers 1 B to page out plus 0 B margin"
+        );
+        // A huge margin does not wrap around.
+        let v = evaluate(&sys(1000, 1000), None, 1, u64::MAX, false, &knobs);
+        assert!(!v.allowed, "{}", v.reason);
     }
 }

@@ -376,6 +376,279 @@ mod tests {
         assert_eq!((t.s, t.z, t.p), (0, 0.0, 1.0));
     }
 
+    /// A published worked example: J. Little, "A Mann-Kendall Example (\"By Hand\")",
+    /// College of the Holy Cross (mathcs.holycross.edu/~little/Montserrat/
+    /// MannKendallByHand.txt). The 14 values below give S = 72 - 18 = 54 (one tie,
+    /// 12.9 twice), Var(S) = 14*13*33/18 - 2*1*9/18 = 332.667, Z = (S - 1)/sqrt(Var)
+    /// = 2.9058 and an upper-tail probability of about .0018 "using the standard
+    /// normal table". The test is two-sided (a leak is called on S > 0 only after
+    /// it), so p is twice that tail: 2 * (1 - Phi(2.905837)) = 0.0036627.
+    #[test]
+    fn mann_kendall_matches_a_published_worked_example() {
+        let xs = [
+            12.9, 14.8, 13.2, 15.7, 13.8, 15.6, 12.9, 11.0, 17.3, 15.9, 19.0, 18.3, 20.1, 21.7,
+        ];
+        let t = mann_kendall(&xs).unwrap();
+        assert_eq!((t.n, t.s), (14, 54));
+        assert!(
+            (t.var_s - (14.0 * 13.0 * 33.0 - 18.0) / 18.0).abs() < 1e-9,
+            "{t:?}"
+        );
+        assert!((t.var_s - 332.667).abs() < 1e-3, "{t:?}");
+        assert!((t.z - 2.9058).abs() < 1e-4, "{t:?}");
+        assert!((t.p - 0.003_662_7).abs() < 1e-6, "two-sided p: {t:?}");
+        assert!(
+            ((t.p / 2.0) - 0.0018).abs() < 5e-5,
+            "the published tail: {t:?}"
+        );
+        // The same series backwards: the same test of a downward trend.
+        let mut back = xs;
+        back.reverse();
+        let b = mann_kendall(&back).unwrap();
+        assert_eq!(b.s, -54);
+        assert!(
+            (b.z + t.z).abs() < 1e-12 && (b.p - t.p).abs() < 1e-12,
+            "{b:?}"
+        );
+        // Significant at 0.01, not at 0.001; never a leak downwards.
+        let at = |alpha| LeakConfig {
+            warmup: 0,
+            min_points: 8,
+            alpha,
+            min_slope_bytes: 0.1,
+        };
+        assert!(assess(&xs, &at(0.01)).leak);
+        assert!(!assess(&xs, &at(0.001)).leak);
+        assert!(!assess(&back, &at(0.5)).leak);
+    }
+
+    #[test]
+    fn alpha_and_min_slope_are_strict_bounds() {
+        let xs: Vec<f64> = (0..12).map(|i| f64::from(i) * 2.0 * MB).collect();
+        let t = mann_kendall(&xs).unwrap();
+        let slope = theil_sen_slope(&xs);
+        assert!((slope - 2.0 * MB).abs() < 1e-6);
+        let cfg = |alpha: f64, min_slope_bytes: f64| LeakConfig {
+            warmup: 0,
+            min_points: 8,
+            alpha,
+            min_slope_bytes,
+        };
+        // p equal to alpha is not significant; just above it is.
+        assert!(!assess(&xs, &cfg(t.p, MB)).leak);
+        assert!(assess(&xs, &cfg(t.p * (1.0 + 1e-9), MB)).leak);
+        // A slope equal to the minimum is a leak; just below it is not.
+        let v = assess(&xs, &cfg(0.01, slope));
+        assert!(v.leak, "{}", v.reason);
+        assert_eq!(v.slope_bytes_per_prompt, slope);
+        assert_eq!(v.points, 12);
+        assert_eq!(v.trend, Some(t));
+        assert!(
+            v.reason
+                .starts_with("growing 2.00 MB/prompt over 12 prompts (Mann–Kendall p = "),
+            "{}",
+            v.reason
+        );
+        let v = assess(&xs, &cfg(0.01, slope * (1.0 + 1e-9)));
+        assert!(!v.leak);
+        assert!(
+            v.reason.starts_with("upward trend (p = ")
+                && v.reason
+                    .ends_with("but slope 2.00 MB/prompt is below the 2.00 MB minimum"),
+            "{}",
+            v.reason
+        );
+        // No trend at all (S = 0, p = 1): never a leak, whatever alpha says.
+        let flat = [3.0 * MB; 12];
+        let v = assess(&flat, &cfg(2.0, 0.0));
+        assert!(!v.leak, "{}", v.reason);
+        assert_eq!(
+            v.reason,
+            "no significant upward trend (p = 1.000, slope 0.00 MB/prompt)"
+        );
+    }
+
+    #[test]
+    fn min_points_counts_after_the_warmup_and_is_at_least_three() {
+        let xs: Vec<f64> = (0..10).map(|i| f64::from(i) * 10.0 * MB).collect();
+        let cfg = |warmup, min_points| LeakConfig {
+            warmup,
+            min_points,
+            alpha: 0.5,
+            min_slope_bytes: MB,
+        };
+        // 8 points after a warm-up of 2: exactly the minimum is enough.
+        let v = assess(&xs, &cfg(2, 8));
+        assert_eq!(v.points, 8);
+        assert!(v.trend.is_some() && v.leak, "{}", v.reason);
+        let v = assess(&xs, &cfg(2, 9));
+        assert!(v.trend.is_none() && !v.leak);
+        assert_eq!(v.reason, "too few prompts: 8 after 2 warm-up, 9 needed");
+        // A minimum below 3 still needs 3 points (the test needs them).
+        let v = assess(&xs[..2], &cfg(0, 0));
+        assert_eq!(v.reason, "too few prompts: 2 after 0 warm-up, 3 needed");
+        assert!(assess(&xs[..3], &cfg(0, 0)).trend.is_some());
+    }
+
+    #[test]
+    fn ties_reduce_the_variance_group_by_group() {
+        // [1, 1, 1, 2, 2, 3]: tie groups of 3 and 2.
+        // var = (6*5*17 - 3*2*11 - 2*1*9) / 18 = (510 - 66 - 18) / 18.
+        let t = mann_kendall(&[1.0, 1.0, 1.0, 2.0, 2.0, 3.0]).unwrap();
+        assert_eq!(t.s, 11);
+        assert!((t.var_s - 426.0 / 18.0).abs() < 1e-9, "{t:?}");
+        assert!((t.z - 10.0 / (426.0f64 / 18.0).sqrt()).abs() < 1e-12);
+        // Negative S: Z = (S + 1) / sqrt(var).
+        let t = mann_kendall(&[3.0, 2.0, 1.0]).unwrap();
+        assert_eq!(t.s, -3);
+        assert!((t.z - (-2.0 / (3.0f64 * 2.0 * 11.0 / 18.0).sqrt())).abs() < 1e-12);
+        assert!((t.p - 2.0 * (1.0 - normal_cdf(t.z.abs()))).abs() < 1e-15);
+        assert!(t.p > 0.0 && t.p < 1.0);
+    }
+
+    #[test]
+    fn normal_cdf_to_seven_places() {
+        // Phi(x) from standard tables (e.g. NIST/SEMATECH e-Handbook 1.3.6.7.1).
+        for (x, phi) in [
+            (0.5, 0.691_462_461),
+            (1.0, 0.841_344_746),
+            (-1.0, 0.158_655_254),
+            (2.0, 0.977_249_868),
+            (3.0, 0.998_650_102),
+            (-3.0, 0.001_349_898),
+            (0.1, 0.539_827_837),
+        ] {
+            let got = normal_cdf(x);
+            assert!((got - phi).abs() < 2e-7, "Phi({x}) = {got}, tables: {phi}");
+        }
+    }
+
+    #[test]
+    fn no_trend_at_all_has_p_one() {
+        // S = 0 with a nonzero variance: Z = 0 and p = 1, not a tiny negative Z.
+        let t = mann_kendall(&[2.0, 1.0, 1.0, 2.0]).unwrap();
+        assert_eq!(t.s, 0);
+        assert!(t.var_s > 0.0);
+        assert_eq!((t.z, t.p), (0.0, 1.0));
+    }
+
+    #[test]
+    fn median_and_theil_sen_on_small_sets() {
+        assert_eq!(median(&mut []), 0.0);
+        assert_eq!(median(&mut [5.0]), 5.0);
+        assert_eq!(median(&mut [9.0, 1.0, 5.0]), 5.0);
+        assert_eq!(median(&mut [9.0, 1.0, 5.0, 3.0]), 4.0);
+        assert_eq!(median(&mut [-2.0, -8.0]), -5.0);
+        // Pairs of [0, 2, 3]: slopes 2, 1.5 and 1: the median is 1.5.
+        assert_eq!(theil_sen_slope(&[0.0, 2.0, 3.0]), 1.5);
+        // Pairs of [10, 6, 4, 1]: -4, -3, -3, -2, -2.5, -3: the median is -3.
+        assert_eq!(theil_sen_slope(&[10.0, 6.0, 4.0, 1.0]), -3.0);
+        assert_eq!(theil_sen_slope(&[]), 0.0);
+    }
+
+    fn record(
+        node_type: &str,
+        prompt_index: usize,
+        rss: f64,
+        vram: f64,
+        traced: Option<f64>,
+    ) -> NodeRecord {
+        NodeRecord {
+            node_type: node_type.into(),
+            prompt_index,
+            delta_rss: (rss * MB) as i64,
+            delta_vram: (vram * MB) as i64,
+            delta_traced: traced.map(|t| (t * MB) as i64),
+        }
+    }
+
+    #[test]
+    fn retained_host_prefers_the_traced_delta() {
+        assert_eq!(record("A", 0, 3.0, 0.0, None).retained_host(), 3 << 20);
+        assert_eq!(
+            record("A", 0, 3.0, 0.0, Some(-1.0)).retained_host(),
+            -(1 << 20)
+        );
+    }
+
+    #[test]
+    fn attribution_sums_medians_and_orders_by_host_plus_vram() {
+        let mut records = Vec::new();
+        for p in 0..20 {
+            // Keeps that alternate (+, -) add up to no trend: these types are no
+            // leak, and are ordered by median host + median VRAM. Prompts 3..20
+            // hold nine odd ones and eight even ones, so each median is the odd
+            // prompts' value.
+            let even = p % 2 == 0;
+            let alt = |e: f64, o: f64| if even { e } else { o };
+            records.push(record("HostOnly", p, alt(1.0, -1.0), 0.0, None)); // -1
+            records.push(record("SomeVram", p, alt(1.0, -1.0), alt(-2.0, 2.0), None)); // -1 + 2
+                                                                                       // Traced: its traced delta counts (-1.5), not its large RSS delta.
+            records.push(record(
+                "Traced",
+                p,
+                alt(40.0, 38.0),
+                0.0,
+                Some(alt(0.5, -1.5)),
+            ));
+            // VRAM alone grows 8 MB every execution: a leak, first whatever its host.
+            records.push(record("VramLeak", p, 0.0, 8.0, None));
+        }
+        let cfg = LeakConfig {
+            warmup: 3,
+            ..config()
+        };
+        let s = attribute_nodes(&records, &cfg);
+        let names: Vec<&str> = s.iter().map(|x| x.node_type.as_str()).collect();
+        assert_eq!(names, ["VramLeak", "SomeVram", "HostOnly", "Traced"]);
+        assert!(s[0].verdict.leak, "{}", s[0].verdict.reason);
+        for x in &s[1..] {
+            assert!(!x.verdict.leak, "{}: {}", x.node_type, x.verdict.reason);
+        }
+        // Each type's verdict is on its own executions after the warm-up: 17.
+        for x in &s {
+            assert_eq!(
+                (x.executions, x.verdict.points),
+                (17, 17),
+                "{}",
+                x.node_type
+            );
+        }
+        let v = &s[0];
+        assert_eq!(
+            (v.total_vram_bytes, v.median_vram_bytes),
+            ((17 * 8) << 20, 8.0 * MB)
+        );
+        assert_eq!(
+            (
+                v.total_rss_bytes,
+                v.median_traced_bytes,
+                v.total_traced_bytes
+            ),
+            (0, None, None)
+        );
+        assert!((v.verdict.slope_bytes_per_prompt - 8.0 * MB).abs() < 1.0);
+        let t = &s[3];
+        assert_eq!(t.median_traced_bytes, Some(-1.5 * MB));
+        assert_eq!(
+            t.total_traced_bytes,
+            Some((8.0 * 0.5 * MB - 9.0 * 1.5 * MB) as i64)
+        );
+        assert_eq!(t.median_rss_bytes, 38.0 * MB);
+        let h = &s[2];
+        assert_eq!((h.total_rss_bytes, h.median_rss_bytes), (-(1 << 20), -MB));
+        let v = &s[1];
+        assert_eq!(
+            (v.median_vram_bytes, v.total_vram_bytes),
+            (2.0 * MB, 2 << 20)
+        );
+        // Records from the warm-up prompts only: the type is not listed.
+        let early = [record("Early", 2, 1.0, 0.0, None)];
+        assert!(attribute_nodes(&early, &cfg).is_empty());
+        let at_warmup = [record("AtWarmup", 3, 1.0, 0.0, None)];
+        assert_eq!(attribute_nodes(&at_warmup, &cfg).len(), 1);
+    }
+
     #[test]
     fn normal_cdf_matches_tables() {
         assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);

@@ -143,10 +143,26 @@ mod tests {
     }
 
     #[test]
+    fn canonical_names() {
+        use CleanupMode::*;
+        for (mode, name) in [
+            (Monitor, "monitor"),
+            (Conservative, "conservative"),
+            (Balanced, "balanced"),
+            (Aggressive, "aggressive"),
+        ] {
+            assert_eq!(mode.name(), name);
+            assert_eq!(CleanupMode::parse(name).unwrap(), mode);
+        }
+        assert_eq!(title("monitor only"), "Monitor Only");
+    }
+
+    #[test]
     fn plans() {
         use CleanupMode::*;
         // (mode, unload, drop outputs, gc passes, reset peaks, page out)
         let table = [
+            (Monitor, false, false, 0, false, false),
             (Conservative, false, false, 1, false, false),
             (Balanced, true, false, 3, true, false),
             (Aggressive, true, true, 3, true, true),

@@ -181,6 +181,135 @@ mod tests {
     }
 
     #[test]
+    fn every_threshold_is_inclusive() {
+        use PressureLevel::*;
+        let some = |v| level_from_psi(&psi(v, 0.0));
+        let full = |v| level_from_psi(&psi(0.0, v));
+        for (got, want) in [
+            (some(0.0), None),
+            (some(0.01), Low),
+            (some(4.99), Low),
+            (some(5.0), Moderate),
+            (some(19.99), Moderate),
+            (some(20.0), High),
+            (some(59.99), High),
+            (some(60.0), Critical),
+            // full alone, without a `some` figure that would reach the level.
+            (full(4.99), None),
+            (full(5.0), High),
+            (full(19.99), High),
+            (full(20.0), Critical),
+        ] {
+            assert_eq!(got, want);
+        }
+        // No `full` line (system PSI of old kernels): `some` alone.
+        let mut p = psi(20.0, 0.0);
+        p.full = Option::None;
+        assert_eq!(level_from_psi(&p), High);
+        for (pct, want) in [
+            (59.99, None),
+            (60.0, Low),
+            (79.99, Low),
+            (80.0, Moderate),
+            (89.99, Moderate),
+            (90.0, High),
+            (94.99, High),
+            (95.0, Critical),
+        ] {
+            assert_eq!(level_from_percent(pct), want, "{pct}");
+        }
+    }
+
+    #[test]
+    fn the_description_says_the_level_who_and_the_figures() {
+        use PressureLevel::*;
+        let cases = [
+            (psi(0.0, 0.0), None, "none: no task waited for memory"),
+            (
+                psi(1.0, 0.0),
+                Low,
+                "low: tasks occasionally waited for memory",
+            ),
+            (
+                psi(6.0, 0.0),
+                Moderate,
+                "moderate: tasks are slowed by memory reclaim",
+            ),
+            (
+                psi(25.0, 0.0),
+                High,
+                "high: tasks lose much of their time to memory reclaim",
+            ),
+            (
+                psi(65.0, 0.0),
+                Critical,
+                "critical: memory is thrashing; an OOM kill is likely",
+            ),
+        ];
+        for (p, level, words) in cases {
+            let a = assess(Some(p), Option::None, 10.0);
+            assert_eq!(a.level, level);
+            assert!(a.description.starts_with(words), "{}", a.description);
+            assert_eq!(level_word(level), words.split(':').next().unwrap());
+        }
+        let mut p = psi(12.5, 2.5);
+        p.some.avg60 = 7.0;
+        let a = assess(Some(p), Option::None, 10.0);
+        assert_eq!(
+            a.description,
+            "moderate: tasks are slowed by memory reclaim (the system: some tasks stalled 12.5% \
+             of the last 10 s, 7.0% of the last 60 s; all tasks 2.5% of the last 10 s)"
+        );
+        assert_eq!((a.system, a.cgroup), (Some(p), Option::None));
+        // The system worse than the cgroup.
+        let a = assess(Some(psi(70.0, 0.0)), Some(psi(7.0, 0.0)), 10.0);
+        assert_eq!(a.level, Critical);
+        assert!(a.description.contains("(the system: "), "{}", a.description);
+        let a = assess(Option::None, Option::None, 61.3);
+        assert_eq!(
+            (a.level, a.description.as_str()),
+            (
+                Low,
+                "low: estimated from memory use 61.3% (PSI unavailable)"
+            )
+        );
+    }
+
+    #[test]
+    fn advice_thresholds_are_inclusive() {
+        let mut s = crate::model::tests::snapshot();
+        s.system.swap_total_bytes = 100;
+        s.system.swap_used_bytes = 0;
+        let first = |s: &Snapshot| advise(s).recommendations[0].clone();
+        s.effective.percent_used = 80.0;
+        assert!(first(&s).starts_with("RAM above 80%"));
+        s.effective.percent_used = 79.99;
+        assert_eq!(first(&s), "No action needed.");
+        s.effective.percent_used = 90.0;
+        assert!(first(&s).starts_with("RAM above 90%"));
+        s.effective.percent_used = 10.0;
+        let mut g = crate::policy::figures::tests::gpu(0, 1, 100);
+        g.percent_used = 90.0;
+        s.gpu.devices = vec![g.clone()];
+        assert!(first(&s).starts_with("VRAM above 90%"));
+        g.percent_used = 89.99;
+        s.gpu.devices = vec![g];
+        assert_eq!(first(&s), "No action needed.");
+        s.system.swap_used_bytes = 80;
+        assert!(first(&s).starts_with("Swap above 80%"));
+        s.system.swap_used_bytes = 79;
+        assert_eq!(first(&s), "No action needed.");
+        s.pressure.level = PressureLevel::Moderate;
+        assert_eq!(first(&s), "No action needed.");
+        let r = advise(&s);
+        assert_eq!(
+            (r.level, r.ram_percent, r.vram_percent, r.swap_percent),
+            (PressureLevel::Moderate, 10.0, Some(89.99), Some(79.0))
+        );
+        assert_eq!(r.description, s.pressure.description);
+    }
+
+    #[test]
     fn worse_side_wins_and_fallback() {
         let p = assess(Some(psi(0.0, 0.0)), Some(psi(30.0, 0.0)), 10.0);
         assert_eq!(p.level, PressureLevel::High);

@@ -75,6 +75,13 @@ mod tests {
         assert_eq!(parse_pid(1).unwrap(), 1);
         let e = parse_pid(2147483648).unwrap_err().to_string();
         assert!(e.contains("too large"), "{e}");
+        // The largest pid_t is a PID; 2 is the first one memwarden may act on.
+        assert_eq!(parse_pid(2147483647).unwrap(), 2147483647);
+        assert_eq!(validate_pid(2).unwrap(), 2);
+        assert_eq!(
+            validate_pid(-1).unwrap_err().to_string(),
+            "invalid input: -1 is not a valid PID (PIDs are positive integers)"
+        );
     }
 
     #[test]

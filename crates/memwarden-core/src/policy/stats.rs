@@ -153,6 +153,49 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn failures_freed_bytes_and_durations_per_group() {
+        let h = [
+            action(1, "pressure", 40, 10.0, ActionOutcome::Failed),
+            action(2, "pressure", -8, 20.0, ActionOutcome::NothingFreed),
+            action(3, "manual", 7, 1.0, ActionOutcome::Freed),
+        ];
+        let s = stats(&h);
+        let g = |v: &[GroupStats]| -> Vec<(String, u64, u64, i64, f64)> {
+            v.iter()
+                .map(|g| {
+                    (
+                        g.name.clone(),
+                        g.count,
+                        g.failed,
+                        g.freed_bytes,
+                        g.mean_duration_ms,
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            g(&s.by_trigger),
+            [
+                ("pressure".to_string(), 2, 1, 32, 15.0),
+                ("manual".to_string(), 1, 0, 7, 1.0)
+            ]
+        );
+        assert_eq!(
+            g(&s.by_step),
+            [("OS-level trim".to_string(), 3, 1, 39, 31.0 / 3.0)]
+        );
+        assert_eq!(s.freed_total_bytes, 39);
+        assert_eq!((s.first_unix_ms, s.last_unix_ms), (Some(1), Some(3)));
+        // Equal counts: by name.
+        let h = [
+            action(1, "b", 0, 0.0, ActionOutcome::Freed),
+            action(2, "a", 0, 0.0, ActionOutcome::Freed),
+        ];
+        let names: Vec<String> = stats(&h).by_trigger.into_iter().map(|g| g.name).collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
     fn empty_history() {
         let s = stats(&[]);
         assert_eq!(

@@ -300,4 +300,115 @@ mod tests {
             "{e}"
         );
     }
+
+    // POSIX paths under the process's root ("/srv/app").
+    #[cfg(unix)]
+    #[test]
+    fn a_checkout_has_the_comfy_package_and_nodes_py() {
+        let root =
+            std::env::temp_dir().join(format!("memwarden-target-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let app = root.join("srv/app");
+        std::fs::create_dir_all(app.join("comfy")).unwrap();
+        // The package alone, or nodes.py alone, is no checkout.
+        assert_eq!(is_comfyui_dir(&app), Some(false));
+        std::fs::write(app.join("nodes.py"), "").unwrap();
+        assert_eq!(is_comfyui_dir(&app), Some(true));
+        std::fs::remove_dir(app.join("comfy")).unwrap();
+        std::fs::write(app.join("comfy"), "").unwrap(); // a file named comfy
+        assert_eq!(is_comfyui_dir(&app), Some(false));
+        std::fs::remove_file(app.join("comfy")).unwrap();
+        std::fs::create_dir(app.join("comfy")).unwrap();
+        // A directory that is not there cannot be examined.
+        assert_eq!(is_comfyui_dir(&root.join("gone")), None);
+        // Seen through a process's root: the path is taken under it.
+        assert_eq!(
+            is_comfyui_dir_in(Some(&root), Path::new("/srv/app")),
+            Some(true)
+        );
+        assert_eq!(
+            is_comfyui_dir_in(Some(&root), Path::new("/srv")),
+            Some(false)
+        );
+        assert_eq!(is_comfyui_dir_in(None, &app), Some(true));
+        assert_eq!(
+            is_comfyui_dir_in(None, Path::new("/srv/app-not-here")),
+            None
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    // A Windows path seen from Linux (/proc of a Wine process, a test on a copy).
+    #[cfg(unix)]
+    #[test]
+    fn a_windows_absolute_script_is_not_joined_to_the_working_directory() {
+        let l = launch(&["python.exe", r"C:\ComfyUI\main.py"], Some("/home/u"));
+        assert_eq!(
+            comfyui_main(&l, &checkout),
+            Some(PathBuf::from(r"C:\ComfyUI\main.py"))
+        );
+        // Named otherwise, nothing says it is ComfyUI.
+        let l = launch(&["python.exe", r"D:\apps\main.py"], Some("/home/u"));
+        assert_eq!(comfyui_main(&l, &checkout), None);
+    }
+
+    #[test]
+    fn options_before_the_script() {
+        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            python_script(&argv(&["python", "-u", "-B", "main.py"])),
+            Some("main.py")
+        );
+        // -W and -X take the next argument, which is not the script.
+        assert_eq!(
+            python_script(&argv(&["python", "-W", "ignore", "main.py"])),
+            Some("main.py")
+        );
+        assert_eq!(
+            python_script(&argv(&[
+                "python",
+                "--check-hash-based-pycs",
+                "always",
+                "a.py"
+            ])),
+            Some("a.py")
+        );
+        // -cCODE and -mMOD run no script.
+        assert_eq!(
+            python_script(&argv(&["python", "-cimport x", "main.py"])),
+            None
+        );
+        assert_eq!(
+            python_script(&argv(&["python", "-mhttp.server", "main.py"])),
+            None
+        );
+        assert_eq!(python_script(&argv(&["python", "-", "main.py"])), None);
+        assert_eq!(python_script(&argv(&["node", "main.py"])), None);
+        assert!(may_be_comfyui(&argv(&["python", "/x/MAIN.PY"])));
+        assert!(!may_be_comfyui(&argv(&["python", "/x/main.py.bak"])));
+        assert_eq!(base_name(r"C:/c.py"), "c.py");
+        assert_eq!(base_name("plain"), "plain");
+    }
+
+    #[test]
+    fn several_found_are_listed_with_their_figures() {
+        let p = |pid, rss| ProcessMemory {
+            pid,
+            rss_bytes: rss,
+            cmdline: format!("python main.py --port {pid}"),
+            ..Default::default()
+        };
+        let e = choose_one(vec![
+            (p(7, 3 << 30), "/a/main.py".into()),
+            (p(12345, 512 << 20), "/b/main.py".into()),
+        ])
+        .unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit_code::AMBIGUOUS);
+        assert_eq!(
+            e.to_string(),
+            "--auto found 2 ComfyUI processes; pass --pid with one of them:\n  \
+             PID 7           3.00 GiB  /a/main.py  (python main.py --port 7)\n  \
+             PID 12345     512.00 MiB  /b/main.py  (python main.py --port 12345)"
+        );
+    }
 }

@@ -299,4 +299,103 @@ mod tests {
         }
         assert_eq!(h.entries.len(), History::KEEP);
     }
+
+    fn with_vram(ram: f64, vram: f64) -> Snapshot {
+        let mut s = snap(ram);
+        let mut g = crate::policy::figures::tests::gpu(0, 1, 100);
+        g.percent_used = vram;
+        s.gpu.devices = vec![g];
+        s
+    }
+
+    #[test]
+    fn thresholds_are_inclusive_and_both_are_named() {
+        let h = History::default();
+        let c = cfg();
+        assert!(decide(&snap(80.0), &h, &c, 0.0).act);
+        assert!(!decide(&snap(79.99), &h, &c, 0.0).act);
+        assert!(decide(&with_vram(10.0, 85.0), &h, &c, 0.0).act);
+        let d = decide(&with_vram(10.0, 84.99), &h, &c, 0.0);
+        assert_eq!(
+            (d.act, d.by_threshold, d.reason.as_str()),
+            (
+                false,
+                false,
+                "below thresholds (RAM 10.0% < 80%, VRAM 85.0%)"
+            )
+        );
+        let d = decide(&with_vram(90.0, 95.0), &h, &c, 0.0);
+        assert_eq!(d.reason, "RAM 90.0% >= 80%, VRAM 95.0% >= 85%");
+    }
+
+    #[test]
+    fn cooldown_runs_from_the_last_action() {
+        let mut h = History::default();
+        let c = cfg();
+        assert_eq!(h.cooldown_left(1e6, 30.0), 0.0);
+        let d = decide(&snap(90.0), &h, &c, 1000.0);
+        h.record(1000.0, &d, entry(), &c);
+        assert_eq!(h.cooldown_left(1010.0, 30.0), 20.0);
+        assert_eq!(h.cooldown_left(1029.5, 30.0), 0.5);
+        assert_eq!(h.cooldown_left(1030.0, 30.0), 0.0);
+        assert_eq!(h.cooldown_left(2000.0, 30.0), 0.0);
+        assert!(!decide(&snap(90.0), &h, &c, 1029.5).act);
+        assert!(decide(&snap(90.0), &h, &c, 1030.0).act);
+    }
+
+    #[test]
+    fn only_a_threshold_trigger_disarms_and_both_figures_must_fall() {
+        let mut c = cfg();
+        c.hysteresis = 10.0;
+        c.cooldown_s = 0.0;
+        let mut h = History::default();
+        // Every run: no threshold involved, nothing to wait for.
+        c.every_run = true;
+        let d = decide(&snap(90.0), &h, &c, 0.0);
+        assert!(d.act && !d.by_threshold);
+        h.record(0.0, &d, entry(), &c);
+        assert!(h.armed);
+        // A threshold trigger without a hysteresis does not disarm either.
+        c.every_run = false;
+        let mut no_h = c.clone();
+        no_h.hysteresis = 0.0;
+        let d = decide(&snap(90.0), &h, &no_h, 1.0);
+        assert!(d.by_threshold);
+        h.record(1.0, &d, entry(), &no_h);
+        assert!(h.armed);
+        // With one, it does; re-armed only once RAM and VRAM are both more than
+        // the hysteresis below their thresholds (70 and 75).
+        h.record(2.0, &d, entry(), &c);
+        assert!(!h.armed);
+        h.observe(&with_vram(70.0, 10.0), &c);
+        assert!(!h.armed, "RAM exactly at 80 - 10");
+        h.observe(&with_vram(10.0, 75.0), &c);
+        assert!(!h.armed, "VRAM exactly at 85 - 10");
+        h.observe(&with_vram(69.99, 80.0), &c);
+        assert!(!h.armed, "VRAM still high");
+        h.observe(&with_vram(90.0, 74.99), &c);
+        assert!(!h.armed, "RAM still high");
+        h.observe(&with_vram(69.99, 74.99), &c);
+        assert!(h.armed);
+        // Observing high usage never disarms by itself.
+        h.observe(&snap(99.0), &c);
+        assert!(h.armed);
+    }
+
+    #[test]
+    fn history_keeps_the_last_ten_oldest_first() {
+        let mut h = History::default();
+        let c = cfg();
+        let d = decide(&snap(90.0), &h, &c, 0.0);
+        for i in 0..12u64 {
+            let e = HistoryEntry {
+                at_unix_ms: i,
+                ..entry()
+            };
+            h.record(i as f64, &d, e, &c);
+        }
+        let kept: Vec<u64> = h.entries.iter().map(|e| e.at_unix_ms).collect();
+        assert_eq!(kept, (2..12).collect::<Vec<_>>());
+        assert_eq!(h.last_action_s, Some(11.0));
+    }
 }

@@ -400,3 +400,219 @@ pub fn cgroup_pids(loc: &CgroupLocation) -> HashSet<u32> {
     walk(&loc.dir, &mut out, 0);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::guard::usable_swap;
+
+    const MIB: u64 = 1 << 20;
+
+    /// A cgroup tree of plain files under the temp directory: the mount point and
+    /// the groups `groups` below it, each with the files given, removed on drop.
+    struct Tree {
+        mount: PathBuf,
+    }
+
+    impl Tree {
+        fn new(name: &str, groups: &[(&str, &[(&str, String)])]) -> Self {
+            let mount = std::env::temp_dir().join(format!(
+                "memwarden-cgroup-test-{name}-{}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&mount);
+            for (group, files) in groups {
+                let dir = mount.join(group.trim_start_matches('/'));
+                std::fs::create_dir_all(&dir).unwrap();
+                for (file, text) in *files {
+                    std::fs::write(dir.join(file), text).unwrap();
+                }
+            }
+            Tree { mount }
+        }
+
+        /// The location of `group` (v2 unless `version` says otherwise).
+        fn loc(&self, group: &str, version: u8) -> CgroupLocation {
+            CgroupLocation {
+                version,
+                path: group.into(),
+                dir: self.mount.join(group.trim_start_matches('/')),
+                mount_point: self.mount.clone(),
+                pressure_file: None,
+            }
+        }
+    }
+
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.mount);
+        }
+    }
+
+    fn n(v: u64) -> String {
+        format!("{v}\n")
+    }
+
+    #[test]
+    fn memory_high_is_the_lowest_along_the_path() {
+        // The parent throttles at 200 MiB, the leaf would only at 400 MiB: 200 MiB.
+        let t = Tree::new(
+            "high-parent",
+            &[
+                ("/", &[("memory.stat", "anon 0\n".into())]),
+                ("/app", &[("memory.high", n(200 * MIB))]),
+                ("/app/leaf", &[("memory.high", n(400 * MIB))]),
+            ],
+        );
+        let loc = t.loc("/app/leaf", 2);
+        assert_eq!(tightest(&loc, "memory.high").unwrap(), Some(200 * MIB));
+        // The leaf lower than its parent: the leaf's.
+        std::fs::write(t.mount.join("app/leaf/memory.high"), n(100 * MIB)).unwrap();
+        assert_eq!(tightest(&loc, "memory.high").unwrap(), Some(100 * MIB));
+        // "max" sets nothing, and a group above the mount point is not read.
+        std::fs::write(t.mount.join("app/leaf/memory.high"), "max\n").unwrap();
+        assert_eq!(tightest(&loc, "memory.high").unwrap(), Some(200 * MIB));
+        std::fs::write(t.mount.join("app/memory.high"), "max\n").unwrap();
+        assert_eq!(tightest(&loc, "memory.high").unwrap(), None);
+        // A file that is neither a number nor "max" is an error naming it.
+        std::fs::write(t.mount.join("app/memory.high"), "lots\n").unwrap();
+        let e = tightest(&loc, "memory.high").unwrap_err().to_string();
+        assert!(e.contains("app/memory.high") && e.contains("'lots'"), "{e}");
+    }
+
+    #[test]
+    fn the_limit_with_the_least_headroom_binds_and_brings_its_usage() {
+        // app: 300 MiB with 250 MiB used (50 left); app/leaf: 1 GiB with 10 MiB used.
+        let t = Tree::new(
+            "binding",
+            &[
+                (
+                    "/app",
+                    &[
+                        ("memory.max", n(300 * MIB)),
+                        ("memory.current", n(250 * MIB)),
+                    ],
+                ),
+                (
+                    "/app/leaf",
+                    &[
+                        ("memory.max", n(1024 * MIB)),
+                        ("memory.current", n(10 * MIB)),
+                    ],
+                ),
+            ],
+        );
+        let loc = t.loc("/app/leaf", 2);
+        let b = binding(&loc, "memory.max", "memory.current")
+            .unwrap()
+            .unwrap();
+        assert_eq!((b.limit, b.usage), (300 * MIB, Some(250 * MIB)));
+        assert_eq!(b.dir, t.mount.join("app"));
+        // The same headroom in both: the deeper group.
+        std::fs::write(t.mount.join("app/leaf/memory.max"), n(60 * MIB)).unwrap();
+        let b = binding(&loc, "memory.max", "memory.current")
+            .unwrap()
+            .unwrap();
+        assert_eq!((b.limit, b.dir.clone()), (60 * MIB, loc.dir.clone()));
+        // One byte more headroom in the leaf: the parent.
+        std::fs::write(t.mount.join("app/leaf/memory.max"), n(60 * MIB + 1)).unwrap();
+        let b = binding(&loc, "memory.max", "memory.current")
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.limit, 300 * MIB);
+    }
+
+    /// The swap allowance of a v2 group that already has swap in use: what the
+    /// guard may count on is the limit minus that use, read in the limit's group.
+    #[test]
+    fn swap_in_use_comes_from_the_swap_limits_group() {
+        let t = Tree::new(
+            "swap",
+            &[
+                (
+                    "/sw",
+                    &[
+                        ("memory.swap.max", n(192 * MIB)),
+                        ("memory.swap.current", n(64 * MIB)),
+                        ("memory.high", n(500 * MIB)),
+                    ],
+                ),
+                (
+                    "/sw/leaf",
+                    &[
+                        ("memory.swap.max", "max\n".into()),
+                        ("memory.swap.current", n(64 * MIB)),
+                        (
+                            "memory.pressure",
+                            "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n".into(),
+                        ),
+                    ],
+                ),
+            ],
+        );
+        let mut loc = t.loc("/sw/leaf", 2);
+        let mut m = CgroupMemory::default();
+        let dir = loc.dir.clone();
+        read_v2_extra(&mut m, &mut loc, &dir).unwrap();
+        assert_eq!(m.swap_limit_bytes, Some(192 * MIB));
+        assert_eq!(m.swap_usage_bytes, Some(64 * MIB));
+        assert_eq!(
+            m.swap_limit_set_at.as_deref(),
+            Some(t.mount.join("sw").to_str().unwrap())
+        );
+        assert_eq!(m.high_bytes, Some(500 * MIB));
+        let system = crate::model::SystemMemory {
+            swap_total_bytes: 1024 * MIB,
+            swap_free_bytes: 900 * MIB,
+            ..Default::default()
+        };
+        assert_eq!(usable_swap(&system, Some(&m)).0, 128 * MIB);
+        // Without a swap limit anywhere: the process's group's own swap use.
+        std::fs::write(t.mount.join("sw/memory.swap.max"), "max\n").unwrap();
+        std::fs::write(t.mount.join("sw/leaf/memory.swap.current"), n(3 * MIB)).unwrap();
+        let mut m = CgroupMemory::default();
+        read_v2_extra(&mut m, &mut loc, &dir).unwrap();
+        assert_eq!(
+            (m.swap_limit_bytes, m.swap_usage_bytes),
+            (None, Some(3 * MIB))
+        );
+        // The memory limit's group has its own memory.pressure: it replaces the leaf's.
+        std::fs::write(t.mount.join("sw/memory.pressure"), "some total=0\n").unwrap();
+        let parent = t.mount.join("sw");
+        read_v2_extra(&mut m, &mut loc, &parent).unwrap();
+        assert_eq!(loc.pressure_file, Some(parent.join("memory.pressure")));
+    }
+
+    /// v1: memsw counts memory + swap; the allowance is memsw's limit above the
+    /// memory limit and the swap in use memsw usage minus memory usage.
+    #[test]
+    fn v1_swap_is_memsw_minus_memory() {
+        let t = Tree::new(
+            "v1",
+            &[(
+                "/app",
+                &[
+                    ("memory.limit_in_bytes", n(512 * MIB)),
+                    ("memory.usage_in_bytes", n(300 * MIB)),
+                    ("memory.memsw.limit_in_bytes", n(768 * MIB)),
+                    ("memory.memsw.usage_in_bytes", n(340 * MIB)),
+                ],
+            )],
+        );
+        let loc = t.loc("/app", 1);
+        let limit = binding(&loc, "memory.limit_in_bytes", "memory.usage_in_bytes").unwrap();
+        let mut m = CgroupMemory {
+            usage_bytes: 300 * MIB,
+            ..Default::default()
+        };
+        read_v1_swap(&mut m, &loc, limit.as_ref(), &loc.dir).unwrap();
+        assert_eq!(m.swap_limit_bytes, Some(256 * MIB));
+        assert_eq!(m.swap_usage_bytes, Some(40 * MIB));
+        let system = crate::model::SystemMemory {
+            swap_total_bytes: 1024 * MIB,
+            swap_free_bytes: 900 * MIB,
+            ..Default::default()
+        };
+        assert_eq!(usable_swap(&system, Some(&m)).0, 216 * MIB);
+    }
+}
