@@ -244,6 +244,67 @@ mod tests {
     }
 
     #[test]
+    fn equal_headroom_binds_the_first_reading() {
+        let inner = Headroom {
+            set_at: "inner".into(),
+            ..at(GIB, 0)
+        };
+        let outer = Headroom {
+            set_at: "outer".into(),
+            ..at(GIB, 0)
+        };
+        assert_eq!(binding(vec![inner, outer]).unwrap().set_at, "inner");
+    }
+
+    #[test]
+    fn the_crossing_is_where_the_fall_passed_the_reserve() {
+        // 2 GiB -> 512 MiB over 3 ms with a 1 GiB reserve: 2/3 of the way.
+        let t = crossing_time(&at(2 * GIB, 1_000_000), &at(GIB / 2, 4_000_000), GIB);
+        assert_eq!(t, Some(3_000_000));
+    }
+
+    #[test]
+    fn models_that_cover_the_shortfall_exactly_leave_outputs_and_swap_alone() {
+        let r = GIB;
+        let low = at(r / 2, 0);
+        let shortfall = r + r / 4 - r / 2;
+        let p = plan_giveback(
+            &low,
+            r,
+            Releasable {
+                models_bytes: shortfall,
+                prompt_running: false,
+                swap_free_bytes: 8 * GIB,
+            },
+        );
+        assert_eq!(
+            p.steps,
+            [GivebackStep::ReleaseModels, GivebackStep::TrimHeap]
+        );
+        // Swap exactly the shortfall is not enough to page out into.
+        let p = plan_giveback(
+            &low,
+            r,
+            Releasable {
+                models_bytes: 0,
+                prompt_running: true,
+                swap_free_bytes: shortfall,
+            },
+        );
+        assert_eq!(p.steps, [GivebackStep::TrimHeap]);
+        let p = plan_giveback(
+            &low,
+            r,
+            Releasable {
+                models_bytes: 0,
+                prompt_running: true,
+                swap_free_bytes: shortfall + 1,
+            },
+        );
+        assert_eq!(p.steps, [GivebackStep::TrimHeap, GivebackStep::PageOut]);
+    }
+
+    #[test]
     fn crossing_time_is_interpolated_between_the_two_reads() {
         let before = at(2 * GIB, 1_000_000);
         let now = at(0, 3_000_000);

@@ -250,6 +250,39 @@ mod tests {
     }
 
     #[test]
+    fn integer_tensors_are_counted_as_bytes_never_as_parameters() {
+        // Only ids: no parameters, no dtype to name, and not "to VRAM".
+        let ids = [t("cond_stage_model.position_ids", "I64", 77)];
+        let f = LoadFacts {
+            file: "ids.safetensors",
+            file_bytes: 616,
+            tensors: Some(&ids),
+            default_component: Component::Other,
+            itemsize: &[(Component::TextEncoder, 0)],
+            measured_bytes: None,
+        };
+        let p = predict(&f);
+        assert_eq!(
+            (p.bytes, p.parts[0].params, p.parts[0].load_itemsize),
+            (616, 0, 0)
+        );
+        assert!(!p.reason.contains("to VRAM"), "{}", p.reason);
+        let p = predict(&LoadFacts { itemsize: &[], ..f });
+        assert_eq!(p.parts[0].load_itemsize, 0, "no parameters: no dtype");
+        // A listed dtype is what the part is loaded at, ids beside it or not.
+        let mixed = [
+            t("model.diffusion_model.w", "F16", 1000),
+            t("model.diffusion_model.ids", "I64", 1000),
+        ];
+        let p = predict(&LoadFacts {
+            tensors: Some(&mixed),
+            itemsize: &[(Component::Diffusion, 4)],
+            ..f
+        });
+        assert_eq!((p.bytes, p.parts[0].load_itemsize), (4000 + 8000, 4));
+    }
+
+    #[test]
     fn history_wins_and_no_header_is_twice_the_file() {
         let f = LoadFacts {
             file: "old.ckpt",
