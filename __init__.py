@@ -1,9 +1,11 @@
 """ComfyUI entry point: this repository cloned into ComfyUI/custom_nodes/.
 
-The nodes live in the ``memwarden`` package, a prebuilt wheel from PyPI installed
-into the Python that runs ComfyUI: ComfyUI-Manager and the Comfy Registry do it from
-requirements.txt, or ``python -m pip install memwarden`` by hand. This file only
-hands the nodes to ComfyUI.
+The nodes live in the ``memwarden`` package, installed into the Python that runs
+ComfyUI: built from this folder (needs a Rust toolchain) or from a wheel file
+installed by its path. memwarden is not on PyPI yet, so requirements.txt names no
+package and ComfyUI-Manager installs nothing: when the package is missing, the
+ImportError below says how to install it, and ComfyUI starts without the pack.
+This file only hands the nodes to ComfyUI.
 """
 
 import importlib
@@ -15,17 +17,26 @@ if __name__ == "memwarden":
     # package's own name. Step aside so the installed package can be imported.
     del sys.modules[__name__]
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
 try:
     _nodes = importlib.import_module("memwarden.comfy")
 except ImportError as e:
+    if e.name not in ("memwarden", "memwarden.comfy"):
+        raise ImportError(
+            "memwarden node pack: the memwarden package is installed in the Python that runs ComfyUI "
+            f"({sys.executable}) but importing its nodes failed; reinstall it (see the README of {_HERE}). "
+            f"({type(e).__name__}: {e})"
+        ) from e
     raise ImportError(
         "memwarden node pack: the memwarden Python package is not installed in the Python that runs "
-        "ComfyUI. Install it without a compiler: with ComfyUI-Manager (install or fix this node pack, "
-        f'which installs its requirements.txt), or run `"{sys.executable}" -m pip install memwarden` '
-        "(this is the Python that runs ComfyUI: python_embeded\\python.exe on the Windows portable "
-        "build). Then restart ComfyUI. To build it from source instead, run "
-        f'`"{sys.executable}" -m pip install .` in this folder ({os.path.dirname(os.path.abspath(__file__))}); '
-        f"that needs a Rust toolchain (cargo, from https://rustup.rs). ({type(e).__name__}: {e})"
+        f"ComfyUI ({sys.executable}), so the pack's nodes and panel are not loaded. memwarden is not "
+        "published on PyPI yet, so ComfyUI-Manager cannot install it (requirements.txt names no package). "
+        f'Install a memwarden wheel by its path: `"{sys.executable}" -m pip install '
+        "/path/to/memwarden-<version>-cp39-abi3-<platform>.whl` (built by scripts/test-wheels, or by the "
+        "release workflow); or build it from this folder, which needs a Rust toolchain (cargo, from "
+        f'https://rustup.rs): `"{sys.executable}" -m pip install "{_HERE}"`. '
+        "Then restart ComfyUI. "
+        f"({type(e).__name__}: {e})"
     ) from e
 
 NODE_CLASS_MAPPINGS = _nodes.NODE_CLASS_MAPPINGS

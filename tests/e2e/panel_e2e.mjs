@@ -1,7 +1,15 @@
 // The memwarden panel in a real browser: headless Chromium (the Debian package)
 // driven by playwright-core against a running ComfyUI with the node pack.
 //
-//     node tests/e2e/panel_e2e.mjs http://127.0.0.1:PORT OUT_DIR
+//     node tests/e2e/panel_e2e.mjs http://127.0.0.1:PORT OUT_DIR PROMPT_JSON
+//
+// The checks, in every frontend (1.27 to 1.58): the sidebar tab renders its content
+// when opened (not only its button), drops it and stops the feed when closed, renders
+// it again once when reopened; the live feed replaces the figures, which match
+// /memwarden/snapshot; a workflow's chart; a cleanup button's report; the "live
+// updates" setting switched in ComfyUI's settings dialog is stored by ComfyUI
+// (/settings), obeyed, kept over a reload. MEMWARDEN_PANEL_FRONTEND=VERSION: the page
+// must run that frontend.
 //
 // Run by tests/e2e/panel_e2e.py (scripts/test-panel), which starts ComfyUI. Needs
 // playwright-core resolvable (NODE_PATH=target/panel-e2e/node_modules) and
@@ -16,6 +24,8 @@ const require = createRequire(import.meta.url);
 const { chromium } = require("playwright-core");
 
 const [base, outDir, promptFile] = process.argv.slice(2);
+// The frontend version the page must run (MEMWARDEN_PANEL_FRONTEND), when given.
+const frontend = process.env.MEMWARDEN_PANEL_FRONTEND || "";
 if (!base || !outDir || !promptFile) {
   console.error("usage: node tests/e2e/panel_e2e.mjs http://127.0.0.1:PORT OUT_DIR PROMPT_JSON");
   process.exit(2);
@@ -83,16 +93,71 @@ function compareFigures(shown, route) {
   check(["none", "low", "moderate", "high", "critical"].includes(shown.pressure), `pressure level shown (${shown.pressure})`);
 }
 
-async function openPanel(page) {
+const TAB_BUTTON = '.memwarden-tab-button, [data-testid="memwarden-tab-button"]'; // class until 1.5x, test id after
+const LIVE_SWITCH = "Live updates in the memory panel"; // the name of the memwarden.Panel.Live setting
+
+// The feed's subscriber count, as the server counts it.
+async function subscribers(page) {
+  return (await routeJson(page, "/api/memwarden/feed/config")).body.subscribers;
+}
+
+async function until(page, what, fn, timeout = 20000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout / 1000} s waiting until ${what}`);
+    await page.waitForTimeout(250);
+  }
+}
+
+// A first-run dialog (templates, release notes), if any, is closed.
+async function closeDialogs(page) {
+  for (let i = 0; i < 5 && (await page.getByRole("dialog").count()) > 0; i++) {
+    await page.keyboard.press("Escape");
+    await page.waitForTimeout(300);
+  }
+}
+
+// The page loaded, the frontend the test asked for, the tab's button there.
+async function loadPage(page) {
   await page.goto(base, { waitUntil: "domcontentloaded" });
-  await page.waitForFunction(() => window.comfyAPI?.app?.app?.extensionManager?.sidebarTab, null, { timeout: 120000 });
-  const button = page.locator(".memwarden-tab-button");
+  await page.waitForFunction(() => window.comfyAPI?.app?.app?.extensionManager?.registerSidebarTab && window.__COMFYUI_FRONTEND_VERSION__, null, {
+    timeout: 120000,
+  });
+  const button = page.locator(TAB_BUTTON);
   await button.waitFor({ timeout: 60000 });
-  check(true, "the memwarden sidebar tab is registered (button .memwarden-tab-button)");
-  await page.keyboard.press("Escape"); // a first-run dialog, if any
+  await page.waitForTimeout(500);
+  await closeDialogs(page);
+  return button;
+}
+
+// The tab's content, rendered: one panel, visible, with the RAM bar's figures.
+async function rendered(page, when) {
+  await page.locator('[data-mw="ram"]').waitFor({ state: "visible", timeout: 30000 });
+  const panels = await page.locator(".mw-panel").count();
+  const box = await page.locator(".mw-panel").first().boundingBox();
+  const text = await page.locator('[data-mw="ram"] .mw-bar-value').textContent();
+  check(panels === 1 && box && box.width > 150 && box.height > 150 && /GB \/ .* GB/.test(text),
+    `${when}: the tab renders its content (${panels} panel, ${box ? `${Math.round(box.width)}x${Math.round(box.height)} px` : "no box"}, RAM "${text}")`);
+}
+
+async function openPanel(page) {
+  const button = await loadPage(page);
+  const version = await page.evaluate(() => window.__COMFYUI_FRONTEND_VERSION__);
+  check(!frontend || version === frontend, `the page runs frontend ${version}${frontend ? ` (asked for ${frontend})` : ""}`);
+  check(await page.locator(".mw-panel").count() === 0, "the memwarden sidebar tab is registered, nothing rendered before it opens");
   await button.click();
-  await page.locator('[data-mw="ram"]').waitFor({ timeout: 30000 });
-  check(true, "the tab opens and shows the RAM bar");
+  await rendered(page, "opened");
+  // Closed: the frontend drops the content and the page stops the feed; opened again:
+  // rendered afresh, once.
+  await button.click();
+  await until(page, "the panel is gone", async () => (await page.locator(".mw-panel").count()) === 0, 10000);
+  const left = await until(page, "the feed has no subscriber", async () => (await subscribers(page)) === 0 && "0", 10000)
+    .catch(async () => subscribers(page));
+  check(left === "0", `closed: the panel is removed and the feed stopped (subscribers: ${left})`);
+  await button.click();
+  await rendered(page, "opened again");
   // Wider sidebar for the screenshots: drag the splitter's gutter, if it has one.
   const gutter = page.locator(".p-splitter-gutter").first();
   const box = (await gutter.count()) ? await gutter.boundingBox() : null;
@@ -110,6 +175,16 @@ async function feedArrives(page) {
   });
   const cfg = await routeJson(page, "/api/memwarden/feed/config");
   check(cfg.body.sampling === true && cfg.body.subscribers === 1, `feed sampling for 1 page (${JSON.stringify(cfg.body)})`);
+  // Pushed figures replace the shown ones: three samples, each newer than the last.
+  const taken = [];
+  for (let i = 0; i < 3; i++) {
+    const t = await until(page, "a newer sample is shown", async () => {
+      const v = Number(await page.locator("[data-taken]").getAttribute("data-taken"));
+      return (taken.length === 0 || v > taken[taken.length - 1]) && v;
+    });
+    taken.push(t);
+  }
+  check(taken.length === 3, `the live feed updates the figures (samples taken at ${taken.join(", ")} ms)`);
   const sections = await page.evaluate(() =>
     Object.fromEntries([...document.querySelectorAll("[data-section]")].map((e) => [e.dataset.section, e.textContent])),
   );
@@ -158,6 +233,60 @@ async function cleanupReport(page) {
   check(true, "the last cleanups list the balanced cleanup");
 }
 
+// The "live updates" setting switched off in ComfyUI's settings dialog: stored by
+// ComfyUI (/settings), obeyed (no sampling), kept over a reload; then on again.
+async function settingsDialogToggle(page) {
+  await page.evaluate(() => window.comfyAPI.app.app.extensionManager.command.execute("Comfy.ShowSettingsDialog"));
+  const dialog = page.getByRole("dialog");
+  await dialog.first().waitFor({ timeout: 20000 });
+  await dialog.locator("input").first().fill("memwarden");
+  const toggle = page.getByRole("switch", { name: LIVE_SWITCH });
+  await toggle.waitFor({ timeout: 20000 });
+  const before = await toggle.getAttribute("aria-checked");
+  await toggle.click();
+  await until(page, "the switch moves", async () => (await toggle.getAttribute("aria-checked")) !== before, 10000);
+  const after = await toggle.getAttribute("aria-checked");
+  await closeDialogs(page);
+  return [before, after];
+}
+
+// The panel's status line once it starts with `prefix`, or as it is after 20 s.
+async function statusSays(page, prefix) {
+  const text = async () => (await page.locator(".mw-live").textContent()) ?? "";
+  return until(page, `the panel's status starts with "${prefix}"`, async () => {
+    const t = await text();
+    return t.startsWith(prefix) && t;
+  }, 20000)
+    .catch(text);
+}
+
+async function storedLive(page) {
+  return (await routeJson(page, `/api/settings/${encodeURIComponent("memwarden.Panel.Live")}`)).body;
+}
+
+async function settingsPersist(page) {
+  const [before, after] = await settingsDialogToggle(page);
+  check(before === "true" && after === "false", `the settings dialog lists "${LIVE_SWITCH}" under memwarden; switched ${before} -> ${after}`);
+  const stored = await until(page, "ComfyUI stores the setting", async () => (await storedLive(page)) === false && "false", 10000)
+    .catch(async () => JSON.stringify(await storedLive(page)));
+  check(stored === "false", `GET /api/settings/memwarden.Panel.Live answers ${stored}`);
+  const status = await statusSays(page, "paused");
+  const cfg = (await routeJson(page, "/api/memwarden/feed/config")).body;
+  check(status.startsWith("paused") && cfg.subscribers === 0 && cfg.sampling === false,
+    `live updates off: the panel says "${status}", the server samples for ${cfg.subscribers} pages`);
+  const button = await loadPage(page);
+  await button.click();
+  await rendered(page, "after a reload");
+  const reloaded = await statusSays(page, "paused");
+  const kept = await page.evaluate(() => window.comfyAPI.app.app.extensionManager.setting.get("memwarden.Panel.Live"));
+  check(kept === false && reloaded.startsWith("paused") && (await subscribers(page)) === 0,
+    `after a reload the setting is kept (${kept}) and the panel says "${reloaded}"`);
+  const [b2, a2] = await settingsDialogToggle(page);
+  const resumed = await statusSays(page, "live, ");
+  check(b2 === "false" && a2 === "true" && resumed.startsWith("live, ") && (await storedLive(page)) === true && (await subscribers(page)) === 1,
+    `switched on again (${b2} -> ${a2}): stored, the panel says "${resumed}", the feed runs for the page`);
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -168,10 +297,23 @@ async function main() {
   page.on("pageerror", (e) => (String(e.stack).includes("memwarden") ? errors.push(String(e.stack)) : console.log(`info page error outside the panel: ${e}`)));
   page.on("console", (m) => m.type() === "error" && m.text().includes("memwarden") && errors.push(m.text()));
   try {
+    // A fresh user folder: no first-run templates dialog over the sidebar.
+    const seeded = await fetch(`${base}/api/settings`, { method: "POST", body: JSON.stringify({ "Comfy.TutorialCompleted": true }) });
+    check(seeded.ok, `first-run tutorial marked done (POST /api/settings: ${seeded.status})`);
     await openPanel(page);
     await feedArrives(page);
-    const shown = await pageFigures(page);
-    const route = await routeJson(page, "/api/memwarden/snapshot");
+    // The page's latest sample and the route's snapshot, taken a moment apart: when a
+    // fixed figure differs (other work on this machine switched swap on or off in
+    // between), both are taken again, at most three times.
+    let shown;
+    let route;
+    for (let i = 0; i < 3; i++) {
+      shown = await pageFigures(page);
+      route = await routeJson(page, "/api/memwarden/snapshot");
+      const f = route.body.figures;
+      if (shown.memTotal === f.mem_total_bytes && shown.ram.total === f.ram.total_bytes && shown.swap.total === f.swap.total) break;
+      await page.waitForTimeout(1500);
+    }
     check(route.status === 200, "GET /api/memwarden/snapshot answers 200");
     compareFigures(shown, route.body);
     await page.screenshot({ path: join(outDir, "panel-live.png") });
@@ -180,6 +322,8 @@ async function main() {
     await cleanupReport(page);
     await page.screenshot({ path: join(outDir, "panel-cleanup.png") });
     await page.screenshot({ path: join(outDir, "panel.png"), clip: { x: 0, y: 0, width: 900, height: 900 } });
+    await settingsPersist(page);
+    await page.screenshot({ path: join(outDir, "panel-settings.png") });
     check(errors.length === 0, `no memwarden errors in the page (${errors.join("; ")})`);
   } catch (e) {
     check(false, `browser run: ${e}`);

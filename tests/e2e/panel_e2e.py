@@ -6,8 +6,11 @@ Starts ComfyUI as tests/e2e/comfyui_e2e.py does (CPU, 127.0.0.1, a free port, th
 checkout linked into custom_nodes/, temporary folders), then runs
 tests/e2e/panel_e2e.mjs: headless Chromium driven by playwright-core opens the
 memwarden sidebar tab, compares its figures with GET /memwarden/snapshot, clicks a
-cleanup button and checks the report; screenshots go to OUT_DIR. With
---readme-image, OUT_DIR/panel.png is copied to docs/img/panel.png.
+cleanup button and checks the report, switches a setting in ComfyUI's settings
+dialog and reloads; screenshots go to OUT_DIR. With --readme-image, OUT_DIR/panel.png
+is copied to docs/img/panel.png. MEMWARDEN_PANEL_FRONT_END_ROOT=DIR: ComfyUI serves
+the frontend in DIR (--front-end-root; scripts/test-panel sets it for
+MEMWARDEN_PANEL_FRONTEND); MEMWARDEN_PANEL_FRONTEND: the version the page must run.
 
 Needs node, playwright-core in target/panel-e2e/node_modules (scripts/test-panel
 installs it) and Chromium (CHROMIUM, default /usr/bin/chromium). Exit status: that
@@ -53,6 +56,9 @@ def comfyui() -> Iterator[tuple[e2e.Comfy, subprocess.Popen[bytes]]]:
             (tmp / sub).mkdir()
         port = e2e.free_port()
         cmd = e2e.comfy_command(python, comfy_dir, tmp, port)
+        front_end_root = os.environ.get("MEMWARDEN_PANEL_FRONT_END_ROOT")
+        if front_end_root:
+            cmd += ["--front-end-root", front_end_root]
         with open(tmp / "comfyui.log", "w") as log:
             server = subprocess.Popen(cmd, cwd=comfy_dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             try:

@@ -725,19 +725,38 @@ def test_pack_entry_point_hands_the_nodes_to_comfyui():
 
 
 def test_pack_entry_point_says_how_to_install_what_exists(monkeypatch):
-    # The package is missing from the Python that runs ComfyUI: the message names the
-    # compiler-free installs first (ComfyUI-Manager, or the wheel from the package
-    # index with that very Python), and building from this checkout (cargo) last.
+    # The package is missing from the Python that runs ComfyUI: memwarden is not on
+    # PyPI yet, so the message names what works today with that very Python: a wheel
+    # file by its path, or a build from this checkout (cargo); never `pip install
+    # memwarden`, which finds nothing.
     monkeypatch.setitem(sys.modules, "memwarden.comfy", None)
     with pytest.raises(ImportError) as info:
         load_pack_entry_point()
     msg = str(info.value)
-    wheel = f'"{sys.executable}" -m pip install memwarden'
-    source = f'"{sys.executable}" -m pip install .'
-    assert "ComfyUI-Manager" in msg and wheel in msg, msg
-    assert source in msg and str(ROOT) in msg, msg
+    wheel = f'"{sys.executable}" -m pip install /path/to/memwarden-'
+    source = f'"{sys.executable}" -m pip install "{ROOT}"'
+    assert wheel in msg and ".whl" in msg and "scripts/test-wheels" in msg, msg
+    assert source in msg, msg
     assert "cargo" in msg and "rustup" in msg, msg
-    assert msg.index(wheel) < msg.index(source), msg
+    assert "not published on PyPI yet" in msg, msg
+    assert "-m pip install memwarden" not in msg, msg
+
+
+def test_pack_entry_point_tells_a_broken_install_from_a_missing_one(monkeypatch):
+    # memwarden is there but something its nodes import is not: the cause, no install advice.
+    real = importlib.import_module
+
+    def import_module(name, package=None):
+        if name == "memwarden.comfy":
+            raise ModuleNotFoundError("No module named 'something_else'", name="something_else")
+        return real(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", import_module)
+    with pytest.raises(ImportError) as info:
+        load_pack_entry_point()
+    msg = str(info.value)
+    assert "is installed in the Python that runs ComfyUI" in msg and "something_else" in msg, msg
+    assert "not published on PyPI" not in msg, msg
 
 
 def test_memory_cleaner_margin_default_fits_the_platform() -> None:

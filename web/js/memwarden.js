@@ -214,10 +214,13 @@ class MemwardenPanel {
     return api.fetchApi(route, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   }
 
-  async subscribe() {
+  // changed: the value a setting's onChange was given. Frontends up to 1.4x call
+  // onChange before they store the new value, so reading it back would give the old one.
+  async subscribe(changed = {}) {
     for (let i = 0; !api.clientId && i < 50; i++) await new Promise((r) => setTimeout(r, 100));
-    const live = setting(SETTING_LIVE, true);
-    const interval = Number(setting(SETTING_RATE, 1));
+    const live = Boolean(changed[SETTING_LIVE] ?? setting(SETTING_LIVE, true));
+    const interval = Number(changed[SETTING_RATE] ?? setting(SETTING_RATE, 1));
+    this.live = live;
     const r = await this.post("/memwarden/feed/config", { client_id: api.clientId, interval_s: interval, enabled: live });
     const cfg = await r.json();
     this.status.textContent = live ? `live, every ${cfg.interval_s} s` : "paused (setting: live updates off)";
@@ -256,7 +259,9 @@ class MemwardenPanel {
       return;
     }
     this.showFigures(msg.figures);
-    this.status.textContent = `live, ${new Date(msg.figures.taken_at_unix_ms).toLocaleTimeString()}`;
+    // A message already on its way when live updates were switched off: shown, but
+    // the status keeps saying paused.
+    if (this.live !== false) this.status.textContent = `live, ${new Date(msg.figures.taken_at_unix_ms).toLocaleTimeString()}`;
     this.showSections(msg.sections);
     const t = msg.trace;
     // Another prompt, or samples missed: fetch the whole trace again. The same seq:
@@ -299,7 +304,7 @@ app.registerExtension({
       type: "number",
       defaultValue: 1,
       attrs: { min: 0.25, max: 60, step: 0.25 },
-      onChange: () => panel?.subscribe(),
+      onChange: (value) => panel?.subscribe({ [SETTING_RATE]: value }),
     },
     {
       id: SETTING_LIVE,
@@ -308,7 +313,7 @@ app.registerExtension({
       tooltip: "Off: the server samples nothing for this page.",
       type: "boolean",
       defaultValue: true,
-      onChange: () => panel?.subscribe(),
+      onChange: (value) => panel?.subscribe({ [SETTING_LIVE]: value }),
     },
   ],
   async setup() {
@@ -320,8 +325,12 @@ app.registerExtension({
       title: "memwarden",
       tooltip: "memwarden: memory",
       type: "custom",
+      // Frontends 1.27 to 1.58 mount a "custom" tab through render(element) each time
+      // it opens and call destroy() when it closes. A second render of the same element
+      // replaces the panel rather than adding one.
       render: (root) => {
         panel?.stop();
+        root.replaceChildren();
         panel = new MemwardenPanel(root);
         panel.start();
       },
