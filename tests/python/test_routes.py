@@ -17,6 +17,7 @@ import pytest
 pytest.importorskip("aiohttp", reason="the route tests need aiohttp (ComfyUI's web server): pip install aiohttp")
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from memwarden import guard
 from memwarden.comfy import routes
 
 
@@ -264,3 +265,44 @@ def test_without_hooks_the_queue_is_polled() -> None:
 
 def test_register_outside_comfyui_adds_nothing() -> None:
     assert routes.register() is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"enabled": "yes"}', '"enabled" must be true or false'),
+        ('{"reserve_mb": -5}', '"reserve_mb" must be a number of MiB'),
+        ('{"reserve_mb": true}', '"reserve_mb" must be a number of MiB'),
+        ('{"reserve": 5}', "unknown field(s) 'reserve'"),
+        ("[1]", "a JSON object"),
+    ],
+)
+def test_bad_guard_settings_are_refused_and_change_nothing(body: str, message: str) -> None:
+    async def t(_panel: routes.Panel, client: TestClient[Any, Any], _s: Server) -> None:
+        before = guard.current()
+        r = await client.post("/memwarden/guard", data=body)
+        assert r.status == 400
+        error = (await r.json())["error"]
+        assert error.startswith("guard settings refused, nothing changed: "), error
+        assert message in error, error
+        assert guard.current() is before
+
+    run(t)
+
+
+def test_the_settings_dialog_switches_the_guard_and_sets_its_reserve(tmp_path: Path) -> None:
+    async def t(_panel: routes.Panel, client: TestClient[Any, Any], _s: Server) -> None:
+        guard.start(history_file=str(tmp_path / "h.jsonl"))
+        try:
+            r = await client.post("/memwarden/guard", json={"reserve_mb": 300})
+            body = await r.json()
+            assert r.status == 200 and body["running"] and body["reserve_bytes"] == 300 << 20, body
+            r = await client.post("/memwarden/guard", json={"enabled": False})
+            assert (await r.json())["running"] is False
+            assert guard.current() is None
+            r = await client.get("/memwarden/guard")
+            assert (await r.json())["text"].startswith("memwarden headroom guard: off")
+        finally:
+            guard.stop()
+
+    run(t)

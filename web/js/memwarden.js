@@ -20,7 +20,21 @@ const MODES = [
   ["balanced", "Balanced"],
   ["aggressive", "Aggressive"],
 ];
-const SECTION_NAMES = { cleanups: "Last cleanups", leak: "Leak detector" };
+const SECTION_NAMES = { cleanups: "Last cleanups", guard: "Headroom guard", leak: "Leak detector" };
+const SETTING_GUARD = "memwarden.Guard.Enabled";
+const SETTING_RESERVE = "memwarden.Guard.ReserveMB";
+const SETTING_RAM_FIGURES = "memwarden.Guard.ContainerRamFigures";
+
+// The headroom guard's settings take effect at once (ComfyUI stores them too, for
+// the next start). onChange gets the new value: frontends up to 1.4x call it
+// before they store it.
+function applyGuard(body) {
+  api.fetchApi("/memwarden/guard", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  }).catch(() => {});
+}
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -314,6 +328,35 @@ app.registerExtension({
       type: "boolean",
       defaultValue: true,
       onChange: (value) => panel?.subscribe({ [SETTING_LIVE]: value }),
+    },
+    {
+      id: SETTING_GUARD,
+      category: ["memwarden", "Headroom guard", "Enabled"],
+      name: "Headroom guard (keeps ComfyUI from being OOM-killed)",
+      tooltip: "Gives cached models back before the memory limit is reached and refuses a model load that cannot fit. Off: nothing of this.",
+      type: "boolean",
+      defaultValue: true,
+      // Not on the page's first load (no old value): the environment's
+      // MEMWARDEN_GUARD=0 stays obeyed until someone switches it here.
+      onChange: (value, old) => old !== undefined && applyGuard({ enabled: Boolean(value) }),
+    },
+    {
+      id: SETTING_RESERVE,
+      category: ["memwarden", "Headroom guard", "Reserve"],
+      name: "Reserve (MB) kept free under the memory limit",
+      tooltip: "0: 10 % of the limit, at least 512 MB, at most 2 GB.",
+      type: "number",
+      defaultValue: 0,
+      attrs: { min: 0, max: 1048576, step: 64 },
+      onChange: (value, old) => old !== undefined && applyGuard({ reserve_mb: Number(value) || 0 }),
+    },
+    {
+      id: SETTING_RAM_FIGURES,
+      category: ["memwarden", "Headroom guard", "RAM figures"],
+      name: "ComfyUI judges RAM by the container's limit",
+      tooltip: "Lets ComfyUI's own RAM decisions (its RAM-pressure cache, its CPU device's free memory) see the memory limit instead of the host's RAM. Takes effect at the next start.",
+      type: "boolean",
+      defaultValue: true,
     },
   ],
   async setup() {

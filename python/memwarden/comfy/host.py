@@ -613,16 +613,19 @@ def start_pack() -> None:
         log.error("[memwarden] headroom guard not started: %s: %s", type(e).__name__, e)
 
 
-def start_guard() -> str:
+def start_guard(reserve_mb: int | None = None, asked: bool = False) -> str:
     """Start the headroom guard for this ComfyUI (the pack calls this when it
     loads): on unless the setting memwarden.Guard.Enabled is off or
-    MEMWARDEN_GUARD=0. Returns what it did, in words (logged)."""
+    MEMWARDEN_GUARD=0, or ``asked`` (the settings dialog switched it on just now);
+    ``reserve_mb`` (else the setting; 0 or none: the default). Returns what it did,
+    in words (logged)."""
     from .. import guard
 
     settings = read_settings()
-    if not _enabled(settings, SETTING_GUARD, "MEMWARDEN_GUARD"):
+    if not asked and not _enabled(settings, SETTING_GUARD, "MEMWARDEN_GUARD"):
         return "headroom guard off (setting memwarden.Guard.Enabled or MEMWARDEN_GUARD=0)"
-    reserve_mb = settings.get(SETTING_RESERVE)
+    if reserve_mb is None:
+        reserve_mb = settings.get(SETTING_RESERVE)
     reserve = None
     if isinstance(reserve_mb, (int, float)) and not isinstance(reserve_mb, bool) and reserve_mb > 0:
         reserve = int(reserve_mb) << 20

@@ -447,6 +447,26 @@ def feed_settings(body: dict[str, Any]) -> tuple[str, float, bool]:
     return client_id, min(max(float(interval), MIN_INTERVAL_S), MAX_INTERVAL_S), enabled
 
 
+def guard_settings(body: dict[str, Any]) -> tuple[bool | None, int | None]:
+    """``enabled`` (true/false, or absent) and ``reserve_mb`` (0 = the default for the
+    limit, else MiB), checked: ValueError naming the key otherwise."""
+    check_keys(body, ("enabled", "reserve_mb"))
+    enabled = body.get("enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise ValueError(f'"enabled" must be true or false, got {enabled!r}')
+    mb = body.get("reserve_mb")
+    if mb is not None and (isinstance(mb, bool) or not isinstance(mb, (int, float)) or not 0 <= mb <= 1 << 20):
+        raise ValueError(f'"reserve_mb" must be a number of MiB from 0 (the default) to 1048576, got {mb!r}')
+    return enabled, None if mb is None else int(mb)
+
+
+def guard_answer() -> dict[str, Any]:
+    from .. import guard
+
+    st = guard.status()
+    return {"running": st.running, "reserve_bytes": st.reserve_bytes, "text": st.text}
+
+
 class Panel:
     """The routes' state: the feed, the trace, the panel's cleanups, the busy lock."""
 
@@ -514,12 +534,42 @@ class Panel:
     async def chart(self, _request: web.Request) -> web.Response:
         return json_response(self.tracer.chart())
 
+    async def guard(self, _request: web.Request) -> web.Response:
+        return json_response(await asyncio.to_thread(guard_answer))
+
+    async def set_guard(self, request: web.Request) -> web.Response:
+        """The headroom guard's settings as the settings dialog changed them: on or
+        off, and the reserve, applied now (ComfyUI stores them for the next start)."""
+        try:
+            enabled, mb = guard_settings(await json_object(request))
+        except ValueError as e:
+            return bad_request(f"guard settings refused, nothing changed: {e}")
+
+        def apply() -> dict[str, Any]:
+            from .. import guard
+
+            if enabled is False:
+                guard.stop()
+            elif enabled and guard.current() is None:
+                host.start_guard(reserve_mb=mb, asked=True)
+            g = guard.current()
+            if g is not None and mb is not None:
+                g.set_reserve(None if mb == 0 else mb << 20)
+            return guard_answer()
+
+        try:
+            return json_response(await asyncio.to_thread(apply))
+        except _native.MemwardenError as e:
+            return json_response({"error": f"{type(e).__name__}: {e}"}, status=500)
+
     def add_routes(self, routes: web.RouteTableDef) -> None:
         routes.get("/memwarden/snapshot")(self.snapshot)
         routes.post("/memwarden/cleanup")(self.cleanup)
         routes.get("/memwarden/feed/config")(self.feed_config)
         routes.post("/memwarden/feed/config")(self.set_feed_config)
         routes.get("/memwarden/chart")(self.chart)
+        routes.get("/memwarden/guard")(self.guard)
+        routes.post("/memwarden/guard")(self.set_guard)
 
 
 _registered: dict[str, Panel] = {}
