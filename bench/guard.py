@@ -24,7 +24,7 @@ random weights (tests/e2e/sd_checkpoint.py).
   host may give back; a neighbour takes memory in 2 MiB steps at 1 GiB/s until the
   guard gives back; latency = from when the group's working set went past limit -
   reserve (sampled from outside every 0.5 ms) to when the give-back started (the
-  release callback's own clock); with the kernel's usage threshold (root, the
+  release callback's own clock), and to when the 512 MiB were freed; with the kernel's usage threshold (root, the
   cgroup fs writable) and with paced reads only (an ordinary user).
 - ``idle``: the guard idle for 120 s in a process with a cgroup limit: CPU of its
   thread and the RSS it added.
@@ -303,8 +303,9 @@ def fill():
         b[i] = 1
     state["buf"] = b
 def release():
+    started = time.monotonic_ns()
     state.pop("buf", None)
-    print(json.dumps({"released_ns": time.monotonic_ns()}), flush=True)
+    print(json.dumps({"released_ns": started, "freed_ns": time.monotonic_ns()}), flush=True)
 fill()
 host.register("buffer", lambda: len(state.get("buf", b"")), release)
 g.start(host=host, reserve="256M", history_file=sys.argv[1])
@@ -331,7 +332,7 @@ def latency(trials: int) -> list[dict[str, Any]]:
             assert p.stdout is not None and p.stdin is not None
             ready = json.loads(p.stdout.readline())
             reserve = 256 * MIB
-            lat, own, woken = [], [], []
+            lat, own, woken, freed = [], [], [], []
             for _ in range(trials):
                 time.sleep(0.3)
                 sampler = Sampler(lambda group=g: _working_set(group), 0.0005)
@@ -342,7 +343,8 @@ def latency(trials: int) -> list[dict[str, Any]]:
                     text=True,
                 )
                 assert nb.stdout is not None and nb.stdin is not None
-                released = json.loads(p.stdout.readline())["released_ns"]
+                said = json.loads(p.stdout.readline())
+                released = said["released_ns"]
                 samples = sampler.done()
                 end(nb)
                 # When the group's working set (usage less inactive file cache, the
@@ -350,6 +352,7 @@ def latency(trials: int) -> list[dict[str, Any]]:
                 crossing = next((t for t, ws in samples if ws > limit - reserve and t <= released), None)
                 if crossing is not None:
                     lat.append((released - crossing) / 1e6)
+                    freed.append((said["freed_ns"] - crossing) / 1e6)
                 p.stdin.write("fill\n")
                 p.stdin.flush()
                 while "filled" not in json.loads(p.stdout.readline()):
@@ -370,6 +373,8 @@ def latency(trials: int) -> list[dict[str, Any]]:
                 "p50_ms": round(statistics.median(lat), 2),
                 "p99_ms": round(q[98], 2),
                 "max_ms": round(max(lat), 2),
+                "freed_p50_ms": round(statistics.median(freed), 2),
+                "freed_p99_ms": round(statistics.quantiles(freed, n=100)[98], 2) if len(freed) > 2 else None,
                 "guard_own_estimate_p50_ms": round(statistics.median(own), 3) if own else None,
                 "woken_by": {k: woken.count(k) for k in set(woken)},
             }
