@@ -31,10 +31,11 @@ assert spec is not None and spec.loader is not None
 pack = importlib.util.module_from_spec(spec)
 sys.modules["memwarden-pack"] = pack
 spec.loader.exec_module(pack)
+import memwarden.comfy as registry  # noqa: E402
 from memwarden.comfy import nodes  # noqa: E402
 
-assert pack.NODE_CLASS_MAPPINGS == nodes.NODE_CLASS_MAPPINGS
-names = sorted(nodes.NODE_CLASS_MAPPINGS)
+assert pack.NODE_CLASS_MAPPINGS == registry.NODE_CLASS_MAPPINGS
+names = sorted(registry.NODE_CLASS_MAPPINGS)
 assert names == [
     "AutoMemoryCleanup",
     "MemoryCleanerForce",
@@ -46,7 +47,7 @@ assert names == [
     "VRAMOptimizer",
     "VRAMUnload",
 ], names
-assert set(nodes.NODE_DISPLAY_NAME_MAPPINGS) == set(names), names
+assert set(registry.NODE_DISPLAY_NAME_MAPPINGS) == set(names), names
 print(f"{len(names)} nodes:", ", ".join(names))
 
 
