@@ -4,7 +4,7 @@
     sudo python bench/guard.py latency|idle [--json OUT]
 
 Run with the Python that runs ComfyUI for the first four (ComfyUI trees and venvs
-from scripts/comfyui-env; bench/run.sh guard runs them all for both generations),
+from scripts/comfyui-env; bench/guard.sh runs them all for both generations),
 with .venv's for the last two. Every ComfyUI runs on the CPU in a cgroup v1 memory
 group of its own (no swap for the group), the checkpoints are full-size SD1.5 with
 random weights (tests/e2e/sd_checkpoint.py).
