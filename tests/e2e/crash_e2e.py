@@ -102,6 +102,11 @@ class Group:
     def usage(self) -> int:
         return int((self.dir / "memory.usage_in_bytes").read_text())
 
+    def stat(self) -> dict[str, int]:
+        """The group's memory.stat, by name."""
+        lines = (self.dir / "memory.stat").read_text().splitlines()
+        return {k: int(v) for k, v in (line.split() for line in lines)}
+
     def enter(self, mode: str, argv: list[str]) -> list[str]:
         """``argv`` run in this group, in ``mode``."""
         join = f"echo $$ > {self.dir}/cgroup.procs"
@@ -407,10 +412,10 @@ def settled_anon(pid: int, window_s: float = 1.0, limit_s: float = 10.0) -> int:
 def group_stat(m: Mode) -> str:
     """The group's usage and its anonymous and inactive-file figures, for a report."""
     try:
-        stat = dict(line.split() for line in (m.group.dir / "memory.stat").read_text().splitlines())
+        stat = m.group.stat()
         return (
-            f"group: usage {m.group.usage() / GIB:.2f} GiB, rss {int(stat.get('total_rss', 0)) / GIB:.2f} GiB, "
-            f"inactive file {int(stat.get('total_inactive_file', 0)) / GIB:.2f} GiB"
+            f"group: usage {m.group.usage() / GIB:.2f} GiB, rss {stat.get('total_rss', 0) / GIB:.2f} GiB, "
+            f"inactive file {stat.get('total_inactive_file', 0) / GIB:.2f} GiB"
         )
     except (OSError, ValueError) as e:
         return f"group figures unreadable: {e}"
