@@ -22,11 +22,9 @@ from typing import Any, Literal, Self, final
 __version__: str
 SCHEMA_VERSION: int
 DEFAULT_MIN_SWAP_FREE: int
-#: How the ``memwarden`` command names the guard's override and margin
-#: (``"pass --force"``, ``"--min-swap-free"``).
-CLI_GUARD_HINTS: tuple[str, str]
-#: How trim_process names them by default (``"pass force=True"``, ``"min_swap_free"``).
-PY_GUARD_HINTS: tuple[str, str]
+#: How trim_process and SwapVerdict.text name the swap check's override and margin
+#: by default (``"pass force=True"``, ``"min_swap_free"``).
+PY_SWAP_HINTS: tuple[str, str]
 
 class MemwardenError(Exception):
     kind: str
@@ -36,7 +34,13 @@ class NoSuchProcess(MemwardenError): ...
 class InvalidInput(MemwardenError): ...
 class PermissionDenied(MemwardenError): ...
 class Unsupported(MemwardenError): ...
-class GuardRefused(MemwardenError): ...
+
+class SwapRefused(MemwardenError):
+    """The swap check refused a pageout; nothing was changed."""
+
+    #: The verdict with its figures.
+    swap_check: SwapVerdict
+
 class Protected(MemwardenError): ...
 class Ambiguous(MemwardenError): ...
 
@@ -395,8 +399,9 @@ class Step(_Model):
     def detail(self) -> str: ...
 
 @final
-class GuardVerdict(_Model):
-    """The swap guard's verdict on a pageout."""
+class SwapVerdict(_Model):
+    """The swap check's verdict on a pageout: the finding with its figures, and
+    ``reason``, the verdict worded by the face that asked."""
 
     @property
     def allowed(self) -> bool: ...
@@ -409,7 +414,21 @@ class GuardVerdict(_Model):
     @property
     def margin_bytes(self) -> int: ...
     @property
+    def finding(self) -> dict[str, Any]:
+        """What was found, as its JSON object: ``{"kind": "short"}``, ``"no_swap"``,
+        ``"no_allowance"``, ``"covered"``, ``"cold_only"``, or on Windows
+        ``"drive_short"`` / ``"drive_unreadable"`` / ``"drives_cover"`` with the drive."""
+    @property
+    def allowance(self) -> dict[str, int] | None:
+        """The cgroup's swap allowance (``left_bytes``, ``limit_bytes``) when it caps."""
+    @property
+    def commit(self) -> dict[str, int] | None:
+        """Windows: ``committed_bytes`` and ``limit_bytes`` of the commit charge."""
+    @property
     def reason(self) -> str: ...
+    def text(self, force_hint: str = ..., margin_hint: str = ...) -> str:
+        """The verdict in words, naming the override and the margin as the caller
+        calls them (by default as trim_process does)."""
 
 @final
 class PageoutReport(_Model):
@@ -450,7 +469,7 @@ class PageoutReport(_Model):
     @property
     def duration_ms(self) -> float: ...
     @property
-    def guard(self) -> GuardVerdict: ...
+    def swap_check(self) -> SwapVerdict: ...
     def text(self) -> str:
         """The ``memwarden trim`` text report."""
 
@@ -743,7 +762,7 @@ def trim_process(
     force_hint: str | None = None,
     margin_hint: str | None = None,
 ) -> PageoutReport:
-    """Page the idle memory of ``pid`` out to swap behind the swap guard (GuardRefused,
+    """Page the idle memory of ``pid`` out to swap behind the swap check (SwapRefused,
     nothing changed, when free swap would not cover it plus ``min_swap_free``)."""
 
 def purge_cache(*, slab: bool = False, compact: bool = False) -> PurgeReport:

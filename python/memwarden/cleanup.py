@@ -6,7 +6,7 @@ timed and logged (``[5/7] ...``), ending in a ``CLEANUP RESULTS`` block.
 1-3. garbage collection passes, with counts
 4. torch caches: empty_cache, ipc_collect, peak stats, pinned host cache
 5. OS-level trim: return the heap to the OS (malloc_trim; HeapCompact on Windows); in aggressive mode also
-   page this process's idle memory out (behind the swap guard); if the kernel
+   page this process's idle memory out (behind the swap check); if the kernel
    refuses that in-process, fall back to the external helper: the memwarden binary
    named by ``MEMWARDEN_HELPER`` (granted CAP_SYS_NICE with
    ``sudo setcap cap_sys_nice+ep /path/to/memwarden``), else
@@ -36,7 +36,7 @@ from typing import Any, Callable, Optional
 
 import memwarden._native as _native  # noqa: PLR0402 - the extension module itself, not the package namespace
 
-from ._native import GpuDevice, PageoutReport, Snapshot, Step, cleanup_plan, normalize_mode
+from ._native import GpuDevice, PageoutReport, Snapshot, Step, SwapVerdict, cleanup_plan, normalize_mode
 from .torch_memory import loaded_torch
 
 log = logging.getLogger("memwarden")
@@ -179,18 +179,18 @@ class CleanupOptions:
     os_trim: bool = True
     pageout_self: bool | None = None
     external_helper: bool = True
-    guard_swap: bool = True
+    swap_check: bool = True
     min_swap_free: int | str = _native.DEFAULT_MIN_SWAP_FREE
     sync_gpu: bool = True
     purge_cache: bool = False
     log: Callable[[str], None] | None = None
-    #: How a swap-guard refusal names the override and the margin: by default this
-    #: API's ``guard_swap=False`` and ``min_swap_free``; a node passes its own inputs.
-    guard_force_hint: str = "pass guard_swap=False"
-    guard_margin_hint: str = "min_swap_free"
+    #: How a swap check's refusal names the override and the margin: by default this
+    #: API's ``swap_check=False`` and ``min_swap_free``; a node passes its own inputs.
+    swap_force_hint: str = "pass swap_check=False"
+    swap_margin_hint: str = "min_swap_free"
 
 
-_FLAGS = ("torch_cache", "os_trim", "external_helper", "guard_swap", "sync_gpu", "purge_cache")
+_FLAGS = ("torch_cache", "os_trim", "external_helper", "swap_check", "sync_gpu", "purge_cache")
 _AUTO_FLAGS = ("unload_models", "drop_node_cache", "reset_peak_stats", "pageout_self")
 
 
@@ -214,7 +214,7 @@ def _validated(mode: Any, options: dict[str, Any]) -> CleanupOptions:
     o.min_swap_free = _native.check_size("min_swap_free", o.min_swap_free)
     if o.log is not None and not callable(o.log):
         raise _native.invalid_input(f"log must be a callable taking one string, or None, got {o.log!r}")
-    for name in ("guard_force_hint", "guard_margin_hint"):
+    for name in ("swap_force_hint", "swap_margin_hint"):
         value = getattr(o, name)
         if not isinstance(value, str) or not value.strip():
             raise _native.invalid_input(f"{name} must be a non-empty string, got {value!r}")
@@ -545,13 +545,6 @@ def _schedule_deferred_trim(
     return True
 
 
-def _in_our_terms(message: str, opts: CleanupOptions) -> str:
-    """A guard message of the ``memwarden`` command (``pass --force``,
-    ``--min-swap-free``) in the caller's terms (``opts.guard_*_hint``)."""
-    cli_force, cli_margin = _native.CLI_GUARD_HINTS
-    return message.replace(cli_force, opts.guard_force_hint).replace(cli_margin, opts.guard_margin_hint)
-
-
 #: Names the external helper: a native ``memwarden`` binary granted CAP_SYS_NICE.
 HELPER_ENV = "MEMWARDEN_HELPER"
 #: How a user grants the helper the capability to page out another process.
@@ -604,11 +597,13 @@ def external_helper() -> ExternalHelper:
 @dataclass(frozen=True)
 class HelperError:
     """The external helper refused or failed: its ``--json`` error (``kind`` and
-    ``exit_code`` as the memwarden command reports them), or why it gave none."""
+    ``exit_code`` as the memwarden command reports them, and for a refusal of the
+    swap check its verdict, to be worded in the caller's terms), or why it gave none."""
 
     error: str
     kind: str = ""
     exit_code: int | None = None
+    swap_check: SwapVerdict | None = None
 
 
 def run_external_helper(
@@ -620,7 +615,7 @@ def run_external_helper(
     helper = helper or external_helper()
     cmd = [*helper.argv, "trim", "--pid", str(pid), "--json"]
     cmd += ["--min-swap-free", str(opts.min_swap_free)]
-    if not opts.guard_swap:
+    if not opts.swap_check:
         cmd.append("--force")
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
@@ -633,7 +628,19 @@ def run_external_helper(
         return HelperError(f"{helper.name} exited with status {out.returncode}: {said}")
     if isinstance(data, dict) and "error" in data:
         code = data.get("exit_code")
-        return HelperError(str(data["error"]), str(data.get("kind", "")), code if isinstance(code, int) else None)
+        try:
+            verdict = SwapVerdict.from_dict(data["swap_check"]) if data.get("swap_check") else None
+        except _native.InvalidInput:
+            verdict = None
+        return HelperError(
+            str(data["error"]), str(data.get("kind", "")), code if isinstance(code, int) else None, verdict
+        )
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if isinstance(version, int) and version != _native.SCHEMA_VERSION:
+        return HelperError(
+            f"{helper.name} writes JSON schema {version} and this memwarden reads {_native.SCHEMA_VERSION}: "
+            f"install the same memwarden version for both ({helper.name} --version, memwarden.__version__)"
+        )
     try:
         return PageoutReport.from_dict(data)
     except _native.InvalidInput:
@@ -732,7 +739,7 @@ def step_os_trim(ctx: CleanupContext) -> Outcome:
 
 
 def pageout_self(opts: CleanupOptions, report: CleanupReport | None = None) -> tuple[bool, list[str]]:
-    """Page this process's idle memory out behind the swap guard; when the kernel
+    """Page this process's idle memory out behind the swap check; when the kernel
     refuses it in-process, the external helper (if allowed). ``ok`` and what
     happened, in parts of the step's line; the privileges granted go to ``report``."""
     pid = os.getpid()
@@ -740,11 +747,11 @@ def pageout_self(opts: CleanupOptions, report: CleanupReport | None = None) -> t
         r = _native.trim_process(
             pid,
             min_swap_free=opts.min_swap_free,
-            force=not opts.guard_swap,
-            force_hint=opts.guard_force_hint,
-            margin_hint=opts.guard_margin_hint,
+            force=not opts.swap_check,
+            force_hint=opts.swap_force_hint,
+            margin_hint=opts.swap_margin_hint,
         )
-    except _native.GuardRefused as e:
+    except _native.SwapRefused as e:
         return True, [f"Skipping pageout: {e}"]
     except (_native.Unsupported, _native.PermissionDenied) as e:
         if not opts.external_helper:
@@ -755,7 +762,7 @@ def pageout_self(opts: CleanupOptions, report: CleanupReport | None = None) -> t
     to_swap = max(0, r.swap_after_bytes - r.swap_before_bytes)
     return True, [
         f"pageout: RSS {r.rss_before_bytes / GB:.3f} -> {r.rss_after_bytes / GB:.3f} GB, "
-        f"{to_swap / GB:.3f} GB moved to swap ({r.guard.reason})"
+        f"{to_swap / GB:.3f} GB moved to swap ({r.swap_check.reason})"
     ]
 
 
@@ -777,10 +784,16 @@ def pageout_with_helper(pid: int, opts: CleanupOptions, refused: Exception) -> t
     if isinstance(result, PageoutReport):
         moved = max(0, result.swap_after_bytes - result.swap_before_bytes)
         return True, [intro, f"external helper {helper.name} paged out {moved / GB:.3f} GB to swap"]
-    if result.kind == "guard_refused":
-        # The helper is the memwarden command: its refusal names --force; say it in
-        # the caller's terms.
-        return True, [intro, f"Skipping pageout (external helper): {_in_our_terms(result.error, opts)}"]
+    if result.kind in ("swap_refused", "guard_refused"):
+        # The helper is the memwarden command: its message names --force; its verdict
+        # is worded again here in the caller's terms (a helper older than the verdict
+        # in the error object, kind guard_refused, is quoted as it is).
+        said = (
+            f"refused by the swap check: {result.swap_check.text(opts.swap_force_hint, opts.swap_margin_hint)}"
+            if result.swap_check is not None
+            else result.error
+        )
+        return True, [intro, f"Skipping pageout (external helper): {said}"]
     return False, [intro, f"external helper {helper.name} failed: {result.error}"]
 
 

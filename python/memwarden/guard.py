@@ -410,7 +410,7 @@ class Guard:
             r2 = _native.trim_process(os.getpid(), min_swap_free=_native.DEFAULT_MIN_SWAP_FREE)
             moved = max(0, r2.swap_after_bytes - r2.swap_before_bytes)
             return t.step(True, f"{moved / 2**30:.3f} GB moved to swap", int(moved))
-        except _native.GuardRefused as e:
+        except _native.SwapRefused as e:
             return t.step(True, f"skipped: {e}", None, skipped=True)
         except Exception as e:  # noqa: BLE001 - one failing step must not stop the rest
             return t.step(False, f"FAILED: {type(e).__name__}: {e}", None)

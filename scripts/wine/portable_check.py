@@ -51,14 +51,14 @@ assert set(registry.NODE_DISPLAY_NAME_MAPPINGS) == set(names), names
 print(f"{len(names)} nodes:", ", ".join(names))
 
 
-def clean(guard: bool) -> list[str]:
+def clean(check: bool) -> list[str]:
     """The Memory Cleaner (Force) node with the seed's settings, the page-file
-    guard on or off; its report's lines, after the checks every run passes."""
+    check on or off; its report's lines, after the checks every run passes."""
     out = nodes.MemoryCleanerForce().run(
         aggressive_trim=True,
         enable_privileges=True,
         external_helper=False,
-        skip_trim_if_c_low=guard,
+        skip_trim_if_c_low=check,
         min_c_free_gb=1.0,
         purge_standby=False,
     )
@@ -76,11 +76,11 @@ def clean(guard: bool) -> list[str]:
 
 
 assert importlib.util.find_spec("torch") is None, "torch is installed here"
-# Guard on: Wine configures no page file, so the guard refuses the working-set
+# Check on: Wine configures no page file, so the swap check refuses the working-set
 # trim (and says why); the heap is still compacted.
 trim = next(line for line in clean(True) if line.startswith("[5/7]"))
 assert "HeapCompact" in trim and "Skipping pageout" in trim, trim
-# Guard off: the trim runs, and the report names each privilege it asked for.
+# Check off: the trim runs, and the report names each privilege it asked for.
 lines = clean(False)
 trim = next(line for line in lines if line.startswith("[5/7]"))
 assert "HeapCompact" in trim and "pageout: RSS" in trim, trim

@@ -119,8 +119,8 @@ def has_swap() -> bool:
 is_root = os.geteuid() == 0
 
 
-def guard_refusal_names(message: str) -> str:
-    """Which setting a swap-guard refusal must name on this machine: "force" (the
+def swap_refusal_names(message: str) -> str:
+    """Which setting a swap-check refusal must name on this machine: "force" (the
     override) when there is no swap or this cgroup may not use it, else "margin"
     (free swap is below what would be paged out plus the margin). Tests using it
     hold ``swap_lock``, so swap cannot come or go between the refusal and this."""
@@ -134,12 +134,12 @@ def guard_refusal_names(message: str) -> str:
 
 
 def assert_pageout_skipped(report: str, force: str, margin: str, foreign: tuple[str, ...]) -> None:
-    """``report`` says the swap guard skipped the pageout, nothing was paged out,
+    """``report`` says the swap check skipped the pageout, nothing was paged out,
     and the refusal names the caller's own settings: the override ``force`` or the
     margin ``margin``, and none of the ``foreign`` names (another front end's)."""
     assert "Skipping pageout" in report, report
     assert not re.search(r"paged out [\d.]+ GB|moved to swap", report), report  # nothing was paged out
-    if guard_refusal_names(report) == "force":
+    if swap_refusal_names(report) == "force":
         assert force in report, report
     else:
         assert f"margin ({margin})" in report, report

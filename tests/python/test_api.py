@@ -13,13 +13,13 @@ from pathlib import Path
 import memwarden
 import numpy
 import pytest
-from conftest import MIB, guard_refusal_names, has_swap, vm_rss
+from conftest import MIB, has_swap, swap_refusal_names, vm_rss
 from memwarden import _native
 
 
 def test_snapshot_is_the_documented_schema():
     s = memwarden.snapshot()
-    assert s.schema_version == memwarden.SCHEMA_VERSION == 1
+    assert s.schema_version == memwarden.SCHEMA_VERSION == 2
     assert s.to_dict()["system"]["total_bytes"] == s.system.total_bytes > 0
     assert s.process.pid == os.getpid()
     assert s.effective.source in ("host", "cgroup")
@@ -106,7 +106,7 @@ EXIT_CODES = {
     "NoSuchProcess": ("no_such_process", 3),
     "PermissionDenied": ("permission_denied", 4),
     "Unsupported": ("unsupported", 5),
-    "GuardRefused": ("guard_refused", 6),
+    "SwapRefused": ("swap_refused", 6),
     "Protected": ("protected", 7),
     "Ambiguous": ("ambiguous", 8),
     "HeadroomRefused": ("headroom_refused", 9),
@@ -186,7 +186,7 @@ def test_exceptions_and_the_command_share_the_exit_code_table(name, child, tmp_p
         "PermissionDenied": ("memwarden.purge_cache()", ["purge-cache"], root),
         # memory.reclaim of this process's own group: cgroup v2 only.
         "Unsupported": ("memwarden.reclaim(1 << 20)", ["reclaim", "--bytes", "1M"], False),
-        "GuardRefused": (
+        "SwapRefused": (
             f"memwarden.trim_process({c.pid}, min_swap_free=1 << 50)",
             ["trim", "--pid", str(c.pid), "--min-swap-free", "1024T"],
             False,
@@ -212,7 +212,7 @@ def test_exceptions_and_the_command_share_the_exit_code_table(name, child, tmp_p
             pytest.skip("memory.reclaim works in this process's cgroup here: nothing is unsupported to provoke")
         assert got == {"class": name, "kind": kind, "exit_code": exit_code}, got
     rc, err = cli(args, drop_admin)
-    if name == "Ambiguous" and err.get("kind") == "guard_refused":
+    if name == "Ambiguous" and err.get("kind") == "swap_refused":
         pytest.skip(f"a ComfyUI server runs here, so --auto found exactly one: {err['error'][:120]}...")
     assert (rc, err["kind"], err["exit_code"]) == (exit_code, kind, exit_code), err
 
@@ -227,7 +227,7 @@ BAD_ARGUMENTS = [
     ("cleanup None", lambda: memwarden.cleanup(None), "unknown cleanup mode None"),
     ("cleanup option", lambda: memwarden.cleanup("balanced", turbo=True), "unknown cleanup option.*'turbo'"),
     ("cleanup gc_passes", lambda: memwarden.cleanup("balanced", gc_passes=7), "gc_passes must be .* 0 to 3"),
-    ("cleanup flag", lambda: memwarden.cleanup("balanced", guard_swap="no"), "guard_swap must be True or False"),
+    ("cleanup flag", lambda: memwarden.cleanup("balanced", swap_check="no"), "swap_check must be True or False"),
     ("cleanup margin", lambda: memwarden.cleanup("aggressive", min_swap_free=-1), "min_swap_free .*got -1"),
     ("cleanup log", lambda: memwarden.cleanup("balanced", log="stdout"), "log must be a callable"),
     ("snapshot scope", lambda: memwarden.snapshot(scope="x"), "scope must be 'visible' or 'cgroup', not 'x'"),
@@ -305,30 +305,36 @@ def test_bad_arguments_change_nothing(child):
     assert lines == []  # no step ran
 
 
-def test_guard_refusal_names_the_python_parameters(child, swap_lock):
-    """A refusal through the Python API says what to change in Python terms."""
+def test_swap_refusal_names_the_python_parameters(child, swap_lock):
+    """A refusal through the Python API says what to change in Python terms, and
+    carries the verdict with its figures."""
     c = child(64)
-    with pytest.raises(memwarden.GuardRefused) as info:
+    with pytest.raises(memwarden.SwapRefused) as info:
         memwarden.trim_process(c.pid, min_swap_free=1 << 50)
     msg = str(info.value)
-    assert info.value.kind == "guard_refused" and info.value.exit_code == 6
-    if guard_refusal_names(msg) == "force":
+    assert info.value.kind == "swap_refused" and info.value.exit_code == 6
+    verdict = info.value.swap_check
+    assert isinstance(verdict, memwarden.SwapVerdict) and not verdict.allowed, verdict
+    assert verdict.margin_bytes == 1 << 50 and verdict.needed_bytes > 0, verdict
+    assert msg == f"refused by the swap check: {verdict.reason}", (msg, verdict.reason)
+    assert verdict.text() == verdict.reason, "the API's own names by default"
+    if swap_refusal_names(msg) == "force":
         assert "pass force=True" in msg, msg
     else:
         assert "margin (min_swap_free)" in msg, msg
     assert "--force" not in msg and "--min-swap-free" not in msg, msg
     # Callers with other names pass their own.
-    with pytest.raises(memwarden.GuardRefused) as info:
+    with pytest.raises(memwarden.SwapRefused) as info:
         _native.trim_process(c.pid, min_swap_free=1 << 50, force_hint="flip the switch", margin_hint="knob B")
     msg = str(info.value)
-    if guard_refusal_names(msg) == "force":
+    if swap_refusal_names(msg) == "force":
         assert "flip the switch" in msg, msg
     else:
         assert "margin (knob B)" in msg, msg
     assert "force=True" not in msg and "--force" not in msg, msg
 
 
-STEPS = ["open", "privileges", "guard", "advise", "verify"]
+STEPS = ["open", "privileges", "swap_check", "advise", "verify"]
 
 
 def test_trim_process_pages_a_child_out_to_swap(child, swap):
@@ -341,7 +347,7 @@ def test_trim_process_pages_a_child_out_to_swap(child, swap):
     after = c.memory()
     assert r.pid == c.pid and r.advice == "pageout", r
     assert [s.name for s in r.steps] == STEPS and all(s.ok for s in r.steps), r.steps
-    assert r.guard.allowed is True and r.guard.forced is False
+    assert r.swap_check.allowed is True and r.swap_check.forced is False
     assert "MADV_PAGEOUT" in r.steps[3].detail and r.ranges_skipped == 0
     # Most of the allocation left RAM for swap, as /proc shows it...
     assert before["RssAnon"] - after["RssAnon"] >= 230 * MIB, (before, after)
@@ -357,7 +363,7 @@ def test_trim_process_pages_a_child_out_to_swap(child, swap):
 
 
 def test_trim_process_cold_needs_no_swap(child, swap_lock):
-    """cold=True (MADV_COLD) passes the guard with no swap at all (this machine has
+    """cold=True (MADV_COLD) passes the swap check with no swap at all (this machine has
     none unless a test adds it, and the lock keeps them away): it marks the child's
     pages first to go and moves nothing now."""
     c = child(128)
@@ -365,8 +371,9 @@ def test_trim_process_cold_needs_no_swap(child, swap_lock):
     r = memwarden.trim_process(c.pid, cold=True)  # default margin: 1 GiB of free swap
     after = c.memory()
     assert r.advice == "cold" and [s.name for s in r.steps] == STEPS
-    assert r.guard.allowed is True and r.guard.forced is False
-    assert "no free swap is needed" in r.guard.reason, r.guard
+    assert r.swap_check.allowed is True and r.swap_check.forced is False
+    assert "no free swap is needed" in r.swap_check.reason, r.swap_check
+    assert r.swap_check.finding == {"kind": "cold_only"}, r.swap_check
     assert "MADV_COLD" in r.steps[3].detail and r.ranges_skipped == 0
     assert r.bytes_advised >= 128 * MIB  # the whole allocation was advised
     assert after["RssAnon"] >= before["RssAnon"] - 4 * MIB, (before, after)
@@ -391,7 +398,7 @@ def test_cold_pages_go_first_under_pressure(memory_group, swap, child, cold):
     younger = child(128, memory_group.path)
     if cold:
         r = memwarden.trim_process(younger.pid, cold=True)
-        assert r.advice == "cold" and r.guard.allowed
+        assert r.advice == "cold" and r.swap_check.allowed
     taken, kept = (younger, older) if cold else (older, younger)
     t0, k0 = taken.memory(), kept.memory()
     memory_group.squeeze(100 * MIB)
@@ -403,12 +410,12 @@ def test_cold_pages_go_first_under_pressure(memory_group, swap, child, cold):
     assert spared * 4 <= took, f"the kept child lost {spared >> 20} MiB, the taken one {took >> 20} MiB: {figures}"
 
 
-def test_trim_guard_refuses_without_swap_and_changes_nothing(child, swap_lock):
+def test_trim_swap_check_refuses_without_swap_and_changes_nothing(child, swap_lock):
     if has_swap():
         pytest.skip("this machine has swap; the no-swap refusal needs none")
     c = child(64)
     before = vm_rss(c.pid)
-    with pytest.raises(memwarden.GuardRefused, match="no swap"):
+    with pytest.raises(memwarden.SwapRefused, match="no swap"):
         memwarden.trim_process(c.pid)
     assert abs(vm_rss(c.pid) - before) < 2 * MIB
 
@@ -439,7 +446,7 @@ def test_console_script_and_module_entry_points():
     exe = shutil.which("memwarden", path=os.path.dirname(sys.executable))
     assert exe, "the wheel installs a memwarden command next to python"
     out = subprocess.run([exe, "check", "--json", "--top", "1"], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout)["schema_version"] == 1
+    assert json.loads(out.stdout)["schema_version"] == 2
 
 
 def test_every_output_reads_vram_percent_the_same_way() -> None:

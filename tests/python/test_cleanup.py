@@ -167,15 +167,22 @@ def test_external_helper_trims_this_process_from_a_child(helper, monkeypatch):
     else:
         monkeypatch.setenv(HELPER_ENV, helper)
         assert external_helper().argv == [helper] and external_helper().own_privileges is False
-    data = run_external_helper(os.getpid(), CleanupOptions(guard_swap=False, min_swap_free=0))
+    data = run_external_helper(os.getpid(), CleanupOptions(swap_check=False, min_swap_free=0))
     assert isinstance(data, memwarden.PageoutReport), data
     assert data.pid == os.getpid(), data
-    assert [s.name for s in data.steps] == ["open", "privileges", "guard", "advise", "verify"]
-    assert data.guard.allowed is True
-    # Guarded run without --force: refused with a reason when swap is short.
-    refused = run_external_helper(os.getpid(), CleanupOptions(guard_swap=True, min_swap_free=1 << 50))
+    assert [s.name for s in data.steps] == ["open", "privileges", "swap_check", "advise", "verify"]
+    assert data.swap_check.allowed is True
+    # Checked run without --force: refused with its verdict when swap is short.
+    refused = run_external_helper(os.getpid(), CleanupOptions(swap_check=True, min_swap_free=1 << 50))
     assert isinstance(refused, HelperError), refused
-    assert refused.kind == "guard_refused" and refused.exit_code == 6, refused
+    assert refused.kind == "swap_refused" and refused.exit_code == 6, refused
+    verdict = refused.swap_check
+    assert isinstance(verdict, memwarden.SwapVerdict), refused
+    assert verdict.allowed is False and verdict.margin_bytes == 1 << 50, verdict
+    assert verdict.finding["kind"] in ("short", "no_swap", "no_allowance"), verdict.finding
+    # Worded again in another face's terms: its names, none of the command's.
+    words = verdict.text("set the switch", "knob M")
+    assert "set the switch" in words and "--force" not in words and "--min-swap-free" not in words, words
 
 
 def test_external_helper_that_cannot_run_or_answers_nonsense():
@@ -200,14 +207,21 @@ def test_external_helper_that_cannot_run_or_answers_nonsense():
     sh = ExternalHelper(["/bin/sh", "-c", "echo '{\"pid\": 1}'"], "a script", False)
     odd = run_external_helper(os.getpid(), opts, sh)
     assert isinstance(odd, HelperError) and odd.error == "a script answered '{\"pid\": 1}', not a memwarden report", odd
+    # A report of another schema version: a helper of another memwarden version.
+    old = ExternalHelper(["/bin/sh", "-c", 'echo \'{"schema_version": 1, "pid": 1}\''], "an old one", False)
+    other = run_external_helper(os.getpid(), opts, old)
+    assert isinstance(other, HelperError), other
+    assert other.error.startswith(
+        f"an old one writes JSON schema 1 and this memwarden reads {memwarden.SCHEMA_VERSION}: install the same"
+    ), other
 
 
-def test_aggressive_cleanup_reports_the_guard_decision(swap_lock):
+def test_aggressive_cleanup_reports_the_swap_check_decision(swap_lock):
     r = memwarden.cleanup("aggressive", min_swap_free=1 << 50)
     step5 = next(s.detail for s in r.steps if s.index == 5)
     assert "malloc_trim" in step5
-    # In this API's terms: cleanup(guard_swap=False) overrides, min_swap_free is the margin.
-    assert_pageout_skipped(step5, "pass guard_swap=False", "min_swap_free", ("--force", "--min-swap-free"))
+    # In this API's terms: cleanup(swap_check=False) overrides, min_swap_free is the margin.
+    assert_pageout_skipped(step5, "pass swap_check=False", "min_swap_free", ("--force", "--min-swap-free"))
 
 
 def test_deferred_trim_follows_every_reset_asked_for() -> None:
@@ -392,7 +406,7 @@ def refuse_pageout(monkeypatch, error):
 def test_step_os_trim_guard_refusal_is_not_a_failure(monkeypatch):
     from memwarden.cleanup import step_os_trim
 
-    refuse_pageout(monkeypatch, memwarden.GuardRefused("free swap is short (simulated)"))
+    refuse_pageout(monkeypatch, memwarden.SwapRefused("free swap is short (simulated)"))
     out = step_os_trim(context("aggressive")[0])
     assert out.ok and out.detail.endswith("; Skipping pageout: free swap is short (simulated)"), out
 
@@ -413,12 +427,34 @@ def test_pageout_with_helper_reads_the_helpers_answer(monkeypatch):
 
     cl = importlib.import_module("memwarden.cleanup")
     monkeypatch.delenv(HELPER_ENV, raising=False)
-    refused = HelperError("free swap is short; pass --force to override", "guard_refused", 6)
+    verdict = memwarden.SwapVerdict.from_dict(
+        {
+            "allowed": False,
+            "forced": False,
+            "swap_free_bytes": 100,
+            "needed_bytes": 100,
+            "margin_bytes": 10,
+            "finding": {"kind": "short"},
+            "allowance": None,
+            "commit": None,
+            "reason": "free swap 100 B is below ... (--min-swap-free). Lower --min-swap-free, ... or pass --force",
+        }
+    )
+    refused = HelperError("refused by the swap check: ... pass --force ...", "swap_refused", 6, verdict)
     monkeypatch.setattr(cl, "run_external_helper", lambda *a: refused)
-    opts = CleanupOptions(guard_force_hint="flip the switch")
+    opts = CleanupOptions(swap_force_hint="flip the switch")
     ok, parts = pageout_with_helper(os.getpid(), opts, PermissionDenied("no (simulated)"))
     assert ok and parts[0].startswith("pageout failed in-process (no (simulated)); using external helper"), parts
-    assert parts[1] == "Skipping pageout (external helper): free swap is short; flip the switch to override"
+    assert parts[1] == (
+        "Skipping pageout (external helper): refused by the swap check: free swap 100 B is below the 100 B "
+        "that would be paged out plus the 10 B margin (min_swap_free). Lower min_swap_free, add swap, or "
+        "flip the switch to page out anyway"
+    ), parts
+    # A helper older than the verdict in its error object is quoted as it is.
+    old = HelperError("refused by safety guard: free swap is short; pass --force", "guard_refused", 6)
+    monkeypatch.setattr(cl, "run_external_helper", lambda *a: old)
+    ok, parts = pageout_with_helper(os.getpid(), opts, PermissionDenied("no (simulated)"))
+    assert ok and parts[1] == f"Skipping pageout (external helper): {old.error}", parts
     monkeypatch.setattr(cl, "run_external_helper", lambda *a: HelperError("it broke"))
     ok, parts = pageout_with_helper(os.getpid(), opts, PermissionDenied("no (simulated)"))
     assert not ok and parts[1] == "external helper python -m memwarden failed: it broke", parts

@@ -29,7 +29,7 @@ CLASSES = [
     "GpuProcess",
     "StatusLine",
     "Step",
-    "GuardVerdict",
+    "SwapVerdict",
     "PageoutReport",
     "PurgeReport",
     "ReclaimReport",

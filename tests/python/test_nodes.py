@@ -206,14 +206,14 @@ def test_memory_cleaner_report_and_freed(caplog):
 
 
 def assert_refusal_in_node_terms(report: str) -> None:
-    # Overriding the guard is this node's switch, not the CLI's --force.
-    foreign = ("--force", "--min-swap-free", "force=True", "guard_swap", "min_swap_free")
+    # Overriding the swap check is this node's switch, not the CLI's --force.
+    foreign = ("--force", "--min-swap-free", "force=True", "swap_check", "min_swap_free")
     assert_pageout_skipped(report, "turn skip_trim_if_c_low off", "min_c_free_gb", foreign)
 
 
-def test_memory_cleaner_guard_maps_to_swap(swap_lock):
+def test_memory_cleaner_swap_check_maps_to_swap(swap_lock):
     # skip_trim_if_c_low guards swap: no machine has 100000 GB of free swap to keep,
-    # so the guard refuses, and says so in the node's own terms.
+    # so the swap check refuses, and says so in the node's own terms.
     _, report, freed = execute("MemoryCleanerForce", aggressive_trim=True, min_c_free_gb=100000.0)
     assert_refusal_in_node_terms(report)
     assert freed == reported_total(report)
@@ -281,7 +281,7 @@ def test_memory_cleaner_without_a_helper_says_it_has_only_our_privileges(monkeyp
 
 def test_memory_cleaner_runs_the_helper_named_by_memwarden_helper(monkeypatch, helper_runs, swap_lock):
     """MEMWARDEN_HELPER names the native binary: the fallback runs that binary (not
-    python -m memwarden); its guard refusal still reads in the node's terms."""
+    python -m memwarden); its swap check refusal still reads in the node's terms."""
     cli = native_cli()
     monkeypatch.setenv(HELPER_ENV, cli)
     pageout_refused_in_process(monkeypatch)

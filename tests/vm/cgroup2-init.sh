@@ -124,7 +124,7 @@ run pressure_check in_group press memwarden check --json --no-gpu --top 0
 fact press_some_total_after "$(sed -n 's/^some .*total=//p' $cg/press/memory.pressure)"
 
 # 4. Swap: a real swap device; sw (memory.swap.max = 0) holds sw/leaf, where a
-#    64 MiB child lives. The swap guard refuses to page it out; once sw allows
+#    64 MiB child lives. The swap check refuses to page it out; once sw allows
 #    192 MiB of swap, the trim goes through; with that swap in use, a second
 #    child's trim that would fit the whole allowance but not what is left of it is
 #    refused.

@@ -14,7 +14,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use memwarden_core::act::{self, PageoutOptions, PurgeOptions};
 use memwarden_core::error::exit_code;
-use memwarden_core::policy::guard::GuardKnobs;
 use memwarden_core::render::{self, RenderOptions};
 use memwarden_core::{
     schema, units, Error, ErrorReport, PageoutAdvice, ProcessScope, SnapshotOptions, SCHEMA_VERSION,
@@ -28,7 +27,7 @@ mod watch;
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 failure, 2 bad usage or input, 3 no such process, 4 permission denied,
 5 not supported here (kernel, cgroup version, read-only /proc/sys), 6 refused by the swap
-guard, 7 protected process (PID 1, kernel thread, zombie), 8 --auto found none or several,
+check, 7 protected process (PID 1, kernel thread, zombie), 8 --auto found none or several,
 9 refused by the headroom guard (a load that cannot fit under the memory limit).
 Every command takes --json (schema: `memwarden schema`). NO_COLOR disables colour.";
 
@@ -124,7 +123,7 @@ struct TrimArgs {
     /// Swap that must stay free beyond what is paged out (e.g. 1G, 512M).
     #[arg(long, default_value = "1G", allow_hyphen_values = true, value_parser = parse_size)]
     min_swap_free: u64,
-    /// Page out even when the swap guard refuses (the report says it was forced).
+    /// Page out even when the swap check refuses (the report says it was forced).
     #[arg(long)]
     force: bool,
 }
@@ -278,7 +277,7 @@ fn trim(a: &TrimArgs, out: &Output) -> Result<(), Error> {
         },
         min_swap_free: a.min_swap_free,
         force: a.force,
-        knobs: GuardKnobs::cli(),
+        knobs: memwarden_core::render::swap::Knobs::cli(),
     };
     let bar = progress_bar(out);
     let mut progress = |done: u64, total: u64| {
@@ -353,6 +352,14 @@ fn report_error(json: bool, e: &Error) -> i32 {
             error: e.to_string(),
             kind: e.kind().into(),
             exit_code: code,
+            swap_check: match e {
+                Error::SwapRefused { verdict, .. } => Some((**verdict).clone()),
+                _ => None,
+            },
+            refusal: match e {
+                Error::HeadroomRefused { refusal, .. } => Some((**refusal).clone()),
+                _ => None,
+            },
         };
         let _ = write_stdout(&(serde_json::to_string_pretty(&report).expect("serializes") + "\n"));
     }

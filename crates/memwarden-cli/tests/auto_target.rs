@@ -132,7 +132,7 @@ fn auto_picks_the_python_server_and_nothing_else(ctx: &mut Ctx) {
     let cmdline = v["cmdline"].as_str().unwrap().to_owned();
     assert!(cmdline.ends_with("python3 main.py --listen"), "{cmdline}");
 
-    // A guard refusal says which process --auto chose.
+    // A swap check refusal says which process --auto chose.
     let out = memwarden(&["trim", "--auto", "--min-swap-free", "100T"]);
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
     let e = stderr(&out);
@@ -142,7 +142,7 @@ fn auto_picks_the_python_server_and_nothing_else(ctx: &mut Ctx) {
     );
     let out = memwarden(&["trim", "--auto", "--min-swap-free", "100T", "--json"]);
     let v = json(&out);
-    assert_eq!(v["kind"], "guard_refused");
+    assert_eq!(v["kind"], "swap_refused");
     assert!(
         v["error"]
             .as_str()
@@ -200,7 +200,7 @@ fn auto_accepts_an_absolute_comfyui_path(ctx: &mut Ctx) {
             "paging out another process needs CAP_SYS_NICE (not root)"
         );
     }
-    assert_eq!(v["kind"], "guard_refused", "{v}");
+    assert_eq!(v["kind"], "swap_refused", "{v}");
     assert!(
         msg.contains(&format!("--auto chose PID {}", child.id())),
         "{msg}"

@@ -2,7 +2,7 @@
 //! its memory controller on v1, so tests/vm/cgroup2.sh boots a Debian kernel under
 //! qemu with only cgroup v2 mounted and runs the scenarios of
 //! tests/vm/cgroup2-init.sh there: nested limits, memory.high along the path,
-//! memory.reclaim, memory.pressure, memory.swap.max and the swap guard (swap already
+//! memory.reclaim, memory.pressure, memory.swap.max and the swap check (swap already
 //! in use included). One boot serves every test below; each test
 //! checks one scenario against what the guest read from the cgroup files itself.
 //! Without qemu, apt or a network the tests say why they skip. MEMWARDEN_SKIP_VM=1
@@ -457,8 +457,8 @@ fn swap_scenario(g: &Guest) -> bool {
 }
 
 /// Scenario 4: with swap on, sw (memory.swap.max = 0) holding sw/leaf: trimming
-/// the 64 MiB child in sw/leaf is refused by the swap guard and nothing moves.
-fn swap_guard_refuses_when_the_parent_allows_no_swap(ctx: &mut Ctx) {
+/// the 64 MiB child in sw/leaf is refused by the swap check and nothing moves.
+fn swap_check_refuses_when_the_parent_allows_no_swap(ctx: &mut Ctx) {
     let g = guest!(ctx);
     if !swap_scenario(g) {
         skip!(ctx, "the guest could not set up swap: {:?}", g.notes);
@@ -466,7 +466,7 @@ fn swap_guard_refuses_when_the_parent_allows_no_swap(ctx: &mut Ctx) {
     let r = g.run("trim_no_allowance");
     assert_eq!(r.rc, 6, "exit code: {}\n{}", r.stderr, r.stdout);
     let v = r.json();
-    assert_eq!(v["kind"], "guard_refused", "{v}");
+    assert_eq!(v["kind"], "swap_refused", "{v}");
     let before = g.fact_status("sw_status_before");
     let after = g.fact_status("sw_status_after_refusal");
     assert!(before.1 >= 60 * MIB, "the child holds {before:?}");
@@ -486,13 +486,13 @@ fn trim_within_the_swap_allowance_pages_out(ctx: &mut Ctx) {
     let r = g.run("trim_allowed");
     assert_eq!(r.rc, 0, "{}\n{}", r.stderr, r.stdout);
     let v = r.json();
-    assert_eq!(v["guard"]["allowed"], true, "{}", v["guard"]);
-    assert_eq!(v["guard"]["forced"], false, "{}", v["guard"]);
-    let free = u(&v["guard"]["swap_free_bytes"]);
+    assert_eq!(v["swap_check"]["allowed"], true, "{}", v["swap_check"]);
+    assert_eq!(v["swap_check"]["forced"], false, "{}", v["swap_check"]);
+    let free = u(&v["swap_check"]["swap_free_bytes"]);
     assert!(
         free <= 192 * MIB,
         "usable swap {free} is not capped by the 192 MiB allowance: {}",
-        v["guard"]
+        v["swap_check"]
     );
     let after = g.fact_status("sw_status_after_trim");
     assert!(after.2 >= 56 * MIB, "child's VmSwap after: {after:?}");
@@ -599,7 +599,7 @@ fn swap_already_in_use_counts_against_the_allowance(ctx: &mut Ctx) {
     let r = g.run("trim_allowance_in_use");
     assert_eq!(r.rc, 6, "exit code: {}\n{}", r.stderr, r.stdout);
     let e = r.json();
-    assert_eq!(e["kind"], "guard_refused", "{e}");
+    assert_eq!(e["kind"], "swap_refused", "{e}");
     let msg = e["error"].as_str().unwrap();
     // "... (128.00 MiB left of 192.00 MiB)": what the allowance leaves.
     let left = msg
@@ -632,7 +632,7 @@ test_main!(
     reclaim_refuses_bad_sizes_and_changes_nothing,
     reclaim_bad_size_with_json_prints_the_error_object,
     snapshot_reads_the_cgroups_memory_pressure,
-    swap_guard_refuses_when_the_parent_allows_no_swap,
+    swap_check_refuses_when_the_parent_allows_no_swap,
     trim_within_the_swap_allowance_pages_out,
     swap_already_in_use_counts_against_the_allowance,
 );

@@ -20,7 +20,7 @@ fn reports_a_childs_known_allocation() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v = json(&out);
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     let p = &v["process"];
     assert_eq!(p["pid"], child.pid);
     assert_eq!(p["name"], "alloc_child");
@@ -179,7 +179,7 @@ fn json_errors_are_objects_with_the_exit_code() {
     let v = json(&out);
     assert_eq!(v["kind"], "no_such_process");
     assert_eq!(v["exit_code"], 3);
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
 }
 
 #[test]

@@ -48,7 +48,7 @@ fn argument_errors_with_json_are_error_objects() {
         let v = json(&out);
         assert_eq!(v["kind"], "invalid_input", "{args:?}: {v}");
         assert_eq!(v["exit_code"], 2, "{args:?}");
-        assert_eq!(v["schema_version"], 1, "{args:?}");
+        assert_eq!(v["schema_version"], 2, "{args:?}");
         let msg = v["error"].as_str().unwrap();
         assert!(msg.contains(needle), "{args:?}: {msg}");
         assert!(!msg.contains('\n') && !msg.contains("Usage:"), "{msg}");

@@ -53,7 +53,7 @@ fn assert_paged_itself_out(r: &serde_json::Value, child: &AllocChild, mib: u64) 
     assert_eq!(r["pid"], child.pid);
     assert_eq!(
         step_names(r),
-        ["open", "privileges", "guard", "advise", "verify"]
+        ["open", "privileges", "swap_check", "advise", "verify"]
     );
     assert!(r["steps"][0]["detail"]
         .as_str()

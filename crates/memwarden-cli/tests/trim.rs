@@ -30,14 +30,17 @@ fn pages_a_child_out_to_swap(ctx: &mut Ctx) {
     assert!(out.status.success(), "{}", stderr(&out));
     let r = json(&out);
     let steps = step_names(&r);
-    assert_eq!(steps, ["open", "privileges", "guard", "advise", "verify"]);
+    assert_eq!(
+        steps,
+        ["open", "privileges", "swap_check", "advise", "verify"]
+    );
     assert!(r["steps"]
         .as_array()
         .unwrap()
         .iter()
         .all(|s| s["ok"] == true));
-    assert_eq!(r["guard"]["allowed"], true);
-    assert_eq!(r["guard"]["forced"], false);
+    assert_eq!(r["swap_check"]["allowed"], true);
+    assert_eq!(r["swap_check"]["forced"], false);
     let after = child.status();
     // The report's figures are the ones /proc shows.
     assert!(r["rss_before_bytes"].as_u64().unwrap().abs_diff(before.0) < 2 * MIB);
@@ -71,7 +74,7 @@ fn cold_marks_without_paging_out(ctx: &mut Ctx) {
     assert!(child.status().1 >= 120 * MIB);
 }
 
-fn guard_refuses_without_swap_and_changes_nothing(ctx: &mut Ctx) {
+fn swap_check_refuses_without_swap_and_changes_nothing(ctx: &mut Ctx) {
     let _lock = swap_lock();
     if system_swap_total() > 0 {
         skip!(
@@ -83,7 +86,7 @@ fn guard_refuses_without_swap_and_changes_nothing(ctx: &mut Ctx) {
     let before = child.status();
     let out = memwarden(&["trim", "--pid", &child.pid.to_string()]);
     if !is_root() {
-        // The privileges are checked before the guard.
+        // The privileges are checked before the swap check.
         assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
         rss_unchanged(before, child.status());
         skip!(
@@ -103,8 +106,8 @@ fn guard_refuses_without_swap_and_changes_nothing(ctx: &mut Ctx) {
     let out = memwarden(&["trim", "--pid", &child.pid.to_string(), "--force", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let r = json(&out);
-    assert_eq!(r["guard"]["forced"], true);
-    assert!(r["guard"]["reason"]
+    assert_eq!(r["swap_check"]["forced"], true);
+    assert!(r["swap_check"]["reason"]
         .as_str()
         .unwrap()
         .starts_with("overridden on request"));
@@ -114,15 +117,34 @@ fn guard_refuses_without_swap_and_changes_nothing(ctx: &mut Ctx) {
     );
 }
 
-fn guard_refuses_when_swap_is_too_small(ctx: &mut Ctx) {
+fn swap_check_refuses_when_swap_is_too_small(ctx: &mut Ctx) {
     let _swap = swap_or_skip!(ctx, 64);
     let child = AllocChild::spawn(256);
     let before = child.status();
     let out = trim_json(child.pid, &["--min-swap-free", "0"]);
     assert_eq!(out.status.code(), Some(6));
     let v = json(&out);
-    assert_eq!(v["kind"], "guard_refused");
+    assert_eq!(v["kind"], "swap_refused");
     assert!(v["error"].as_str().unwrap().contains("below the"), "{v}");
+    // The verdict travels with its figures, for a caller to word in its own terms.
+    let verdict = &v["swap_check"];
+    assert_eq!(verdict["finding"]["kind"], "short", "{v}");
+    assert_eq!(verdict["allowed"], false, "{v}");
+    let (free, needed) = (
+        verdict["swap_free_bytes"].as_u64().unwrap(),
+        verdict["needed_bytes"].as_u64().unwrap(),
+    );
+    assert!(
+        free <= 64 * MIB && needed >= 200 * MIB && free < needed,
+        "{v}"
+    );
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .ends_with(verdict["reason"].as_str().unwrap()),
+        "{v}"
+    );
     rss_unchanged(before, child.status());
 }
 
@@ -193,8 +215,8 @@ fn exited_process_is_not_found() {
 test_main!(
     pages_a_child_out_to_swap,
     cold_marks_without_paging_out,
-    guard_refuses_without_swap_and_changes_nothing,
-    guard_refuses_when_swap_is_too_small,
+    swap_check_refuses_without_swap_and_changes_nothing,
+    swap_check_refuses_when_swap_is_too_small,
     cgroup_without_swap_allowance_is_refused,
     unprivileged_user_is_refused_and_nothing_changes,
     exited_process_is_not_found,

@@ -6,9 +6,9 @@
 //! Windows itself.
 //!
 //! Where Wine differs from Windows:
-//! - Wine lists no page file and reports no swap, so the trim's guard refuses
+//! - Wine lists no page file and reports no swap, so the trim's swap check refuses
 //!   (nothing to page out to) and the trim test passes `--force`; Windows with a
-//!   page file passes the guard without it, and the report then says so.
+//!   page file passes the swap check without it, and the report then says so.
 //! - Wine's EmptyWorkingSet succeeds without shrinking anything, so the trim is
 //!   checked for its steps and exit code, never for a smaller working set.
 //! - Wine grants or refuses the trim privileges by its own token: the report must
@@ -72,7 +72,7 @@ fn assert_json_error(out: &Output, code: i32) -> serde_json::Value {
         stderr(out)
     );
     let v = json(out);
-    assert_eq!(v["schema_version"], 1, "{v}");
+    assert_eq!(v["schema_version"], 2, "{v}");
     assert_eq!(v["exit_code"], code, "{v}");
     assert!(v["error"].is_string() && v["kind"].is_string(), "{v}");
     v
@@ -101,7 +101,7 @@ fn check_names_a_windows_kernel_and_lists_the_child() {
     let out = memwarden(&["check", "--json", "--top", "100000", "--no-gpu"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v = json(&out);
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     let kernel = v["kernel"].as_str().unwrap();
     assert!(kernel.starts_with("Windows "), "{kernel}");
     let procs = v["top_processes"]["processes"]
@@ -124,8 +124,8 @@ fn check_names_a_windows_kernel_and_lists_the_child() {
 fn trim_reports_each_step_and_the_privileges() {
     let child = Toucher::start(CHILD_MIB);
     let pid = child.pid().to_string();
-    // --force: Wine lists no page file and reports no swap, so the guard refuses
-    // (exit 6) without it; Windows with a page file passes the guard as is.
+    // --force: Wine lists no page file and reports no swap, so the swap check refuses
+    // (exit 6) without it; Windows with a page file passes the swap check as is.
     let out = memwarden(&["trim", "--pid", &pid, "--json", "--force"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let v = json(&out);
@@ -133,7 +133,7 @@ fn trim_reports_each_step_and_the_privileges() {
     let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["open", "privileges", "guard", "advise", "verify"],
+        ["open", "privileges", "swap_check", "advise", "verify"],
         "{v}"
     );
     let privileges = steps[1]["detail"].as_str().unwrap();
@@ -141,7 +141,7 @@ fn trim_reports_each_step_and_the_privileges() {
 }
 
 #[test]
-fn trim_without_force_is_either_done_or_refused_by_the_guard() {
+fn trim_without_force_is_either_done_or_refused_by_the_swap_check() {
     let child = Toucher::start(CHILD_MIB);
     let pid = child.pid().to_string();
     let out = memwarden(&["trim", "--pid", &pid, "--json"]);
@@ -152,7 +152,7 @@ fn trim_without_force_is_either_done_or_refused_by_the_guard() {
         }
         Some(6) => {
             let v = assert_json_error(&out, 6);
-            assert_eq!(v["kind"], "guard_refused", "{v}");
+            assert_eq!(v["kind"], "swap_refused", "{v}");
         }
         other => panic!("exit {other:?}: {}{}", stdout(&out), stderr(&out)),
     }

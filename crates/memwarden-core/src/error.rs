@@ -11,7 +11,8 @@ pub mod exit_code {
     pub const NOT_FOUND: i32 = 3;
     pub const PERMISSION: i32 = 4;
     pub const UNSUPPORTED: i32 = 5;
-    pub const GUARD_REFUSED: i32 = 6;
+    /// The swap check refused a pageout (named `GUARD_REFUSED` before).
+    pub const SWAP_REFUSED: i32 = 6;
     pub const PROTECTED: i32 = 7;
     pub const AMBIGUOUS: i32 = 8;
     pub const HEADROOM_REFUSED: i32 = 9;
@@ -35,9 +36,14 @@ pub enum Error {
     #[error("not supported here: {0}")]
     Unsupported(String),
 
-    /// The safety guard refused; nothing was changed.
-    #[error("refused by safety guard: {0}")]
-    GuardRefused(String),
+    /// The swap check refused a pageout; nothing was changed. `message` is the
+    /// verdict worded by the face that asked, with its own names
+    /// (`render::swap::reason`); `verdict` holds the figures.
+    #[error("refused by the swap check: {message}")]
+    SwapRefused {
+        message: String,
+        verdict: Box<crate::model::SwapVerdict>,
+    },
 
     /// PID 1, kernel threads, zombies: processes memwarden never touches.
     #[error("refused: {0}")]
@@ -89,7 +95,7 @@ impl Error {
             Error::InvalidInput(_) => USAGE,
             Error::PermissionDenied { .. } => PERMISSION,
             Error::Unsupported(_) => UNSUPPORTED,
-            Error::GuardRefused(_) => GUARD_REFUSED,
+            Error::SwapRefused { .. } => SWAP_REFUSED,
             Error::Protected(_) => PROTECTED,
             Error::Ambiguous(_) => AMBIGUOUS,
             Error::HeadroomRefused { .. } => HEADROOM_REFUSED,
@@ -104,7 +110,7 @@ impl Error {
             Error::InvalidInput(_) => "invalid_input",
             Error::PermissionDenied { .. } => "permission_denied",
             Error::Unsupported(_) => "unsupported",
-            Error::GuardRefused(_) => "guard_refused",
+            Error::SwapRefused { .. } => "swap_refused",
             Error::Protected(_) => "protected",
             Error::Ambiguous(_) => "ambiguous",
             Error::HeadroomRefused { .. } => "headroom_refused",
@@ -124,7 +130,10 @@ impl Error {
                 needs,
             },
             Error::Unsupported(m) => Error::Unsupported(format!("{prefix}{m}")),
-            Error::GuardRefused(m) => Error::GuardRefused(format!("{prefix}{m}")),
+            Error::SwapRefused { message, verdict } => Error::SwapRefused {
+                message: format!("{prefix}{message}"),
+                verdict,
+            },
             Error::Protected(m) => Error::Protected(format!("{prefix}{m}")),
             Error::Ambiguous(m) => Error::Ambiguous(format!("{prefix}{m}")),
             Error::HeadroomRefused { message, refusal } => Error::HeadroomRefused {
@@ -173,7 +182,7 @@ mod tests {
             | Error::InvalidInput(_)
             | Error::PermissionDenied { .. }
             | Error::Unsupported(_)
-            | Error::GuardRefused(_)
+            | Error::SwapRefused { .. }
             | Error::Protected(_)
             | Error::Ambiguous(_)
             | Error::HeadroomRefused { .. }
@@ -191,7 +200,20 @@ mod tests {
                 needs: "n".into(),
             },
             Error::Unsupported("u".into()),
-            Error::GuardRefused("g".into()),
+            Error::SwapRefused {
+                message: "g".into(),
+                verdict: Box::new(crate::model::SwapVerdict {
+                    allowed: false,
+                    forced: false,
+                    swap_free_bytes: 0,
+                    needed_bytes: 1,
+                    margin_bytes: 0,
+                    finding: crate::model::SwapFinding::NoSwap,
+                    allowance: None,
+                    commit: None,
+                    reason: "g".into(),
+                }),
+            },
             Error::Protected("p".into()),
             Error::Ambiguous("a".into()),
             Error::HeadroomRefused {
@@ -227,7 +249,7 @@ mod tests {
                 ("invalid_input", 2),
                 ("permission_denied", 4),
                 ("unsupported", 5),
-                ("guard_refused", 6),
+                ("swap_refused", 6),
                 ("protected", 7),
                 ("ambiguous", 8),
                 ("headroom_refused", 9),
@@ -244,7 +266,7 @@ mod tests {
                 NOT_FOUND,
                 PERMISSION,
                 UNSUPPORTED,
-                GUARD_REFUSED,
+                SWAP_REFUSED,
                 PROTECTED,
                 AMBIGUOUS,
                 HEADROOM_REFUSED

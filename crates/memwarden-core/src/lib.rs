@@ -5,10 +5,10 @@
 //! - [`probe`] reads: system memory, processes, the container's cgroup, pressure
 //!   (PSI), GPUs. One module per concern, one file per OS behind it.
 //! - [`snapshot::collect`] assembles the probes into a [`Snapshot`] ([`model`]).
-//! - [`policy`] decides, as pure functions over snapshots: the swap guard,
+//! - [`policy`] decides, as pure functions over snapshots: the swap check,
 //!   protected processes, pressure levels and advice, cleanup modes, the
 //!   automatic trigger, which process is ComfyUI, and every derived figure.
-//! - [`act`] acts, OS-neutral: identify, refuse, check privileges, guard, act
+//! - [`act`] acts, OS-neutral: identify, refuse, check privileges, check swap, act
 //!   through the raw OS calls in `sys`, measure, report.
 //! - [`render`] turns snapshots and reports into the text the CLI, the Python API
 //!   and the ComfyUI nodes print; [`model::schema`] documents the JSON.

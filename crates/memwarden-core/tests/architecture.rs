@@ -25,7 +25,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("snapshot", &["model", "probe", "policy", "error", "units"]),
     (
         "act",
-        &["model", "probe", "policy", "sys", "parse", "error", "units"],
+        &[
+            "model", "probe", "policy", "render", "sys", "parse", "error", "units",
+        ],
     ),
 ];
 

@@ -78,17 +78,18 @@ fn the_probes_find_and_measure_the_child() {
 fn trim_by_pid_runs_and_reports_both_calls() {
     let child = Toucher::start(CHILD_MIB);
     let pid = child.pid() as i64;
-    // The guard judges the page files: it either allows the trim or refuses it
+    // The swap check judges the page files: it either allows the trim or refuses it
     // with its reason: by the page files' drives where they are listed (Windows),
     // by the page-file figures otherwise (Wine lists none: no swap, or an
     // estimate from the commit limit).
     match pageout(pid, &PageoutOptions::default(), &mut |_, _| {}) {
-        Ok(r) => assert!(r.guard.allowed && !r.guard.forced, "{r:?}"),
-        Err(Error::GuardRefused(reason)) => {
+        Ok(r) => assert!(r.swap_check.allowed && !r.swap_check.forced, "{r:?}"),
+        Err(Error::SwapRefused { message, verdict }) => {
             assert!(
-                reason.contains("swap") || reason.contains("page file"),
-                "{reason}"
-            )
+                message.contains("swap") || message.contains("page file"),
+                "{message}"
+            );
+            assert!(!verdict.allowed && verdict.reason == message, "{verdict:?}");
         }
         Err(e) => panic!("{e}"),
     }
@@ -99,7 +100,10 @@ fn trim_by_pid_runs_and_reports_both_calls() {
     let mut calls = 0;
     let r = pageout(pid, &opts, &mut |_, _| calls += 1).unwrap();
     let names: Vec<_> = r.steps.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["open", "privileges", "guard", "advise", "verify"]);
+    assert_eq!(
+        names,
+        ["open", "privileges", "swap_check", "advise", "verify"]
+    );
     assert!(
         r.steps[0].detail.contains("PROCESS_SET_QUOTA"),
         "{:?}",

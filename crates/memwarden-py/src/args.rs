@@ -42,9 +42,9 @@ create_exception!(
 );
 create_exception!(
     _native,
-    GuardRefused,
+    SwapRefused,
     MemwardenError,
-    "The swap guard refused; nothing was changed."
+    "The swap check refused a pageout; nothing was changed. `.swap_check` holds the verdict with its figures."
 );
 create_exception!(
     _native,
@@ -74,7 +74,7 @@ pub(crate) fn py_err(e: Error) -> PyErr {
         Error::InvalidInput(_) => InvalidInput::new_err(msg),
         Error::PermissionDenied { .. } => PermissionDenied::new_err(msg),
         Error::Unsupported(_) => Unsupported::new_err(msg),
-        Error::GuardRefused(_) => GuardRefused::new_err(msg),
+        Error::SwapRefused { .. } => SwapRefused::new_err(msg),
         Error::Protected(_) => Protected::new_err(msg),
         Error::Ambiguous(_) => Ambiguous::new_err(msg),
         Error::HeadroomRefused { .. } => HeadroomRefused::new_err(msg),
@@ -287,7 +287,7 @@ pub(crate) fn parse_scope(v: &Bound<'_, PyAny>) -> PyResult<ProcessScope> {
     }
 }
 
-/// The guard's wording for the Python API: `trim_process(..., force=True,
+/// The swap check's names for the Python API: `trim_process(..., force=True,
 /// min_swap_free=...)`.
 pub(crate) const PY_FORCE_HINT: &str = "pass force=True";
 pub(crate) const PY_MARGIN_HINT: &str = "min_swap_free";

@@ -19,12 +19,11 @@ mod policy;
 
 use args::{
     bytes_arg, flag_arg, hint_arg, int_arg, invalid, number_arg, parse_scope, pid_arg, py_bool,
-    py_err, py_int, py_str, show, size_arg, str_arg, Ambiguous, GuardRefused, HeadroomRefused,
-    InvalidInput, MemwardenError, NoSuchProcess, PermissionDenied, Protected, Unsupported,
+    py_err, py_int, py_str, show, size_arg, str_arg, Ambiguous, HeadroomRefused, InvalidInput,
+    MemwardenError, NoSuchProcess, PermissionDenied, Protected, SwapRefused, Unsupported,
     PY_FORCE_HINT, PY_MARGIN_HINT,
 };
 use memwarden_core::act::{self, PageoutOptions, PurgeOptions};
-use memwarden_core::policy::guard::GuardKnobs;
 use memwarden_core::render;
 use memwarden_core::{units, PageoutAdvice, ProcessScope, Snapshot, SnapshotOptions};
 use models::{
@@ -128,17 +127,18 @@ fn parse_size(s: Bound<'_, PyAny>) -> PyResult<u64> {
 }
 
 /// Page the idle memory of `pid` out to swap (`memwarden trim`), behind the swap
-/// guard: free swap must cover what is paged out plus `min_swap_free` (bytes, or a
-/// size such as `"512M"`). Raises GuardRefused (nothing changed) when swap is
-/// short, naming `force=True` and `min_swap_free`; InvalidInput for a bad
-/// argument. `force_hint` / `margin_hint` are how the guard's refusal names the
-/// override and the margin instead (a front end passes its own settings' names).
+/// check: free swap must cover what is paged out plus `min_swap_free` (bytes, or a
+/// size such as `"512M"`). Raises SwapRefused (nothing changed, `.swap_check` the
+/// verdict) when swap is short, naming `force=True` and `min_swap_free`;
+/// InvalidInput for a bad argument. `force_hint` / `margin_hint` are how the
+/// verdict names the override and the margin instead (a front end passes its own
+/// settings' names).
 #[pyfunction]
 #[pyo3(signature = (
     pid,
     *,
     cold=py_bool(false),
-    min_swap_free=py_int(memwarden_core::policy::guard::DEFAULT_MIN_SWAP_FREE as i64),
+    min_swap_free=py_int(memwarden_core::policy::swap::DEFAULT_MIN_SWAP_FREE as i64),
     force=py_bool(false),
     force_hint=None,
     margin_hint=None,
@@ -162,14 +162,14 @@ fn trim_process(
         },
         min_swap_free: size_arg("min_swap_free", min_swap_free.bind(py), 0)?,
         force: flag_arg("force", force.bind(py))?,
-        knobs: GuardKnobs {
+        knobs: memwarden_core::render::swap::Knobs {
             force: hint_arg("force_hint", force_hint.as_ref(), PY_FORCE_HINT)?,
             margin: hint_arg("margin_hint", margin_hint.as_ref(), PY_MARGIN_HINT)?,
         },
     };
     let r = py
         .detach(|| act::pageout(pid, &opts, &mut |_, _| {}))
-        .map_err(py_err)?;
+        .map_err(models::py_err_with_figures)?;
     Ok(PyPageoutReport(r))
 }
 
@@ -318,20 +318,18 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SCHEMA_VERSION", memwarden_core::SCHEMA_VERSION)?;
     m.add(
         "DEFAULT_MIN_SWAP_FREE",
-        memwarden_core::policy::guard::DEFAULT_MIN_SWAP_FREE,
+        memwarden_core::policy::swap::DEFAULT_MIN_SWAP_FREE,
     )?;
-    // The guard's names for its override and margin in each front end: the CLI's
-    // (what `python -m memwarden trim` prints) and this API's defaults.
-    let cli = GuardKnobs::cli();
-    m.add("CLI_GUARD_HINTS", (cli.force, cli.margin))?;
-    m.add("PY_GUARD_HINTS", (PY_FORCE_HINT, PY_MARGIN_HINT))?;
+    // The swap check's names for its override and margin in this API (what
+    // `SwapVerdict.text()` says by default).
+    m.add("PY_SWAP_HINTS", (PY_FORCE_HINT, PY_MARGIN_HINT))?;
     for (name, ty) in [
         ("MemwardenError", py.get_type::<MemwardenError>()),
         ("NoSuchProcess", py.get_type::<NoSuchProcess>()),
         ("InvalidInput", py.get_type::<InvalidInput>()),
         ("PermissionDenied", py.get_type::<PermissionDenied>()),
         ("Unsupported", py.get_type::<Unsupported>()),
-        ("GuardRefused", py.get_type::<GuardRefused>()),
+        ("SwapRefused", py.get_type::<SwapRefused>()),
         ("Protected", py.get_type::<Protected>()),
         ("Ambiguous", py.get_type::<Ambiguous>()),
         ("HeadroomRefused", py.get_type::<HeadroomRefused>()),

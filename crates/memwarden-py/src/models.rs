@@ -10,10 +10,11 @@ use memwarden_core::policy::modes::CleanupMode;
 use memwarden_core::render::{self, RenderOptions};
 use memwarden_core::{
     CgroupMemory, ContainerInfo, ContainerRuntime, EffectiveMemory, Error, GpuDevice, GpuInfo,
-    GpuProcess, GpuProcessKind, GuardVerdict, HeapTrimReport, MemorySource, PageFile,
-    PageoutAdvice, PageoutReport, PressureInfo, PressureLevel, ProcessMemory, ProcessScope, Psi,
-    PsiLine, PurgeReport, ReclaimReport, Snapshot, StatusLine, Step, SystemMemory, TopProcesses,
+    GpuProcess, GpuProcessKind, HeapTrimReport, MemorySource, PageFile, PageoutAdvice,
+    PageoutReport, PressureInfo, PressureLevel, ProcessMemory, ProcessScope, Psi, PsiLine,
+    PurgeReport, ReclaimReport, Snapshot, StatusLine, Step, SystemMemory, TopProcesses,
 };
+use memwarden_core::{CommitCharge, SwapAllowance, SwapFinding, SwapVerdict};
 use memwarden_core::{Component, GivebackStep, LimitKind, LoadDecision, RefusalCause, WakeReason};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
@@ -419,12 +420,45 @@ model! {
     repr(name, ok, detail)
 }
 
+// The swap check's finding and figures cross as their JSON objects (dicts):
+// `{"kind": "short"}`, `{"left_bytes": ..., "limit_bytes": ...}`.
+enums_to_py!(SwapFinding, SwapAllowance, CommitCharge);
+
 model! {
-    /// The swap guard's verdict on a pageout.
-    PyGuardVerdict = "GuardVerdict" (GuardVerdict) {
-        allowed, forced, swap_free_bytes, needed_bytes, margin_bytes, reason,
+    /// The swap check's verdict on a pageout: the finding with its figures, and
+    /// `reason`, the verdict worded by the face that asked.
+    PySwapVerdict = "SwapVerdict" (SwapVerdict) {
+        allowed, forced, swap_free_bytes, needed_bytes, margin_bytes, finding, allowance,
+        commit, reason,
     }
     repr(allowed, forced, reason)
+    {
+        /// The verdict in words, naming the override and the margin as the caller
+        /// calls them (the Python API's by default).
+        #[pyo3(signature = (force_hint=crate::args::PY_FORCE_HINT, margin_hint=crate::args::PY_MARGIN_HINT))]
+        fn text(&self, force_hint: &str, margin_hint: &str) -> String {
+            let knobs = render::swap::Knobs {
+                force: force_hint.into(),
+                margin: margin_hint.into(),
+            };
+            render::swap::reason(&self.0, &knobs)
+        }
+    }
+}
+
+/// `py_err`, with the figures of a refusal attached: a `SwapRefused` carries
+/// `.swap_check`, the verdict (the CLI's `--json` error object has it too).
+pub(crate) fn py_err_with_figures(e: Error) -> PyErr {
+    let verdict = match &e {
+        Error::SwapRefused { verdict, .. } => Some((**verdict).clone()),
+        _ => None,
+    };
+    let err = py_err(e);
+    if let Some(v) = verdict {
+        Python::attach(|py| -> PyResult<()> { err.value(py).setattr("swap_check", v.to_py(py)?) })
+            .ok();
+    }
+    err
 }
 
 model! {
@@ -433,7 +467,7 @@ model! {
         schema_version, pid, name, cmdline, advice, steps, ranges_advised, bytes_advised,
         ranges_skipped, rss_before_bytes, rss_after_bytes, rss_anon_before_bytes,
         rss_anon_after_bytes, swap_before_bytes, swap_after_bytes, freed_bytes,
-        duration_ms, guard,
+        duration_ms, swap_check,
     }
     repr(pid, name, advice, freed_bytes)
     {
@@ -502,7 +536,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyGpuProcess>()?;
     m.add_class::<PyStatusLine>()?;
     m.add_class::<PyStep>()?;
-    m.add_class::<PyGuardVerdict>()?;
+    m.add_class::<PySwapVerdict>()?;
     m.add_class::<PyPageoutReport>()?;
     m.add_class::<PyPurgeReport>()?;
     m.add_class::<PyReclaimReport>()?;

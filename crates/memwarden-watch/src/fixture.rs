@@ -41,7 +41,7 @@ fn processes() -> Value {
 
 fn base() -> Value {
     json!({
-        "schema_version": 1, "taken_at_unix_ms": 0, "collect_duration_us": 900,
+        "schema_version": 2, "taken_at_unix_ms": 0, "collect_duration_us": 900,
         "kernel": "6.1.0-test", "process": null,
         "system": {
             "total_bytes": 16 * GIB, "available_bytes": 10 * GIB, "available_estimated": false,

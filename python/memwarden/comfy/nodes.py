@@ -77,7 +77,7 @@ class MemoryCleanerForce(MemwardenNode):
     ``sudo setcap cap_sys_nice+ep /path/to/memwarden``), else
     ``python -m memwarden trim --pid <self>`` with this process's own privileges
     (the report says so); ``skip_trim_if_c_low`` /
-    ``min_c_free_gb`` = the swap guard and its margin (swap, not C:, is what fills);
+    ``min_c_free_gb`` = the swap check and its margin (swap, not C:, is what fills);
     ``purge_standby`` = drop the page cache (root).
     """
 
@@ -140,12 +140,12 @@ class MemoryCleanerForce(MemwardenNode):
             os_trim=True,
             pageout_self=aggressive_trim,
             external_helper=external_helper,
-            guard_swap=skip_trim_if_c_low,
+            swap_check=skip_trim_if_c_low,
             min_swap_free=int(margin_gb * GB),
             purge_cache=purge_standby,
             # A guard refusal names this node's inputs, not the CLI's --force.
-            guard_force_hint="turn skip_trim_if_c_low off",
-            guard_margin_hint="min_c_free_gb",
+            swap_force_hint="turn skip_trim_if_c_low off",
+            swap_margin_hint="min_c_free_gb",
         )
         text = report.text
         if enable_privileges and sys.platform != "win32":

@@ -8,7 +8,7 @@ ComfyUI also serves each under ``/api``):
   GPU memory (``snapshot``), the status line's figures (``status``), the figures the
   panel shows (``figures``) and the feed's sections (``sections``).
 - ``POST /memwarden/cleanup`` ``{"mode": "balanced"}``: the cleanup pipeline of the
-  nodes (:func:`memwarden.cleanup.cleanup`: the mode table, the swap guard), run on a
+  nodes (:func:`memwarden.cleanup.cleanup`: the mode table, the swap check), run on a
   worker thread, one at a time (409 while one runs); the report's text and dict.
 - ``GET  /memwarden/feed/config``, ``POST /memwarden/feed/config``
   ``{"client_id": ..., "interval_s": 1.0, "enabled": true}``: a page subscribes its

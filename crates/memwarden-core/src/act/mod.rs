@@ -1,5 +1,5 @@
 //! The actions, OS-neutral: each one runs the same road — identify the target,
-//! refuse what is protected, check privileges, ask the guard, act through the OS
+//! refuse what is protected, check privileges, check, act through the OS
 //! layer (`crate::sys`), measure again and report exactly what changed. Each
 //! refuses with a specific error, changing nothing, when it cannot act safely.
 //! A second OS brings its `sys` and `probe` files; nothing here changes.
@@ -17,18 +17,20 @@ pub use reclaim::reclaim;
 pub use target::{auto_target, find_comfyui};
 
 use crate::model::PageoutAdvice;
-use crate::policy::guard::{GuardKnobs, DEFAULT_MIN_SWAP_FREE};
+use crate::policy::swap::DEFAULT_MIN_SWAP_FREE;
+use crate::render::swap::Knobs;
 
 /// Options of [`pageout`].
 #[derive(Debug, Clone)]
 pub struct PageoutOptions {
     pub advice: PageoutAdvice,
-    /// Swap that must stay free after the pageout (guard margin).
+    /// Swap that must stay free after the pageout (the swap check's margin).
     pub min_swap_free: u64,
-    /// Proceed even when the guard refuses; the report says so.
+    /// Proceed even when the swap check refuses; the report says so.
     pub force: bool,
-    /// What the caller calls `force` and `min_swap_free` (for the guard's messages).
-    pub knobs: GuardKnobs,
+    /// What the caller calls `force` and `min_swap_free`: the swap check's
+    /// verdict is worded with these names (`render::swap::reason`).
+    pub knobs: Knobs,
 }
 
 impl Default for PageoutOptions {
@@ -37,7 +39,7 @@ impl Default for PageoutOptions {
             advice: PageoutAdvice::Pageout,
             min_swap_free: DEFAULT_MIN_SWAP_FREE,
             force: false,
-            knobs: GuardKnobs::cli(),
+            knobs: Knobs::cli(),
         }
     }
 }

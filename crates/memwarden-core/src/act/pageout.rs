@@ -1,20 +1,21 @@
-//! Page a process's idle memory out, behind the swap guard.
+//! Page a process's idle memory out, behind the swap check.
 
 use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::model::{
-    GuardVerdict, PageoutAdvice, PageoutReport, ProcessMemory, Step, SCHEMA_VERSION,
+    PageoutAdvice, PageoutReport, ProcessMemory, Step, SwapVerdict, SCHEMA_VERSION,
 };
-use crate::policy::{guard, protect};
+use crate::policy::{protect, swap};
 use crate::probe::{cgroup, memory, process};
+use crate::render;
 use crate::sys::{advise::Target, Advised};
 use crate::units::format_bytes;
 
 use super::{ms_since, PageoutOptions, Progress};
 
 /// Page the idle private memory of `pid` out to swap (MADV_PAGEOUT, or MADV_COLD),
-/// behind the swap guard. On Linux another process is advised through
+/// behind the swap check. On Linux another process is advised through
 /// pidfd_open + process_madvise, which needs CAP_SYS_NICE and ptrace access to it
 /// (Linux >= 5.10); the calling process itself through madvise over its own
 /// ranges, which needs no capability (Linux >= 5.4). Ranges the kernel refuses
@@ -29,12 +30,19 @@ pub fn pageout(pid: i64, opts: &PageoutOptions, progress: Progress<'_>) -> Resul
     let mut target = Target::open(&id)?;
     let mut steps = vec![Step::ok("open", target.describe())];
     steps.push(Step::ok("privileges", target.check_privileges()?));
-    // guard: anonymous pages need swap
+    // the swap check: anonymous pages need swap
     let before = process::read_process(pid)?;
-    let verdict = guard_verdict(pid, &before, opts)?;
-    steps.push(Step::new("guard", verdict.allowed, verdict.reason.clone()));
+    let verdict = swap_verdict(pid, &before, opts)?;
+    steps.push(Step::new(
+        "swap_check",
+        verdict.allowed,
+        verdict.reason.clone(),
+    ));
     if !verdict.allowed {
-        return Err(Error::GuardRefused(verdict.reason));
+        return Err(Error::SwapRefused {
+            message: verdict.reason.clone(),
+            verdict: Box::new(verdict),
+        });
     }
     // act, then measure
     let advised = target.page_out(opts.advice, progress)?;
@@ -66,31 +74,27 @@ pub fn pageout(pid: i64, opts: &PageoutOptions, progress: Progress<'_>) -> Resul
         swap_after_bytes: after.swap_bytes,
         freed_bytes: before.rss_bytes as i64 - after.rss_bytes as i64,
         duration_ms: ms_since(t0),
-        guard: verdict,
+        swap_check: verdict,
         name: before.name,
         cmdline: before.cmdline,
     })
 }
 
-/// The guard's verdict on paging out `before`'s anonymous memory, against free
-/// swap and the swap allowance of `pid`'s cgroup.
-fn guard_verdict(pid: u32, before: &ProcessMemory, opts: &PageoutOptions) -> Result<GuardVerdict> {
+/// The swap check's verdict on paging out `before`'s anonymous memory, against
+/// free swap and the swap allowance of `pid`'s cgroup, worded with the caller's
+/// names.
+fn swap_verdict(pid: u32, before: &ProcessMemory, opts: &PageoutOptions) -> Result<SwapVerdict> {
     let system = memory::read_system_memory()?;
     let cg = cgroup::read_cgroup(pid).ok().flatten().map(|(m, _)| m);
     let needed = before.rss_anon_bytes;
-    Ok(match opts.advice {
-        PageoutAdvice::Cold => {
-            guard::cold_verdict(&system, cg.as_ref(), needed, opts.min_swap_free)
+    let mut verdict = match opts.advice {
+        PageoutAdvice::Cold => swap::cold_verdict(&system, cg.as_ref(), needed, opts.min_swap_free),
+        PageoutAdvice::Pageout => {
+            swap::evaluate(&system, cg.as_ref(), needed, opts.min_swap_free, opts.force)
         }
-        PageoutAdvice::Pageout => guard::evaluate(
-            &system,
-            cg.as_ref(),
-            needed,
-            opts.min_swap_free,
-            opts.force,
-            &opts.knobs,
-        ),
-    })
+    };
+    verdict.reason = render::swap::reason(&verdict, &opts.knobs);
+    Ok(verdict)
 }
 
 fn advised_detail(a: &Advised, advice: PageoutAdvice) -> String {
@@ -131,7 +135,10 @@ mod tests {
         };
         let r = pageout(std::process::id() as i64, &opts, &mut |_, _| calls += 1).unwrap();
         let names: Vec<_> = r.steps.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["open", "privileges", "guard", "advise", "verify"]);
+        assert_eq!(
+            names,
+            ["open", "privileges", "swap_check", "advise", "verify"]
+        );
         assert!(r.steps[0].detail.contains("madvise"), "{:?}", r.steps[0]);
         assert!(
             r.steps[1].detail.contains("no capability"),

@@ -132,14 +132,13 @@ pub struct LoadPrediction {
     pub reason: String,
 }
 
-/// Which check refused.
+/// Which check refused: `headroom`, the headroom guard (the memory limit cannot
+/// hold what is asked). The swap check's refusals are `SwapVerdict`s, with their
+/// own findings.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RefusalCause {
-    /// The headroom guard: the memory limit cannot hold what is asked.
     Headroom,
-    /// The swap guard: swap (or the page-file drive) cannot hold what a pageout writes.
-    Swap,
 }
 
 /// A refusal with its figures; nothing was changed. Each face words it with its

@@ -7,16 +7,20 @@ mod headroom;
 mod manager;
 mod os;
 pub mod schema;
+mod swap;
 
 pub use headroom::*;
 pub use manager::*;
 pub use os::*;
+pub use swap::*;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Version of the JSON schema of every `--json` output.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the JSON schema of every `--json` output. 2: the pageout report's
+/// `guard` is `swap_check`, with the finding and its figures, and the error kind
+/// `guard_refused` is `swap_refused` (its error object carries the verdict).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything `memwarden check` knows about the machine at one instant.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -363,7 +367,7 @@ pub struct GpuProcess {
 /// Each step of an action, in the style of the seed helpers ("open : ok").
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Step {
-    /// open, privileges, guard, advise, verify; sync, drop_caches, compact_memory.
+    /// open, privileges, swap_check, advise, verify; sync, drop_caches, compact_memory.
     pub name: String,
     /// Whether the step succeeded.
     pub ok: bool,
@@ -439,24 +443,8 @@ pub struct PageoutReport {
     pub freed_bytes: i64,
     /// Wall time of the whole action.
     pub duration_ms: f64,
-    /// The guard's verdict; `forced` when --force overrode a refusal.
-    pub guard: GuardVerdict,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
-pub struct GuardVerdict {
-    /// True when the pageout may run (safe, or forced).
-    pub allowed: bool,
-    /// True when --force overrode a refusal.
-    pub forced: bool,
-    /// Swap the target may still use (system free swap, capped by its cgroup).
-    pub swap_free_bytes: u64,
-    /// Anonymous memory that would move to swap.
-    pub needed_bytes: u64,
-    /// --min-swap-free.
-    pub margin_bytes: u64,
-    /// The verdict in words.
-    pub reason: String,
+    /// The swap check's verdict; `forced` when the caller overrode a refusal.
+    pub swap_check: SwapVerdict,
 }
 
 /// Result of `memwarden purge-cache`.
@@ -580,10 +568,17 @@ pub struct ErrorReport {
     pub schema_version: u32,
     /// The message printed on stderr.
     pub error: String,
-    /// no_such_process, invalid_input, permission_denied, unsupported, guard_refused, protected, ambiguous, malformed, io.
+    /// no_such_process, invalid_input, permission_denied, unsupported, swap_refused, protected, ambiguous, headroom_refused, malformed, io.
     pub kind: String,
     /// The process exit code (see the README).
     pub exit_code: i32,
+    /// swap_refused: the swap check's verdict with its figures, for a caller to
+    /// word with its own names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap_check: Option<SwapVerdict>,
+    /// headroom_refused: the refusal with its figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Refusal>,
 }
 
 #[cfg(test)]

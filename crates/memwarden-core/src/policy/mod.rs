@@ -2,7 +2,7 @@
 //! and reports: nothing here reads the system or acts on it, so each rule is
 //! unit-tested on constructed values.
 //!
-//! - [`guard`]: may this pageout go ahead (free swap, the cgroup's swap allowance)?
+//! - [`swap`]: may this pageout go ahead (free swap, the cgroup's swap allowance)?
 //! - [`protect`]: processes memwarden never touches (PID 1, kernel threads, zombies).
 //! - [`pressure`]: the pressure level in words, and what to do about it.
 //! - [`figures`]: the one definition of each derived figure (effective memory,
@@ -17,7 +17,6 @@
 
 pub mod escalation;
 pub mod figures;
-pub mod guard;
 pub mod headroom;
 pub mod leak;
 pub mod modes;
@@ -25,5 +24,6 @@ pub mod predict;
 pub mod pressure;
 pub mod protect;
 pub mod stats;
+pub mod swap;
 pub mod target;
 pub mod trigger;

@@ -89,7 +89,7 @@ pub struct CleanupPlan {
     pub gc_passes: u8,
     /// Reset torch's peak memory statistics.
     pub reset_peak_stats: bool,
-    /// Page this process's idle memory out (behind the swap guard).
+    /// Page this process's idle memory out (behind the swap check).
     pub pageout_self: bool,
 }
 

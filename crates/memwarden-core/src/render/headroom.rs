@@ -88,14 +88,6 @@ pub fn refusal(r: &Refusal, knobs: Knobs<'_>) -> String {
             format_bytes(r.margin_bytes),
             knobs.reserve
         ),
-        RefusalCause::Swap => format!(
-            "memwarden refused {}: it would write {} to swap and {} is free, which must keep \
-             {} free beyond it{limit}. Nothing was changed.",
-            r.what,
-            format_bytes(r.needed_bytes),
-            format_bytes(r.free_bytes),
-            format_bytes(r.margin_bytes),
-        ),
     }
 }
 

@@ -15,6 +15,7 @@ mod check;
 pub mod headroom;
 mod manager;
 mod reports;
+pub mod swap;
 
 pub use check::check_report;
 pub use manager::{history_text, stats_text};

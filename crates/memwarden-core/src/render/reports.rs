@@ -95,7 +95,7 @@ pub fn reclaim_report(r: &ReclaimReport, _opts: RenderOptions) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{GuardVerdict, PageoutAdvice, Step, SCHEMA_VERSION};
+    use crate::model::{PageoutAdvice, Step, SwapFinding, SwapVerdict, SCHEMA_VERSION};
 
     #[test]
     fn action_reports_keep_the_seed_layout() {
@@ -117,12 +117,15 @@ mod tests {
             swap_after_bytes: 1 << 20,
             freed_bytes: 1 << 20,
             duration_ms: 1.25,
-            guard: GuardVerdict {
+            swap_check: SwapVerdict {
                 allowed: true,
                 forced: false,
                 swap_free_bytes: 0,
                 needed_bytes: 0,
                 margin_bytes: 0,
+                finding: SwapFinding::ColdOnly,
+                allowance: None,
+                commit: None,
                 reason: String::new(),
             },
         };

@@ -34,6 +34,24 @@ pub fn run_child() {
     std::hint::black_box(&block);
 }
 
+/// `cmd` started. Wine's CreateProcess now and then fails with ERROR_INTERNAL_ERROR
+/// (1359) when the machine is loaded (seen once in a CI run, never on Windows):
+/// that one error is tried again, up to three times, and said on stderr.
+fn spawn(cmd: &mut Command) -> Child {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Ok(child) => return child,
+            Err(e) if e.raw_os_error() == Some(1359) && tries < 3 => {
+                tries += 1;
+                eprintln!("spawning the child failed ({e}); trying again ({tries} of 3)");
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Err(e) => panic!("spawning {cmd:?}: {e}"),
+        }
+    }
+}
+
 /// The child, killed when dropped.
 pub struct Toucher {
     child: Child,
@@ -59,7 +77,7 @@ impl Toucher {
         if let Some(d) = dir {
             cmd.current_dir(d);
         }
-        let mut child = cmd.spawn().unwrap();
+        let mut child = spawn(&mut cmd);
         let stdin = child.stdin.take().unwrap();
         let out = BufReader::new(child.stdout.take().unwrap());
         for line in out.lines() {

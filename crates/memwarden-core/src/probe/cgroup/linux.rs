@@ -404,7 +404,7 @@ pub fn cgroup_pids(loc: &CgroupLocation) -> HashSet<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::guard::usable_swap;
+    use crate::policy::swap::usable_swap;
 
     const MIB: u64 = 1 << 20;
 

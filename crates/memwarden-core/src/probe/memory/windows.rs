@@ -14,7 +14,7 @@
 //! physical memory in use (never below zero, never above the total); an estimate
 //! below [`MIN_PAGE_FILE`] is rounding between the two counters, not a page file.
 //!
-//! The swap guard reads these figures as swap: a trim is allowed when the page
+//! The swap check reads these figures as swap: a trim is allowed when the page
 //! files' free room covers the private part of the working set plus the margin,
 //! and without a page file it is refused unless forced (private pages would only
 //! move to the modified list and stay in RAM). The room counted is the page
@@ -23,7 +23,7 @@
 //! one beyond the room that exists. Each listed page file is also reported in
 //! `page_files` with its drive (GetVolumePathNameW) and the drive's free space
 //! (GetDiskFreeSpaceExW); when there is one, the guard judges a trim by the
-//! drives instead ([`crate::policy::guard`]): what the page files may have to
+//! drives instead ([`crate::policy::swap`]): what the page files may have to
 //! grow by, plus the margin, must fit on each.
 
 use crate::error::{Error, Result};
