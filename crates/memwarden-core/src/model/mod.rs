@@ -633,4 +633,28 @@ pub(crate) mod tests {
             warnings: Vec::new(),
         }
     }
+
+    /// A 4 GiB page file on `drive` (e.g. `C:\`), which has `free` bytes free.
+    pub(crate) fn page_file(drive: &str, free: Option<u64>) -> PageFile {
+        PageFile {
+            path: format!("{drive}pagefile.sys"),
+            total_bytes: 4 << 30,
+            used_bytes: 1 << 30,
+            drive: drive.into(),
+            drive_free_bytes: free,
+        }
+    }
+
+    /// Windows memory: page files with `room` free in them, one on each of
+    /// `drives` (with its free space), 20 GiB committed of a 24 GiB limit.
+    pub(crate) fn page_file_system(room: u64, drives: &[(&str, Option<u64>)]) -> SystemMemory {
+        SystemMemory {
+            swap_total_bytes: 4 << 30,
+            swap_free_bytes: room,
+            committed_bytes: 20 << 30,
+            commit_limit_bytes: 24 << 30,
+            page_files: drives.iter().map(|(d, f)| page_file(d, *f)).collect(),
+            ..Default::default()
+        }
+    }
 }

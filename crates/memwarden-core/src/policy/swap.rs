@@ -182,6 +182,7 @@ pub fn page_file_verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::tests::page_file_system;
 
     const GIB: u64 = 1 << 30;
 
@@ -312,32 +313,10 @@ mod tests {
         assert_eq!(judged(&v), (false, false, &SwapFinding::Short));
     }
 
-    fn page_file(drive: &str, free: Option<u64>) -> PageFile {
-        PageFile {
-            path: format!("{drive}pagefile.sys"),
-            total_bytes: 4 * GIB,
-            used_bytes: GIB,
-            drive: drive.into(),
-            drive_free_bytes: free,
-        }
-    }
-
-    /// Page files with `room` free in them, on drives with `free` each.
-    fn windows(room: u64, drives: &[(&str, Option<u64>)]) -> SystemMemory {
-        SystemMemory {
-            swap_total_bytes: 4 * GIB,
-            swap_free_bytes: room,
-            committed_bytes: 20 * GIB,
-            commit_limit_bytes: 24 * GIB,
-            page_files: drives.iter().map(|(d, f)| page_file(d, *f)).collect(),
-            ..Default::default()
-        }
-    }
-
     #[test]
     fn page_file_drives_need_the_growth_plus_the_margin() {
         // 3 GiB of room takes 2 GiB: no growth, the drive keeps its 1 GiB margin.
-        let s = windows(3 * GIB, &[(r"C:\", Some(GIB))]);
+        let s = page_file_system(3 * GIB, &[(r"C:\", Some(GIB))]);
         let v = evaluate(&s, None, 2 * GIB, GIB, false);
         let cover = SwapFinding::DrivesCover {
             drives: vec![DriveFree {
@@ -353,9 +332,9 @@ mod tests {
         };
         assert_eq!((v.commit, v.allowance), (Some(commit), None));
         // 1 GiB of room for 3 GiB: 2 GiB of growth plus the margin is 3 GiB.
-        let s = windows(GIB, &[(r"C:\", Some(3 * GIB))]);
+        let s = page_file_system(GIB, &[(r"C:\", Some(3 * GIB))]);
         assert!(evaluate(&s, None, 3 * GIB, GIB, false).allowed);
-        let s = windows(GIB, &[(r"C:\", Some(3 * GIB - 1))]);
+        let s = page_file_system(GIB, &[(r"C:\", Some(3 * GIB - 1))]);
         let v = evaluate(&s, None, 3 * GIB, GIB, false);
         let short = SwapFinding::DriveShort {
             drive: r"C:\".into(),
@@ -371,7 +350,7 @@ mod tests {
 
     #[test]
     fn every_page_file_drive_is_judged_once() {
-        let s = windows(
+        let s = page_file_system(
             0,
             &[
                 (r"C:\", Some(10 * GIB)),
@@ -385,7 +364,7 @@ mod tests {
             "{v:?}"
         );
         // A drive whose free space is unknown is refused, by name.
-        let s = windows(0, &[(r"E:\", None)]);
+        let s = page_file_system(0, &[(r"E:\", None)]);
         let v = evaluate(&s, None, GIB, GIB, false);
         let unreadable = SwapFinding::DriveUnreadable {
             drive: r"E:\".into(),
@@ -393,7 +372,7 @@ mod tests {
         };
         assert_eq!(judged(&v), (false, false, &unreadable));
         // Both drives listed once each when they cover it.
-        let s = windows(
+        let s = page_file_system(
             0,
             &[
                 (r"C:\", Some(10 * GIB)),

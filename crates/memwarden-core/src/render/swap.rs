@@ -172,7 +172,8 @@ fn page_file_words(v: &SwapVerdict, knobs: &Knobs) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CgroupMemory, PageFile, SystemMemory};
+    use crate::model::tests::page_file_system;
+    use crate::model::{CgroupMemory, SystemMemory};
     use crate::policy::swap::{cold_verdict, evaluate};
 
     const GIB: u64 = 1 << 30;
@@ -297,37 +298,16 @@ mod tests {
         );
     }
 
-    fn page_file(drive: &str, free: Option<u64>) -> PageFile {
-        PageFile {
-            path: format!("{drive}pagefile.sys"),
-            total_bytes: 4 * GIB,
-            used_bytes: GIB,
-            drive: drive.into(),
-            drive_free_bytes: free,
-        }
-    }
-
-    fn windows(room: u64, drives: &[(&str, Option<u64>)]) -> SystemMemory {
-        SystemMemory {
-            swap_total_bytes: 4 * GIB,
-            swap_free_bytes: room,
-            committed_bytes: 20 * GIB,
-            commit_limit_bytes: 24 * GIB,
-            page_files: drives.iter().map(|(d, f)| page_file(d, *f)).collect(),
-            ..Default::default()
-        }
-    }
-
     #[test]
     fn page_file_drives_are_named_with_the_commit_charge() {
         let knobs = Knobs::cli();
-        let s = windows(3 * GIB, &[(r"C:\", Some(GIB)), (r"D:\", Some(5 * GIB))]);
+        let s = page_file_system(3 * GIB, &[(r"C:\", Some(GIB)), (r"D:\", Some(5 * GIB))]);
         let v = worded(&s, None, (2 * GIB, GIB), false, &knobs);
         assert_eq!(
             v.reason,
             r"page-file drives (C:\ 1.00 GiB free, D:\ 5.00 GiB free) keep the 1.00 GiB margin (--min-swap-free) beyond the 0 B the page files may grow by; the page files have 3.00 GiB free for the 2.00 GiB to page out; commit charge 20.00 GiB of the 24.00 GiB limit"
         );
-        let s = windows(GIB, &[(r"C:\", Some(3 * GIB - 1))]);
+        let s = page_file_system(GIB, &[(r"C:\", Some(3 * GIB - 1))]);
         let v = worded(&s, None, (3 * GIB, GIB), false, &knobs);
         assert_eq!(
             v.reason,
@@ -344,7 +324,7 @@ mod tests {
             force: "set skip_trim_if_c_low to false".into(),
             margin: "min_c_free_gb".into(),
         };
-        let s = windows(0, &[(r"E:\", None)]);
+        let s = page_file_system(0, &[(r"E:\", None)]);
         let v = worded(&s, None, (GIB, GIB), false, &seed);
         assert_eq!(
             v.reason,
