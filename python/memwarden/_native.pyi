@@ -916,6 +916,8 @@ class ManagerStats(_Model):
     def by_trigger(self) -> list[GroupStats]: ...
     @property
     def by_step(self) -> list[GroupStats]: ...
+    def text(self) -> str:
+        """The statistics in words, as ``memwarden history --stats`` prints them."""
 
 @final
 class ManagerPolicy:
@@ -941,6 +943,9 @@ class HistoryFile:
 
 def default_manager_config() -> dict[str, Any]: ...
 def manager_stats(actions: list[ManagerAction] | list[Mapping[str, Any]]) -> ManagerStats: ...
+def history_text(actions: list[ManagerAction] | list[Mapping[str, Any]]) -> str:
+    """The actions in words, one block each, as ``memwarden history`` prints them."""
+
 def read_history(path: str | os.PathLike[str]) -> tuple[list[ManagerAction], int]:
     """Every action in ``path`` (missing: none), and the malformed lines skipped."""
 

@@ -6,6 +6,8 @@ of memory (NVML lost)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -85,6 +87,41 @@ def test_prompt_end_trims_records_and_persists_across_restarts(hist: Path) -> No
     assert [x.trigger for x in mm.history()] == ["prompt_end"]
     s = mm.stats()
     assert (s.count, s.by_trigger[0].name) == (1, "prompt_end")
+
+
+def test_the_node_words_stats_and_history_as_the_command_does(hist: Path, tmp_path: Path) -> None:
+    """Smart Memory Manager's statistics and history outputs are the text of
+    ``memwarden history --stats`` and ``memwarden history``, from one printer."""
+    calm = mm.Manager(
+        mm.ManagerSettings(history_file=str(hist), settle_s=0.0, use_psi=False), snapshot=lambda: snap_at(30.0)
+    )
+    mm._start_with(calm)
+    prompt_end("p1")
+    until(lambda: mm.status().actions >= 1, "the prompt-end action")
+    out = SmartMemoryManager().run(True, "Balanced", 80.0, 92.0, 85.0, 95.0, True, 30.0, False, 5)
+    stats_out, history_out = out["result"][2], out["result"][3]
+    # The same actions, in a file of their own, through the command.
+    copy = tmp_path / "copy.jsonl"
+    f = _native.HistoryFile(str(copy), 100)
+    for a in mm.history(last=5):
+        f.append(a)
+    assert len(mm.history(last=5)) == len(mm.history()), "the stats count every action"
+
+    def cli(*args: str) -> str:
+        r = subprocess.run(
+            [sys.executable, "-m", "memwarden", "history", "--file", str(copy), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return r.stdout
+
+    assert history_out + "\n" == cli(), (history_out, cli())
+    assert stats_out + "\n" == cli("--stats"), (stats_out, cli("--stats"))
+    assert history_out.split()[2] == "prompt_end", history_out
+    assert stats_out.startswith("1 action(s) from "), stats_out
+    # No action yet: said, not an empty output.
+    assert _native.history_text([]) == "no manager actions yet\n"
 
 
 def test_one_manager_whatever_the_number_of_nodes(hist: Path) -> None:

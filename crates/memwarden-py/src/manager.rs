@@ -83,6 +83,12 @@ model! {
         first_unix_ms, last_unix_ms, by_trigger, by_step,
     }
     repr(count, freed_total_bytes, mean_duration_ms)
+    {
+        /// The statistics in words, as `memwarden history --stats` prints them.
+        fn text(&self) -> String {
+            memwarden_core::render::stats_text(&self.0)
+        }
+    }
 }
 
 fn secs(name: &str, v: &Bound<'_, PyAny>, lo: f64) -> PyResult<Duration> {
@@ -270,6 +276,17 @@ fn manager_stats(actions: Vec<Bound<'_, PyAny>>) -> PyResult<PyManagerStats> {
     Ok(PyManagerStats(stats::stats(&list)))
 }
 
+/// `actions` (ManagerAction objects or their dicts) in words, one block each, as
+/// `memwarden history` prints them.
+#[pyfunction]
+fn history_text(actions: Vec<Bound<'_, PyAny>>) -> PyResult<String> {
+    let list = actions
+        .iter()
+        .map(action_arg)
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(memwarden_core::render::history_text(&list))
+}
+
 /// Every action in the history file `path` (missing: none) and how many lines
 /// were skipped as malformed.
 #[pyfunction]
@@ -327,6 +344,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyHistoryFile>()?;
     m.add_function(wrap_pyfunction!(default_manager_config, m)?)?;
     m.add_function(wrap_pyfunction!(manager_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(history_text, m)?)?;
     m.add_function(wrap_pyfunction!(read_history, m)?)?;
     Ok(())
 }

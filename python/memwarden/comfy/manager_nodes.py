@@ -29,29 +29,6 @@ def _install_hooks() -> str:
     return f"\nprompt boundaries not watched: {hooks.install_reason()}"
 
 
-def _stats_text(st: _native.ManagerStats) -> str:
-    lines = [
-        f"{st.count} action(s): {st.freed} freed memory, {st.nothing_freed} freed nothing, {st.failed} failed",
-        f"freed in total: {st.freed_total_bytes / GB:.3f} GB; mean duration {st.mean_duration_ms:.1f} ms",
-    ]
-    lines += [
-        f"  {g.name}: {g.count} run(s), {g.failed} failed, {g.freed_bytes / GB:.3f} GB, "
-        f"mean {g.mean_duration_ms:.1f} ms"
-        for g in st.by_trigger
-    ]
-    return "\n".join(lines)
-
-
-def _history_text(actions: list[_native.ManagerAction]) -> str:
-    if not actions:
-        return "no manager actions yet"
-    return "\n".join(
-        f"{a.trigger} [{a.level}] {a.mode}: {a.outcome}, {a.freed_bytes / GB:+.3f} GB in {a.duration_ms:.0f} ms"
-        + (f" ({a.error})" if a.error else "")
-        for a in actions
-    )
-
-
 def _configure(enabled: bool, settings: dict[str, Any]) -> tuple[mgr.ManagerStatus, str]:
     """Start/reconfigure the one manager (or stop it when not ``enabled``)."""
     if not enabled:
@@ -109,7 +86,7 @@ class AutoMemoryCleanup(MemwardenNode):
             "escalate": False,
         }
         st, note = _configure(enabled, settings)
-        stats = _stats_text(mgr.stats())
+        stats = mgr.stats().text().rstrip("\n")
         report = f"{st.text}\n{note}\n\n{stats}"
         _emit("Auto Memory Cleanup", note.splitlines()[0], report)
         return _out(report, anything, st.text, stats, st.running)
@@ -181,8 +158,8 @@ class SmartMemoryManager(MemwardenNode):
         n = _int("history_entries", history_entries, 1, 500)
         st, note = _configure(enabled, settings)
         stats = mgr.stats()
-        stats_text = _stats_text(stats)
-        hist = _history_text(mgr.history(last=n))
+        stats_text = stats.text().rstrip("\n")
+        hist = _native.history_text(mgr.history(last=n)).rstrip("\n")
         level = str(st.policy_state.get("level", "normal"))
         report = f"{st.text}\n{note}\n\n{stats_text}\n\nlast {n} action(s):\n{hist}"
         _emit("Smart Memory Manager", note.splitlines()[0], report)

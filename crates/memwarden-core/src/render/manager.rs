@@ -39,6 +39,9 @@ fn utc(ms: u64) -> String {
 /// One action per block: when, trigger, level, mode, outcome, freed, duration,
 /// the reason, then each step that ran.
 pub fn history_text(actions: &[ManagerAction]) -> String {
+    if actions.is_empty() {
+        return "no manager actions yet\n".into();
+    }
     let mut s = String::new();
     for a in actions {
         let _ = writeln!(
@@ -145,5 +148,6 @@ mod tests {
         let st = stats_text(&stats(&h));
         assert!(st.starts_with("2 action(s) from 2026-11-23 20:41:07Z to 2026-11-23 20:41:08Z: 1 freed memory, 0 freed nothing, 1 failed"), "{st}");
         assert!(st.contains("by trigger:\n  pressure "), "{st}");
+        assert_eq!(history_text(&[]), "no manager actions yet\n");
     }
 }
