@@ -613,15 +613,16 @@ class Optimizer:
         self,
         snapshot: Snapshot,
         *,
-        enabled: bool = True,
-        mode: str = "balanced",
-        every_run: bool = False,
-        on_threshold: bool = False,
-        ram_threshold: float = 80.0,
-        vram_threshold: float = 85.0,
-        cooldown_s: float = 30.0,
-        hysteresis: float = 0.0,
-    ) -> Decision: ...
+        enabled: bool = ...,
+        mode: str = ...,
+        every_run: bool = ...,
+        on_threshold: bool = ...,
+        ram_threshold: float = ...,
+        vram_threshold: float = ...,
+        cooldown_s: float = ...,
+        hysteresis: float = ...,
+    ) -> Decision:
+        """The arguments left out take the core's defaults (``default_trigger_config()``)."""
     def record(self, decision: Decision, freed_bytes: int) -> None: ...
     def cooldown_left(self, cooldown_s: float) -> float: ...
     @property
@@ -942,6 +943,9 @@ class HistoryFile:
     def path(self) -> str: ...
 
 def default_manager_config() -> dict[str, Any]: ...
+def default_trigger_config() -> dict[str, Any]:
+    """The core's default automatic-optimization trigger, as a dict."""
+
 def manager_stats(actions: list[ManagerAction] | list[Mapping[str, Any]]) -> ManagerStats: ...
 def history_text(actions: list[ManagerAction] | list[Mapping[str, Any]]) -> str:
     """The actions in words, one block each, as ``memwarden history`` prints them."""

@@ -5,7 +5,9 @@ this module runs the cleanup it asks for and records what it freed."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
+from . import _native
 from ._native import Decision, Optimizer, Snapshot
 from .cleanup import CleanupReport, cleanup
 
@@ -34,6 +36,11 @@ def use_optimizer(optimizer: Optimizer) -> Optimizer:
     return previous
 
 
+#: The core's default trigger (``policy::trigger``'s ``TriggerConfig::default()``):
+#: the fields below take it, never a copy.
+_CORE: dict[str, Any] = _native.default_trigger_config()
+
+
 @dataclass(frozen=True)
 class Trigger:
     """When :func:`optimize` cleans up (checked by the core, InvalidInput otherwise):
@@ -42,14 +49,14 @@ class Trigger:
     ``cooldown_s`` of the last optimization; with a ``hysteresis``, a threshold
     triggers again only once usage has fallen that many points below it."""
 
-    mode: str = "balanced"
-    enabled: bool = True
-    every_run: bool = False
-    on_threshold: bool = False
-    ram_threshold: float = 80.0
-    vram_threshold: float = 85.0
-    cooldown_s: float = 30.0
-    hysteresis: float = 0.0
+    mode: str = _CORE["mode"]
+    enabled: bool = _CORE["enabled"]
+    every_run: bool = _CORE["every_run"]
+    on_threshold: bool = _CORE["on_threshold"]
+    ram_threshold: float = _CORE["ram_threshold"]
+    vram_threshold: float = _CORE["vram_threshold"]
+    cooldown_s: float = _CORE["cooldown_s"]
+    hysteresis: float = _CORE["hysteresis"]
 
 
 @dataclass(frozen=True)

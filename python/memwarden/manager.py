@@ -71,6 +71,11 @@ __all__ = [
 ]
 
 
+#: The core's defaults of the manager's policy (``policy::escalation``'s
+#: ``ManagerConfig::default()``): the settings below take them, never a copy.
+_CORE: dict[str, Any] = _native.default_manager_config()
+
+
 @dataclass(frozen=True)
 class ManagerSettings:
     """What the manager does (every field checked by the core before it starts).
@@ -86,18 +91,18 @@ class ManagerSettings:
     kept in memory and in the file; ``history_file``: None = the default place
     (:func:`default_history_path`)."""
 
-    mode: str = "balanced"
-    ram_warning: float = 80.0
-    ram_critical: float = 92.0
-    vram_warning: float = 85.0
-    vram_critical: float = 95.0
-    hysteresis: float = 5.0
-    cooldown_s: float = 30.0
-    escalate: bool = True
-    trim_between_prompts: bool = True
-    allow_cache_drop: bool = False
-    min_freed_bytes: int = 1 << 20
-    max_backoff_s: float = 600.0
+    mode: str = _CORE["mode"]
+    ram_warning: float = _CORE["ram_warning"]
+    ram_critical: float = _CORE["ram_critical"]
+    vram_warning: float = _CORE["vram_warning"]
+    vram_critical: float = _CORE["vram_critical"]
+    hysteresis: float = _CORE["hysteresis"]
+    cooldown_s: float = _CORE["cooldown_s"]
+    escalate: bool = _CORE["escalate"]
+    trim_between_prompts: bool = _CORE["trim_between_prompts"]
+    allow_cache_drop: bool = _CORE["allow_cache_drop"]
+    min_freed_bytes: int = _CORE["min_freed_bytes"]
+    max_backoff_s: float = _CORE["max_backoff_s"]
     use_psi: bool = True
     check_s: float = 5.0
     sample_s: float = 1.0

@@ -129,3 +129,23 @@ def test_optimize_runs_the_cleanup_the_trigger_asks_for(monkeypatch):
         automation.use_optimizer(previous)
     with pytest.raises(memwarden.InvalidInput, match=r"optimizer must be a memwarden\.Optimizer"):
         automation.use_optimizer("nope")  # type: ignore[arg-type]
+
+
+def test_python_defaults_are_the_cores():
+    """The Python settings take the core's defaults, never a copy: the trigger's
+    (``Trigger()``, ``Optimizer.decide`` with arguments left out) and the manager's."""
+    from dataclasses import asdict
+
+    import memwarden.manager as mm
+    from memwarden import _native
+
+    core = _native.default_trigger_config()
+    assert asdict(automation.Trigger()) == core
+    assert (core["ram_threshold"], core["vram_threshold"], core["mode"]) == (80.0, 85.0, "balanced")
+    # decide() with nothing but the snapshot decides as with the core's defaults
+    # spelled out.
+    snap = memwarden.snapshot(top=0, gpu=False)
+    left_out = memwarden.Optimizer().decide(snap)
+    spelled = memwarden.Optimizer().decide(snap, **core)
+    assert (left_out.act, left_out.reason) == (spelled.act, spelled.reason)
+    assert mm.ManagerSettings().policy_config() == _native.default_manager_config()

@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyType};
 use pyo3::IntoPyObjectExt;
 
-use crate::args::{flag_arg, invalid, number_arg, py_bool, py_err, py_f64, py_str, show};
+use crate::args::{flag_arg, invalid, number_arg, py_err, show};
 use crate::models::{from_dict, from_json, model, repr_of, to_dict, PySnapshot, ToPy};
 
 model! {
@@ -139,6 +139,22 @@ impl PyOptimizer {
 }
 
 /// The trigger settings, each checked.
+/// One field of the core's default trigger (`TriggerConfig::default()`), as the
+/// Python value `decide` takes when the argument is left out.
+fn trigger_default(name: &str) -> Py<PyAny> {
+    Python::attach(|py| {
+        let d = to_dict(py, &TriggerConfig::default()).expect("the default serializes");
+        let v = d.bind(py).get_item(name).expect("a TriggerConfig field");
+        v.unbind()
+    })
+}
+
+/// The core's default trigger, as a dict (what `Trigger()` starts from).
+#[pyfunction]
+fn default_trigger_config(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    to_dict(py, &TriggerConfig::default())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn config_arg(
     py: Python<'_>,
@@ -189,9 +205,11 @@ impl PyOptimizer {
     /// with a `hysteresis`, a threshold triggers again only once usage has fallen
     /// that many points below it.
     #[pyo3(signature = (
-        snapshot, *, enabled=py_bool(true), mode=py_str("balanced"), every_run=py_bool(false),
-        on_threshold=py_bool(false), ram_threshold=py_f64(80.0), vram_threshold=py_f64(85.0),
-        cooldown_s=py_f64(30.0), hysteresis=py_f64(0.0),
+        snapshot, *, enabled=trigger_default("enabled"), mode=trigger_default("mode"),
+        every_run=trigger_default("every_run"), on_threshold=trigger_default("on_threshold"),
+        ram_threshold=trigger_default("ram_threshold"),
+        vram_threshold=trigger_default("vram_threshold"),
+        cooldown_s=trigger_default("cooldown_s"), hysteresis=trigger_default("hysteresis"),
     ))]
     #[allow(clippy::too_many_arguments)]
     fn decide(
@@ -279,6 +297,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDecision>()?;
     m.add_class::<PyHistoryEntry>()?;
     m.add_class::<PyOptimizer>()?;
+    m.add_function(wrap_pyfunction!(default_trigger_config, m)?)?;
     m.add_function(wrap_pyfunction!(normalize_mode, m)?)?;
     m.add_function(wrap_pyfunction!(cleanup_plan, m)?)?;
     m.add_function(wrap_pyfunction!(check_memory_pressure, m)?)?;

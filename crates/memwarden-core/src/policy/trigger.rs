@@ -36,6 +36,24 @@ pub struct TriggerConfig {
     pub hysteresis: f64,
 }
 
+impl Default for TriggerConfig {
+    /// The Unified Memory Manager's defaults: Balanced when asked (neither on every
+    /// run nor on a threshold), thresholds RAM 80 % and VRAM 85 %, 30 s apart, no
+    /// hysteresis. The Python API and the node take these, never a copy.
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            mode: CleanupMode::Balanced,
+            every_run: false,
+            on_threshold: false,
+            ram_threshold: 80.0,
+            vram_threshold: 85.0,
+            cooldown_s: 30.0,
+            hysteresis: 0.0,
+        }
+    }
+}
+
 /// One optimization that ran.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HistoryEntry {
@@ -181,6 +199,27 @@ pub fn decide(s: &Snapshot, h: &History, c: &TriggerConfig, now_s: f64) -> Decis
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        // README (Unified Memory Manager, memwarden.optimize): RAM 80 %, VRAM 85 %,
+        // 30 s apart, no hysteresis, Balanced, neither on every run nor on a
+        // threshold until asked.
+        let d = TriggerConfig::default();
+        assert_eq!(
+            (
+                d.ram_threshold,
+                d.vram_threshold,
+                d.cooldown_s,
+                d.hysteresis
+            ),
+            (80.0, 85.0, 30.0, 0.0)
+        );
+        assert_eq!(
+            (d.enabled, d.every_run, d.on_threshold, d.mode),
+            (true, false, false, CleanupMode::Balanced)
+        );
+    }
 
     fn cfg() -> TriggerConfig {
         TriggerConfig {
