@@ -560,6 +560,21 @@ class CleanupPlan(_Model):
     def pageout_self(self) -> bool: ...
 
 @final
+class VramPlan(_Model):
+    """What the VRAM Optimizer does at a level."""
+
+    @property
+    def mode(self) -> _CleanupMode: ...
+    @property
+    def unload_models(self) -> bool: ...
+    @property
+    def collect_garbage(self) -> bool: ...
+    @property
+    def ipc_collect(self) -> bool: ...
+    @property
+    def synchronize(self) -> bool: ...
+
+@final
 class PressureReport(_Model):
     """The pressure level, the figures behind it and what to do about it."""
 
@@ -714,6 +729,9 @@ def attribute_nodes(
 
 def cleanup_plan(mode: str) -> CleanupPlan:
     """What the cleanup mode ``mode`` runs."""
+
+def vram_plan(mode: str) -> VramPlan:
+    """What the VRAM Optimizer does at ``mode`` (Conservative, Moderate, Aggressive)."""
 
 def check_memory_pressure(snap: Snapshot | Mapping[str, Any] | None = None) -> PressureReport:
     """The pressure level and what to do about it (a snapshot taken now when None)."""

@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use memwarden_core::policy::modes::{self, CleanupMode, CleanupPlan};
+use memwarden_core::policy::modes::{self, CleanupMode, CleanupPlan, VramPlan};
 use memwarden_core::policy::pressure;
 use memwarden_core::policy::trigger::{self, Decision, History, HistoryEntry, TriggerConfig};
 use memwarden_core::{PressureReport, ProcessScope, Snapshot, SnapshotOptions};
@@ -23,6 +23,14 @@ model! {
         mode, unload_models, drop_node_cache, gc_passes, reset_peak_stats, pageout_self,
     }
     repr(mode, unload_models, drop_node_cache, gc_passes, pageout_self)
+}
+
+model! {
+    /// What the VRAM Optimizer does at a level.
+    PyVramPlan = "VramPlan" (VramPlan) {
+        mode, unload_models, collect_garbage, ipc_collect, synchronize,
+    }
+    repr(mode, unload_models, ipc_collect, synchronize)
 }
 
 model! {
@@ -68,6 +76,12 @@ fn normalize_mode(mode: Bound<'_, PyAny>) -> PyResult<&'static str> {
 #[pyfunction]
 fn cleanup_plan(mode: Bound<'_, PyAny>) -> PyResult<PyCleanupPlan> {
     Ok(PyCleanupPlan(modes::plan(mode_arg(&mode)?)))
+}
+
+/// What the VRAM Optimizer does at `mode` (Conservative, Moderate, Aggressive).
+#[pyfunction]
+fn vram_plan(mode: Bound<'_, PyAny>) -> PyResult<PyVramPlan> {
+    Ok(PyVramPlan(modes::vram_plan(mode_arg(&mode)?)))
 }
 
 /// A snapshot argument named `name`: a Snapshot, its `to_dict()`, or None for one
@@ -293,6 +307,7 @@ impl PyOptimizer {
 /// Adds the policy classes and functions to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCleanupPlan>()?;
+    m.add_class::<PyVramPlan>()?;
     m.add_class::<PyPressureReport>()?;
     m.add_class::<PyDecision>()?;
     m.add_class::<PyHistoryEntry>()?;
@@ -300,6 +315,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(default_trigger_config, m)?)?;
     m.add_function(wrap_pyfunction!(normalize_mode, m)?)?;
     m.add_function(wrap_pyfunction!(cleanup_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(vram_plan, m)?)?;
     m.add_function(wrap_pyfunction!(check_memory_pressure, m)?)?;
     Ok(())
 }

@@ -259,14 +259,15 @@ class VRAMOptimizer(MemwardenNode):
                 f"{devices or f'none ({no_cuda})'} (-1 = all)"
             )
         lines = [f"VRAM Optimizer ({mode}, {'all GPUs' if gpu_index == -1 else f'GPU {gpu_index}'})"]
-        if mode == "Aggressive":
+        plan = _native.vram_plan(mode)
+        if plan.unload_models:
             lines.append(_unload_models())
-        if mode != "Conservative":
+        if plan.collect_garbage:
             lines.append("gc: " + collect_garbage())
-        # The cleanup's torch step (step 4), with this node's choice of calls.
+        # The cleanup's torch step (step 4), with the level's choice of calls.
         calls = TorchCalls(
-            ipc_collect=mode != "Conservative",
-            synchronize=mode == "Aggressive",
+            ipc_collect=plan.ipc_collect,
+            synchronize=plan.synchronize,
             reset_peak_stats=reset_peak_stats,
             host_cache=False,
             driver_free=True,

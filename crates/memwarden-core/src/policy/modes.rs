@@ -110,6 +110,33 @@ pub fn plan(mode: CleanupMode) -> CleanupPlan {
     }
 }
 
+/// What the VRAM Optimizer node does at each level (the seed's Conservative /
+/// Moderate / Aggressive; Moderate is Balanced): VRAM only, lighter than a cleanup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct VramPlan {
+    pub mode: CleanupMode,
+    /// Unload models through ComfyUI first.
+    pub unload_models: bool,
+    /// A garbage-collection pass before emptying torch's caches.
+    pub collect_garbage: bool,
+    /// `torch.cuda.ipc_collect()`: memory held for other processes' tensors.
+    pub ipc_collect: bool,
+    /// Wait for each device's queued work before emptying its cache.
+    pub synchronize: bool,
+}
+
+/// What the VRAM Optimizer does at `mode` (Monitor: nothing but the report).
+pub fn vram_plan(mode: CleanupMode) -> VramPlan {
+    use CleanupMode::*;
+    VramPlan {
+        mode,
+        unload_models: mode == Aggressive,
+        collect_garbage: matches!(mode, Balanced | Aggressive),
+        ipc_collect: matches!(mode, Balanced | Aggressive),
+        synchronize: mode == Aggressive,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +207,32 @@ mod tests {
             };
             assert_eq!(plan(mode), want);
         }
+    }
+
+    #[test]
+    fn vram_plans() {
+        use CleanupMode::*;
+        // (mode, unload, gc, ipc_collect, synchronize)
+        let table = [
+            (Monitor, false, false, false, false),
+            (Conservative, false, false, false, false),
+            (Balanced, false, true, true, false),
+            (Aggressive, true, true, true, true),
+        ];
+        for (mode, unload_models, collect_garbage, ipc_collect, synchronize) in table {
+            let want = VramPlan {
+                mode,
+                unload_models,
+                collect_garbage,
+                ipc_collect,
+                synchronize,
+            };
+            assert_eq!(vram_plan(mode), want);
+        }
+        // The node's Moderate is Balanced.
+        assert_eq!(
+            vram_plan(CleanupMode::parse("Moderate").unwrap()).mode,
+            Balanced
+        );
     }
 }
