@@ -13,6 +13,7 @@ use crate::model::{AlertLevel, PressureLevel, Snapshot};
 
 use super::figures::vram_percent;
 use super::modes::CleanupMode;
+use super::threshold::cleared;
 
 /// What woke the manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -166,7 +167,8 @@ fn raw_level(s: &Snapshot, c: &ManagerConfig, shift: f64) -> (AlertLevel, String
     let ram = s.effective.percent_used;
     let vram = vram_percent(s);
     let psi = s.pressure.level;
-    let over = |v: f64, t: f64| v >= t - shift;
+    // Reached, or with a hysteresis `shift`: not yet cleared.
+    let over = |v: f64, t: f64| !cleared(v, t, shift);
     let vram_over = |t: f64| vram.is_some_and(|v| over(v, t));
     let vram_text = vram.map_or("VRAM n/a".into(), |v| format!("VRAM {v:.1}%"));
     let words = format!("RAM {ram:.1}%, {vram_text}, PSI {psi:?}").to_lowercase();

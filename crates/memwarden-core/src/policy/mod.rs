@@ -13,6 +13,8 @@
 //! - [`escalation`]: what the background manager does when it wakes (levels,
 //!   escalation, back-off, the running-node rule); [`stats`]: its statistics.
 //! - [`target`]: which process is ComfyUI (`trim --auto`).
+//! - [`threshold`]: the one threshold vocabulary (reached, cleared with a
+//!   hysteresis, the level reached) of pressure, trigger and escalation.
 //! - [`leak`]: is memory leaking (Mann–Kendall + Theil–Sen), and which node type.
 
 pub mod escalation;
@@ -26,4 +28,5 @@ pub mod protect;
 pub mod stats;
 pub mod swap;
 pub mod target;
+pub mod threshold;
 pub mod trigger;

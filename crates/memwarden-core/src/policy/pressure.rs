@@ -3,6 +3,7 @@
 use crate::model::{MemorySource, PressureInfo, PressureLevel, PressureReport, Psi, Snapshot};
 
 use super::figures::{swap_percent, vram_percent};
+use super::threshold::{self, reached};
 
 /// Level from PSI: what share of the last 10 s tasks stalled waiting for memory
 /// (avg10 only, the figure the description prints; avg60 is shown beside it).
@@ -11,11 +12,11 @@ use super::figures::{swap_percent, vram_percent};
 pub fn level_from_psi(p: &Psi) -> PressureLevel {
     let some = p.some.avg10;
     let full = p.full.map(|f| f.avg10).unwrap_or(0.0);
-    if full >= 20.0 || some >= 60.0 {
+    if reached(full, 20.0) || reached(some, 60.0) {
         PressureLevel::Critical
-    } else if full >= 5.0 || some >= 20.0 {
+    } else if reached(full, 5.0) || reached(some, 20.0) {
         PressureLevel::High
-    } else if some >= 5.0 {
+    } else if reached(some, 5.0) {
         PressureLevel::Moderate
     } else if some > 0.0 {
         PressureLevel::Low
@@ -26,13 +27,17 @@ pub fn level_from_psi(p: &Psi) -> PressureLevel {
 
 /// Level from how full memory is, for kernels without PSI.
 pub fn level_from_percent(percent_used: f64) -> PressureLevel {
-    match percent_used {
-        p if p >= 95.0 => PressureLevel::Critical,
-        p if p >= 90.0 => PressureLevel::High,
-        p if p >= 80.0 => PressureLevel::Moderate,
-        p if p >= 60.0 => PressureLevel::Low,
-        _ => PressureLevel::None,
-    }
+    use PressureLevel::*;
+    threshold::level(
+        percent_used,
+        None,
+        &[
+            (60.0, Low),
+            (80.0, Moderate),
+            (90.0, High),
+            (95.0, Critical),
+        ],
+    )
 }
 
 pub fn level_word(l: PressureLevel) -> &'static str {

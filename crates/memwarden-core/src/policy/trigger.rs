@@ -12,6 +12,7 @@ use crate::model::Snapshot;
 
 use super::figures::vram_percent;
 use super::modes::CleanupMode;
+use super::threshold::{cleared, reached};
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -95,7 +96,9 @@ impl History {
     pub fn observe(&mut self, s: &Snapshot, c: &TriggerConfig) {
         let ram = s.effective.percent_used;
         let vram = vram_percent(s).unwrap_or(0.0);
-        if ram < c.ram_threshold - c.hysteresis && vram < c.vram_threshold - c.hysteresis {
+        if cleared(ram, c.ram_threshold, c.hysteresis)
+            && cleared(vram, c.vram_threshold, c.hysteresis)
+        {
             self.armed = true;
         }
     }
@@ -141,10 +144,10 @@ fn over_thresholds(s: &Snapshot, c: &TriggerConfig) -> Result<String, String> {
     let ram = s.effective.percent_used;
     let vram = vram_percent(s);
     let mut over = Vec::new();
-    if ram >= c.ram_threshold {
+    if reached(ram, c.ram_threshold) {
         over.push(format!("RAM {ram:.1}% >= {:.0}%", c.ram_threshold));
     }
-    if let Some(v) = vram.filter(|v| *v >= c.vram_threshold) {
+    if let Some(v) = vram.filter(|v| reached(*v, c.vram_threshold)) {
         over.push(format!("VRAM {v:.1}% >= {:.0}%", c.vram_threshold));
     }
     if over.is_empty() {
