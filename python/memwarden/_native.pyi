@@ -949,7 +949,10 @@ class ManagerPolicy:
     @property
     def state(self) -> dict[str, Any]: ...
     def wake(self, snapshot: Snapshot, wake: str, running_node: bool, now_s: float) -> ManagerDecision: ...
-    def record(self, decision: ManagerDecision, freed_bytes: int, now_s: float) -> None: ...
+    def record(
+        self, decision: ManagerDecision, freed_bytes: int, now_s: float, failed: bool = False
+    ) -> Literal["freed", "nothing_freed", "failed"]:
+        """Record the action; how it turned out, judged by the core."""
 
 @final
 class HistoryFile:

@@ -464,11 +464,10 @@ class Manager:
         except Exception as e:  # noqa: BLE001 - recorded as a failed action
             steps, error = [], f"{type(e).__name__}: {e}"
         freed = rss0 - _rss() + vram_freed
-        self.policy.record(d, freed, self.clock())
         failed = error is not None or any(not s["ok"] for s in steps)
+        outcome = self.policy.record(d, freed, self.clock(), failed=failed)
         if failed and error is None:
             error = "; ".join(f"{s['name']}: {s['detail']}" for s in steps if not s["ok"])
-        outcome = "failed" if failed else ("freed" if freed >= self.settings.min_freed_bytes else "nothing_freed")
         mode = "trim" if d.act == "heap_trim" else d.mode
         action = ManagerAction.from_dict(
             {

@@ -238,18 +238,23 @@ impl PyManagerPolicy {
         )))
     }
 
-    /// The action of `decision` ran at `now_s` and freed `freed_bytes`.
+    /// The action of `decision` ran at `now_s`, freed `freed_bytes` and `failed`
+    /// (a step raised or reported a failure) or not; how it turned out ("freed",
+    /// "nothing_freed" or "failed"), judged by the core.
+    #[pyo3(signature = (decision, freed_bytes, now_s, failed=false))]
     fn record(
         &self,
+        py: Python<'_>,
         decision: PyRef<'_, PyManagerDecision>,
         freed_bytes: i64,
         now_s: Bound<'_, PyAny>,
-    ) -> PyResult<()> {
+        failed: bool,
+    ) -> PyResult<Py<PyAny>> {
         let now = number_arg("now_s", &now_s, f64::MIN, f64::MAX)?;
         let mut g = self.lock();
         let (st, c) = &mut *g;
-        st.record(&decision.0, freed_bytes, now, c);
-        Ok(())
+        st.record(&decision.0, (freed_bytes, failed), now, c)
+            .to_py(py)
     }
 }
 

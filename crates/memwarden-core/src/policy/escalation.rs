@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AlertLevel, PressureLevel, Snapshot};
+use crate::model::{ActionOutcome, AlertLevel, PressureLevel, Snapshot};
 
 use super::figures::vram_percent;
 use super::modes::CleanupMode;
@@ -219,10 +219,18 @@ impl ManagerState {
         (floor * f64::from(1u32 << self.fruitless.min(10))).min(c.max_backoff_s.max(base_s))
     }
 
-    /// An action of `d` ran at `now_s` and freed `freed_bytes`: start the cooldown,
-    /// count or reset the back-off, and escalate when it ran under pressure.
-    pub fn record(&mut self, d: &ManagerDecision, freed_bytes: i64, now_s: f64, c: &ManagerConfig) {
+    /// An action of `d` ran at `now_s`, freed `freed_bytes` and `failed` or not:
+    /// start the cooldown, count or reset the back-off (by what it freed, failed or
+    /// not), escalate when it ran under pressure; how it turned out.
+    pub fn record(
+        &mut self,
+        d: &ManagerDecision,
+        (freed_bytes, failed): (i64, bool),
+        now_s: f64,
+        c: &ManagerConfig,
+    ) -> ActionOutcome {
         self.last_action_s = Some(now_s);
+        let outcome = outcome(failed, freed_bytes, c);
         if freed_bytes < c.min_freed_bytes {
             self.fruitless = self.fruitless.saturating_add(1);
         } else {
@@ -231,6 +239,19 @@ impl ManagerState {
         if d.act == ManagerAct::Cleanup && d.level >= AlertLevel::Warning && c.escalate {
             self.escalation = self.escalation.saturating_add(1).min(2);
         }
+        outcome
+    }
+}
+
+/// How an action turned out: failed when a step failed, else whether it freed at
+/// least the manager's minimum.
+pub fn outcome(failed: bool, freed_bytes: i64, c: &ManagerConfig) -> ActionOutcome {
+    if failed {
+        ActionOutcome::Failed
+    } else if freed_bytes >= c.min_freed_bytes {
+        ActionOutcome::Freed
+    } else {
+        ActionOutcome::NothingFreed
     }
 }
 
@@ -472,7 +493,7 @@ mod tests {
             let d = decide(&st, Wake::Sample, false, &f, &c2, now);
             assert_eq!(d.act, ManagerAct::Cleanup);
             modes.push(d.mode);
-            st.record(&d, 100 << 20, now, &c2);
+            st.record(&d, (100 << 20, false), now, &c2);
         }
         use CleanupMode::*;
         assert_eq!(modes, [Conservative, Balanced, Aggressive, Aggressive]);
@@ -490,7 +511,7 @@ mod tests {
         let mut st = ManagerState::default();
         let d = wake(&mut st, &snap(30.0), Wake::PromptEnd, false, 0.0);
         assert_eq!(d.act, ManagerAct::HeapTrim);
-        st.record(&d, 0, 0.0, &c);
+        st.record(&d, (0, false), 0.0, &c);
         // Prompt-end trims have no cooldown until one frees nothing: now 5 s x 2.
         let d = wake(&mut st, &snap(30.0), Wake::PromptEnd, false, 3.0);
         assert_eq!(d.act, ManagerAct::Nothing);
@@ -501,14 +522,14 @@ mod tests {
         );
         let d = wake(&mut st, &snap(30.0), Wake::PromptEnd, false, 11.0);
         assert_eq!(d.act, ManagerAct::HeapTrim);
-        st.record(&d, 0, 11.0, &c);
+        st.record(&d, (0, false), 11.0, &c);
         assert_eq!(st.cooldown_s(0.0, &c), 20.0);
         assert_eq!(st.cooldown_s(30.0, &c), 120.0);
         for _ in 0..20 {
-            st.record(&d, 0, 11.0, &c);
+            st.record(&d, (0, false), 11.0, &c);
         }
         assert_eq!(st.cooldown_s(30.0, &c), 600.0, "capped at max_backoff_s");
-        st.record(&d, 50 << 20, 12.0, &c);
+        st.record(&d, (50 << 20, false), 12.0, &c);
         assert_eq!(st.fruitless, 0);
         assert_eq!(st.cooldown_s(0.0, &c), 0.0);
     }
@@ -518,7 +539,7 @@ mod tests {
         let c = cfg();
         let mut st = ManagerState::default();
         let d = wake(&mut st, &snap(85.0), Wake::Sample, false, 0.0);
-        st.record(&d, 10 << 20, 0.0, &c);
+        st.record(&d, (10 << 20, false), 0.0, &c);
         let d = wake(&mut st, &snap(85.0), Wake::Sample, false, 10.0);
         assert_eq!(d.act, ManagerAct::Nothing);
         assert!(
@@ -743,19 +764,19 @@ mod tests {
         // A heap trim at the warning or critical level does not escalate.
         st.record(
             &decision(ManagerAct::HeapTrim, AlertLevel::Warning),
-            0,
+            (0, false),
             5.0,
             &c,
         );
         st.record(
             &decision(ManagerAct::HeapTrim, AlertLevel::Critical),
-            0,
+            (0, false),
             6.0,
             &c,
         );
         st.record(
             &decision(ManagerAct::Nothing, AlertLevel::Critical),
-            0,
+            (0, false),
             7.0,
             &c,
         );
@@ -764,7 +785,7 @@ mod tests {
         // Nor does a cleanup at the normal level (one asked for).
         st.record(
             &decision(ManagerAct::Cleanup, AlertLevel::Normal),
-            0,
+            (0, false),
             8.0,
             &c,
         );
@@ -774,7 +795,7 @@ mod tests {
         off.escalate = false;
         st.record(
             &decision(ManagerAct::Cleanup, AlertLevel::Critical),
-            0,
+            (0, false),
             9.0,
             &off,
         );
@@ -783,7 +804,7 @@ mod tests {
         for want in [1, 2, 2] {
             st.record(
                 &decision(ManagerAct::Cleanup, AlertLevel::Warning),
-                0,
+                (0, false),
                 10.0,
                 &c,
             );
@@ -796,19 +817,37 @@ mod tests {
         let c = cfg();
         let d = decision(ManagerAct::HeapTrim, AlertLevel::Normal);
         let mut st = ManagerState::default();
-        st.record(&d, c.min_freed_bytes - 1, 1.0, &c);
+        st.record(&d, (c.min_freed_bytes - 1, false), 1.0, &c);
         assert_eq!(st.fruitless, 1);
-        st.record(&d, c.min_freed_bytes - 1, 2.0, &c);
+        st.record(&d, (c.min_freed_bytes - 1, false), 2.0, &c);
         assert_eq!(st.fruitless, 2);
-        st.record(&d, c.min_freed_bytes, 3.0, &c);
+        st.record(&d, (c.min_freed_bytes, false), 3.0, &c);
         assert_eq!(st.fruitless, 0);
         // Memory that grew (a negative amount freed) is fruitless too.
-        st.record(&d, -(50 << 20), 4.0, &c);
+        st.record(&d, (-(50 << 20), false), 4.0, &c);
         assert_eq!(st.fruitless, 1);
         let mut zero = cfg();
         zero.min_freed_bytes = 0;
-        st.record(&d, 0, 5.0, &zero);
+        st.record(&d, (0, false), 5.0, &zero);
         assert_eq!(st.fruitless, 0);
+    }
+
+    #[test]
+    fn the_outcome_is_judged_once_here() {
+        use ActionOutcome::*;
+        let c = cfg();
+        let d = decision(ManagerAct::HeapTrim, AlertLevel::Normal);
+        let mut st = ManagerState::default();
+        let m = c.min_freed_bytes;
+        assert_eq!(st.record(&d, (m, false), 1.0, &c), Freed);
+        assert_eq!(st.record(&d, (m - 1, false), 2.0, &c), NothingFreed);
+        // A failed step is a failure whatever was freed; the back-off still
+        // counts what was freed.
+        assert_eq!(st.record(&d, (m, true), 3.0, &c), Failed);
+        assert_eq!(st.fruitless, 0);
+        assert_eq!(st.record(&d, (0, true), 4.0, &c), Failed);
+        assert_eq!(st.fruitless, 1);
+        assert_eq!(outcome(false, -1, &c), NothingFreed);
     }
 
     #[test]
@@ -842,7 +881,7 @@ mod tests {
         let mut st = ManagerState::default();
         let d = wake(&mut st, &snap(85.0), Wake::Sample, false, 1000.0);
         assert_eq!(d.act, ManagerAct::Cleanup);
-        st.record(&d, 10 << 20, 1000.0, &c);
+        st.record(&d, (10 << 20, false), 1000.0, &c);
         let d = wake(&mut st, &snap(85.0), Wake::Sample, false, 1010.0);
         assert_eq!(d.act, ManagerAct::Nothing);
         assert!(
@@ -864,7 +903,7 @@ mod tests {
         // Back-off from a later time too: a trim at 2000 that freed nothing waits 10 s.
         let mut st = ManagerState::default();
         let d = wake(&mut st, &snap(30.0), Wake::PromptEnd, false, 2000.0);
-        st.record(&d, 0, 2000.0, &c);
+        st.record(&d, (0, false), 2000.0, &c);
         let d = wake(&mut st, &snap(30.0), Wake::PromptEnd, false, 2004.0);
         assert_eq!(d.act, ManagerAct::Nothing);
         assert!(
