@@ -525,12 +525,18 @@ class ReclaimReport(_Model):
 
 @final
 class HeapTrimReport(_Model):
-    """Result of returning this process's free heap to the OS (malloc_trim)."""
+    """Result of returning this process's free heap to the OS (malloc_trim, HeapCompact)."""
 
     @property
     def schema_version(self) -> int: ...
     @property
     def pid(self) -> int: ...
+    @property
+    def call(self) -> str:
+        """The call that returned the heap: ``malloc_trim`` (glibc), ``HeapCompact`` (Windows)."""
+    @property
+    def resident(self) -> str:
+        """What the resident memory is called on this OS: ``RSS``, ``working set``."""
     @property
     def released(self) -> bool: ...
     @property

@@ -468,12 +468,6 @@ def unload_comfy_models(mm: Any) -> str:
     return "; ".join(parts)
 
 
-#: The call that returns the heap, and what the memory it is measured by is called,
-#: as each OS names them (glibc's malloc_trim and RSS; Windows' HeapCompact and
-#: working set).
-HEAP_TRIM, RESIDENT = ("HeapCompact", "working set") if sys.platform == "win32" else ("malloc_trim", "RSS")
-
-
 def trim_heap_detail() -> str:
     """Return this process's free heap to the OS (malloc_trim on Linux, HeapCompact
     on Windows) and say what it did."""
@@ -481,7 +475,7 @@ def trim_heap_detail() -> str:
         h = _native.trim_heap()
     except _native.Unsupported as e:
         return f"heap trim not available on this platform ({e})"
-    return f"{HEAP_TRIM}: {RESIDENT} {h.rss_before_bytes / GB:.3f} GB -> {h.rss_after_bytes / GB:.3f} GB"
+    return f"{h.call}: {h.resident} {h.rss_before_bytes / GB:.3f} GB -> {h.rss_after_bytes / GB:.3f} GB"
 
 
 class _Deferred:

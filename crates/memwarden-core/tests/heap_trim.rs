@@ -33,6 +33,10 @@ fn freed_heap_goes_back_to_the_os() {
     let r = memwarden_core::act::trim_own_heap().unwrap();
     assert!(r.released);
     assert_eq!(r.pid, std::process::id());
+    assert_eq!(
+        (r.call.as_str(), r.resident.as_str()),
+        ("malloc_trim", "RSS")
+    );
     assert!(r.rss_before_bytes.abs_diff(retained) < 8 * MIB);
     let live = kept.len() as u64 * block as u64; // 8 MiB still in use
                                                  // Back to within 10% of the live data (plus the process's own baseline).

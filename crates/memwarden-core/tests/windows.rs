@@ -169,6 +169,10 @@ fn own_heap_is_compacted_and_measured() {
     drop(std::hint::black_box(blocks));
     let r = trim_own_heap().unwrap();
     assert_eq!(r.pid, std::process::id());
+    assert_eq!(
+        (r.call.as_str(), r.resident.as_str()),
+        ("HeapCompact", "working set")
+    );
     assert!(r.rss_before_bytes > 0 && r.rss_after_bytes > 0, "{r:?}");
     assert_eq!(
         r.freed_bytes,

@@ -510,10 +510,11 @@ model! {
 }
 
 model! {
-    /// Result of returning this process's free heap to the OS (malloc_trim).
+    /// Result of returning this process's free heap to the OS (malloc_trim,
+    /// HeapCompact).
     PyHeapTrimReport = "HeapTrimReport" (HeapTrimReport) {
-        schema_version, pid, released, rss_before_bytes, rss_after_bytes, freed_bytes,
-        duration_ms,
+        schema_version, pid, call, resident, released, rss_before_bytes, rss_after_bytes,
+        freed_bytes, duration_ms,
     }
     repr(pid, released, freed_bytes)
 }

@@ -20,6 +20,8 @@ pub fn trim_own_heap() -> Result<HeapTrimReport> {
     Ok(HeapTrimReport {
         schema_version: SCHEMA_VERSION,
         pid: std::process::id(),
+        call: heap::CALL.into(),
+        resident: heap::RESIDENT.into(),
         released,
         rss_before_bytes: before,
         rss_after_bytes: after,

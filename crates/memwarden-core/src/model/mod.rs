@@ -501,6 +501,10 @@ pub struct HeapTrimReport {
     pub schema_version: u32,
     /// The calling process.
     pub pid: u32,
+    /// The call that returned the heap: malloc_trim (glibc), HeapCompact (Windows).
+    pub call: String,
+    /// What the memory below is called on this OS: RSS, working set.
+    pub resident: String,
     /// False when the allocator had nothing to give back (on Windows: when the
     /// process's private commit did not go down).
     pub released: bool,

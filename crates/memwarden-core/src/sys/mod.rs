@@ -10,7 +10,8 @@
 //!   `page_out(advice, progress) -> Advised`
 //! - `cache::Purger`: `open(slab, compact)`, `run() -> Vec<Step>`
 //! - `cgroup::Reclaimer`: `open(&CgroupLocation)`, `reclaim(bytes) -> fully`
-//! - `heap::trim() -> released`
+//! - `heap::trim() -> released`; `heap::CALL`, `heap::RESIDENT`: the call's name
+//!   and the resident memory's, as the OS names them
 
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;

@@ -79,6 +79,9 @@ pub mod cgroup {
 pub mod heap {
     use super::*;
 
+    pub const CALL: &str = "none";
+    pub const RESIDENT: &str = "resident memory";
+
     pub fn trim() -> Result<bool> {
         Err(Error::unsupported_platform("returning the heap to the OS"))
     }

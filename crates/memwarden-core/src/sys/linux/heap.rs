@@ -2,6 +2,11 @@
 
 use crate::error::Result;
 
+/// The call that returns the heap, and what the memory it is judged by is called
+/// here.
+pub const CALL: &str = "malloc_trim";
+pub const RESIDENT: &str = "RSS";
+
 /// Ok(true) when memory was released. libc is used here: malloc_trim is a glibc
 /// function, not a system call, so rustix has no binding for it.
 #[cfg(target_env = "gnu")]

@@ -51,6 +51,11 @@ fn private_commit() -> Result<u64> {
         .map_err(|e| Error::io("GetProcessMemoryInfo(own process)", e))
 }
 
+/// The call that returns the heap, and what the memory it is judged by is called
+/// here.
+pub const CALL: &str = "HeapCompact";
+pub const RESIDENT: &str = "working set";
+
 /// HeapCompact on every process heap. Ok(true) when our private commit went
 /// down: HeapCompact itself only returns the largest free block, not what it
 /// decommitted.
