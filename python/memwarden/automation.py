@@ -29,9 +29,7 @@ def use_optimizer(optimizer: Optimizer) -> Optimizer:
     and return the one it replaces."""
     global _shared
     if not isinstance(optimizer, Optimizer):
-        from ._native import invalid_input
-
-        raise invalid_input(f"optimizer must be a memwarden.Optimizer, got {optimizer!r}")
+        raise _native.invalid_input(f"optimizer must be a memwarden.Optimizer, got {optimizer!r}")
     previous, _shared = _shared, optimizer
     return previous
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import guard, leak, manager
+from . import metrics_route, routes
 
 #: How many cleanups the panel lists.
 SHOWN = 10
@@ -121,8 +122,6 @@ def metrics_activity(panel_items: Callable[[], list[dict[str, Any]]]) -> dict[st
 def register() -> bool:
     """Feed the panel's sections and the metrics route from the records above. False
     outside ComfyUI (no panel registered)."""
-    from . import metrics_route, routes
-
     panel = routes.current_panel()
     if panel is None:
         return False

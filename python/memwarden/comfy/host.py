@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import _native, _paths
+from .. import _native, _paths, guard
 from ..guard import Released
 from . import hooks
 
@@ -572,8 +572,6 @@ def _anon() -> int | None:
 
 
 def _on_load(ev: hooks.ExecutionEvent) -> None:
-    from .. import guard
-
     if ev.kind == "node_start":
         _NodeLoads.anon0, _NodeLoads.files = None, []
         return
@@ -619,8 +617,6 @@ def start_guard(reserve_mb: int | None = None, asked: bool = False) -> str:
     MEMWARDEN_GUARD=0, or ``asked`` (the settings dialog switched it on just now);
     ``reserve_mb`` (else the setting; 0 or none: the default). Returns what it did,
     in words (logged)."""
-    from .. import guard
-
     settings = read_settings()
     if not asked and not _enabled(settings, SETTING_GUARD, "MEMWARDEN_GUARD"):
         return "headroom guard off (setting memwarden.Guard.Enabled or MEMWARDEN_GUARD=0)"

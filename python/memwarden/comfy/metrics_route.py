@@ -20,11 +20,11 @@ left out, never written as zeros.
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .. import _native
+from . import host
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -64,9 +64,8 @@ def register(server: Any | None = None) -> bool:
     if _state["registered"]:
         return True
     if server is None:
-        try:
-            server = importlib.import_module("server").PromptServer.instance
-        except (ImportError, AttributeError):
+        server = host.server()
+        if server is None:
             return False
     # route("GET") adds GET alone (get() would add HEAD too), and with no keyword
     # arguments, which ComfyUI copies to its /api twin of every route.

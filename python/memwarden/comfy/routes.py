@@ -37,7 +37,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from .. import _native
+from .. import _native, guard
 from ..cleanup import cleanup
 from . import hooks, host
 
@@ -461,8 +461,6 @@ def guard_settings(body: dict[str, Any]) -> tuple[bool | None, int | None]:
 
 
 def guard_answer() -> dict[str, Any]:
-    from .. import guard
-
     st = guard.status()
     return {"running": st.running, "reserve_bytes": st.reserve_bytes, "text": st.text}
 
@@ -546,8 +544,6 @@ class Panel:
             return bad_request(f"guard settings refused, nothing changed: {e}")
 
         def apply() -> dict[str, Any]:
-            from .. import guard
-
             if enabled is False:
                 guard.stop()
             elif enabled and guard.current() is None:
