@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from . import _native
+import memwarden._native as _native  # noqa: PLR0402 - the extension module itself, not the package namespace
+
 from ._native import Decision, Optimizer, Snapshot
 from .cleanup import CleanupReport, cleanup
 

@@ -271,25 +271,24 @@ fn action_arg(v: &Bound<'_, PyAny>) -> PyResult<ManagerAction> {
     from_dict(v, "ManagerAction")
 }
 
+/// A list of ManagerAction objects or their dicts.
+fn actions_arg(actions: &[Bound<'_, PyAny>]) -> PyResult<Vec<ManagerAction>> {
+    actions.iter().map(action_arg).collect()
+}
+
 /// Statistics over `actions` (ManagerAction objects or their dicts).
 #[pyfunction]
 fn manager_stats(actions: Vec<Bound<'_, PyAny>>) -> PyResult<PyManagerStats> {
-    let list = actions
-        .iter()
-        .map(action_arg)
-        .collect::<PyResult<Vec<_>>>()?;
-    Ok(PyManagerStats(stats::stats(&list)))
+    Ok(PyManagerStats(stats::stats(&actions_arg(&actions)?)))
 }
 
 /// `actions` (ManagerAction objects or their dicts) in words, one block each, as
 /// `memwarden history` prints them.
 #[pyfunction]
 fn history_text(actions: Vec<Bound<'_, PyAny>>) -> PyResult<String> {
-    let list = actions
-        .iter()
-        .map(action_arg)
-        .collect::<PyResult<Vec<_>>>()?;
-    Ok(memwarden_core::render::history_text(&list))
+    Ok(memwarden_core::render::history_text(&actions_arg(
+        &actions,
+    )?))
 }
 
 /// Every action in the history file `path` (missing: none) and how many lines
