@@ -70,20 +70,6 @@ class CleanupStep:
     detail: str
     duration_ms: float
     skipped: bool = False
-    #: This process's resident memory freed across the step (negative: it grew);
-    #: None for a skipped step.
-    freed_bytes: int | None = None
-
-    def record(self) -> dict[str, Any]:
-        """The step as the manager's history records it (a ``ManagerStep``)."""
-        return {
-            "name": self.name,
-            "ok": self.ok,
-            "skipped": self.skipped,
-            "detail": self.detail,
-            "freed_bytes": self.freed_bytes,
-            "duration_ms": self.duration_ms,
-        }
 
 
 @dataclass
@@ -863,17 +849,9 @@ PIPELINE: tuple[PipelineStep, ...] = (
 MONITOR_PIPELINE: tuple[PipelineStep, ...] = (PipelineStep(0, "Monitor only", step_monitor_only),)
 
 
-def own_rss() -> int:
-    """This process's resident memory (RSS; the working set on Windows)."""
-    return int(_native.process_memory(os.getpid(), False).rss_bytes)
-
-
 def run_step(step: PipelineStep, ctx: CleanupContext) -> None:
-    """The one step runner (the cleanup's and the manager's): run one step, time
-    it, measure this process's resident memory across it, log ``[i/7] name:
-    detail`` and add it to the report. A step that raises is recorded as FAILED;
-    the rest still run."""
-    rss0 = own_rss()
+    """Run one step: time it, log ``[i/7] name: detail`` and add it to the report.
+    A step that raises is recorded as FAILED; the rest still run."""
     t0 = time.perf_counter()
     try:
         outcome = step.run(ctx)
@@ -882,8 +860,7 @@ def run_step(step: PipelineStep, ctx: CleanupContext) -> None:
     if outcome is None:
         return
     ms = (time.perf_counter() - t0) * 1e3
-    freed = None if outcome.skipped else rss0 - own_rss()
-    ctx.report.steps.append(CleanupStep(step.index, step.name, outcome.ok, outcome.detail, ms, outcome.skipped, freed))
+    ctx.report.steps.append(CleanupStep(step.index, step.name, outcome.ok, outcome.detail, ms, outcome.skipped))
     ctx.say(f"[{step.index}/7] {step.name}: {outcome.detail}")
 
 
