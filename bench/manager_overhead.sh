@@ -12,7 +12,7 @@ rounds=${1:-2}
 out=$(mktemp -d)
 for r in $(seq "$rounds"); do
     for mode in off plain; do
-        "$py" "$repo/tests/e2e/manager_soak.py" --prompts 300 --manager "$mode" --json "$out/$mode-$r.json" >/dev/null
+        "$py" "$repo/tests/e2e/manager_soak.py" --prompts 300 --work 512x512x4 --manager "$mode" --json "$out/$mode-$r.json" >/dev/null
         python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d.pop("rss_mib_every_25"); print(json.dumps(d))' "$out/$mode-$r.json"
     done
 done
