@@ -11,9 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{ActionOutcome, AlertLevel, PressureLevel, Snapshot};
 
-use super::figures::vram_percent;
 use super::modes::CleanupMode;
-use super::threshold::cleared;
+use super::threshold::{Limits, Usage};
 
 /// What woke the manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -88,6 +87,22 @@ impl Default for ManagerConfig {
 }
 
 impl ManagerConfig {
+    /// The warning level's RAM and VRAM thresholds.
+    pub fn warning(&self) -> Limits {
+        Limits {
+            ram: self.ram_warning,
+            vram: self.vram_warning,
+        }
+    }
+
+    /// The critical level's RAM and VRAM thresholds.
+    pub fn critical(&self) -> Limits {
+        Limits {
+            ram: self.ram_critical,
+            vram: self.vram_critical,
+        }
+    }
+
     /// Every figure in range, warnings not above criticals; InvalidInput naming the
     /// first one that is not.
     pub fn validate(&self) -> crate::error::Result<()> {
@@ -164,20 +179,12 @@ pub struct ManagerDecision {
 /// The level the figures in `s` reach, ignoring the previous level; `shift`
 /// lowers every threshold (the hysteresis, when judging whether to come down).
 fn raw_level(s: &Snapshot, c: &ManagerConfig, shift: f64) -> (AlertLevel, String) {
-    let ram = s.effective.percent_used;
-    let vram = vram_percent(s);
+    let u = Usage::of(s);
     let psi = s.pressure.level;
-    // Reached, or with a hysteresis `shift`: not yet cleared.
-    let over = |v: f64, t: f64| !cleared(v, t, shift);
-    let vram_over = |t: f64| vram.is_some_and(|v| over(v, t));
-    let vram_text = vram.map_or("VRAM n/a".into(), |v| format!("VRAM {v:.1}%"));
-    let words = format!("RAM {ram:.1}%, {vram_text}, PSI {psi:?}").to_lowercase();
-    let level = if over(ram, c.ram_critical)
-        || vram_over(c.vram_critical)
-        || psi == PressureLevel::Critical
-    {
+    let words = format!("RAM {:.1}%, {}, PSI {psi:?}", u.ram, u.vram_text()).to_lowercase();
+    let level = if u.over(c.critical(), shift) || psi == PressureLevel::Critical {
         AlertLevel::Critical
-    } else if over(ram, c.ram_warning) || vram_over(c.vram_warning) || psi == PressureLevel::High {
+    } else if u.over(c.warning(), shift) || psi == PressureLevel::High {
         AlertLevel::Warning
     } else {
         AlertLevel::Normal

@@ -2,8 +2,8 @@
 
 use crate::model::{MemorySource, PressureInfo, PressureLevel, PressureReport, Psi, Snapshot};
 
-use super::figures::{swap_percent, vram_percent};
-use super::threshold::{self, reached};
+use super::figures::swap_percent;
+use super::threshold::{self, reached, Usage};
 
 /// Level from PSI: what share of the last 10 s tasks stalled waiting for memory
 /// (avg10 only, the figure the description prints; avg60 is shown beside it).
@@ -104,8 +104,7 @@ pub fn assess(system: Option<Psi>, cgroup: Option<Psi>, percent_used: f64) -> Pr
 /// Monitor's recommendations. Thresholds: RAM 80% (consider) and 90% (act), VRAM
 /// 90%, swap 80% (paging more out would thrash).
 pub fn advise(s: &Snapshot) -> PressureReport {
-    let ram = s.effective.percent_used;
-    let vram = vram_percent(s);
+    let Usage { ram, vram } = Usage::of(s);
     let swap = swap_percent(&s.system);
     let mut recs: Vec<String> = Vec::new();
     let mut say = |t: &str| recs.push(t.to_string());
@@ -114,17 +113,17 @@ pub fn advise(s: &Snapshot) -> PressureReport {
             "Memory is stalling tasks now: unload unused models (Memory Cleanup, mode aggressive).",
         );
     }
-    if ram >= 90.0 {
+    if reached(ram, 90.0) {
         say("RAM above 90%: run a cleanup between heavy nodes, or lower batch size / resolution.");
-    } else if ram >= 80.0 {
+    } else if reached(ram, 80.0) {
         say("RAM above 80%: consider a balanced cleanup after model loads and VAE decode.");
     }
-    if vram.is_some_and(|v| v >= 90.0) {
+    if vram.is_some_and(|v| reached(v, 90.0)) {
         say("VRAM above 90%: unload models (VRAM Unload) or use --lowvram / tiled VAE decode.");
     }
     if s.system.swap_total_bytes == 0 {
         say("No swap configured: memwarden cannot page idle memory out; add a swap file or zram.");
-    } else if swap.is_some_and(|p| p >= 80.0) {
+    } else if swap.is_some_and(|p| reached(p, 80.0)) {
         say("Swap above 80%: paging more out will thrash; free memory instead.");
     }
     if s.effective.source == MemorySource::Cgroup {

@@ -10,9 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Snapshot;
 
-use super::figures::vram_percent;
 use super::modes::CleanupMode;
-use super::threshold::{cleared, reached};
+use super::threshold::{reached, Limits, Usage};
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -51,6 +50,16 @@ impl Default for TriggerConfig {
             vram_threshold: 85.0,
             cooldown_s: 30.0,
             hysteresis: 0.0,
+        }
+    }
+}
+
+impl TriggerConfig {
+    /// The RAM and VRAM thresholds.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            ram: self.ram_threshold,
+            vram: self.vram_threshold,
         }
     }
 }
@@ -94,11 +103,7 @@ impl History {
 
     /// Re-arm once usage in `s` is below both thresholds minus the hysteresis.
     pub fn observe(&mut self, s: &Snapshot, c: &TriggerConfig) {
-        let ram = s.effective.percent_used;
-        let vram = vram_percent(s).unwrap_or(0.0);
-        if cleared(ram, c.ram_threshold, c.hysteresis)
-            && cleared(vram, c.vram_threshold, c.hysteresis)
-        {
+        if !Usage::of(s).over(c.limits(), c.hysteresis) {
             self.armed = true;
         }
     }
@@ -141,20 +146,20 @@ fn no(reason: String) -> Decision {
 
 /// The thresholds reached in `s`, in words; None when neither is.
 fn over_thresholds(s: &Snapshot, c: &TriggerConfig) -> Result<String, String> {
-    let ram = s.effective.percent_used;
-    let vram = vram_percent(s);
+    let u = Usage::of(s);
     let mut over = Vec::new();
-    if reached(ram, c.ram_threshold) {
-        over.push(format!("RAM {ram:.1}% >= {:.0}%", c.ram_threshold));
+    if reached(u.ram, c.ram_threshold) {
+        over.push(format!("RAM {:.1}% >= {:.0}%", u.ram, c.ram_threshold));
     }
-    if let Some(v) = vram.filter(|v| reached(*v, c.vram_threshold)) {
+    if let Some(v) = u.vram.filter(|v| reached(*v, c.vram_threshold)) {
         over.push(format!("VRAM {v:.1}% >= {:.0}%", c.vram_threshold));
     }
     if over.is_empty() {
-        let vram = vram.map_or("VRAM n/a".to_string(), |v| format!("VRAM {v:.1}%"));
         return Err(format!(
-            "below thresholds (RAM {ram:.1}% < {:.0}%, {vram})",
-            c.ram_threshold
+            "below thresholds (RAM {:.1}% < {:.0}%, {})",
+            u.ram,
+            c.ram_threshold,
+            u.vram_text()
         ));
     }
     Ok(over.join(", "))
