@@ -22,11 +22,9 @@
 
 use std::io::{BufRead, Write};
 
-fn touch(buf: &mut [u8], round: u8) {
-    for (i, chunk) in buf.chunks_mut(4096).enumerate() {
-        chunk[0] = round.wrapping_add(i as u8) | 1;
-    }
-}
+#[path = "support/mapping.rs"]
+mod mapping;
+use mapping::{held_mapping, touch};
 
 /// Size of the `mlock` mode's locked mapping (below the default RLIMIT_MEMLOCK of
 /// 8 MiB, so an unprivileged child can lock it too).
@@ -36,22 +34,10 @@ const LOCKED_MIB: usize = 4;
 /// will not advise); lives until the process exits.
 fn locked_mapping(mib: usize) {
     let len = mib << 20;
-    // SAFETY: a fresh private anonymous mapping, written within its bounds, then
-    // locked; it is never unmapped, so no reference outlives it.
-    unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        assert_ne!(p, libc::MAP_FAILED, "mmap");
-        touch(std::slice::from_raw_parts_mut(p as *mut u8, len), 7);
-        if libc::mlock(p, len) != 0 {
-            panic!("mlock: {}", std::io::Error::last_os_error());
-        }
+    let p = held_mapping(len, 7, false);
+    // SAFETY: `p` is a mapping of `len` bytes that is never unmapped.
+    if unsafe { libc::mlock(p, len) } != 0 {
+        panic!("mlock: {}", std::io::Error::last_os_error());
     }
 }
 

@@ -22,37 +22,14 @@
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+use memwarden_core::monotonic_ns;
+
+#[path = "support/mapping.rs"]
+mod mapping;
+use mapping::held_mapping;
 
 fn chunk(mib: usize, round: u8) {
-    let len = mib << 20;
-    // SAFETY: a fresh private anonymous mapping, written within its bounds and never
-    // unmapped (held until the process exits).
-    unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        assert_ne!(p, libc::MAP_FAILED, "mmap");
-        // Huge pages where the kernel has them: the fastest way to take memory.
-        libc::madvise(p, len, libc::MADV_HUGEPAGE);
-        let s = std::slice::from_raw_parts_mut(p as *mut u8, len);
-        for (i, page) in s.chunks_mut(4096).enumerate() {
-            page[0] = round.wrapping_add(i as u8) | 1;
-        }
-    }
+    held_mapping(mib << 20, round, true);
 }
 
 fn main() {

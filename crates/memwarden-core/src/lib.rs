@@ -30,6 +30,11 @@ pub use error::{Error, Result};
 pub use model::*;
 pub use policy::protect::{parse_pid, validate_pid};
 pub use snapshot::{collect, SnapshotOptions};
+/// The monotonic clock headroom readings are stamped with (`HeadroomReading::at_ns`):
+/// CLOCK_MONOTONIC on Linux, the performance counter on Windows; both are Python's
+/// `time.monotonic_ns()`.
+#[cfg(any(target_os = "linux", windows))]
+pub use sys::clock::monotonic_ns;
 
 /// Memory of one process (RSS split, VMS, swap; `detailed` adds USS/PSS).
 pub fn process_memory(pid: i64, detailed: bool) -> Result<ProcessMemory> {

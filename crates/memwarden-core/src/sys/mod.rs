@@ -12,18 +12,20 @@
 //! - `cgroup::Reclaimer`: `open(&CgroupLocation)`, `reclaim(bytes) -> fully`
 //! - `heap::trim() -> released`; `heap::CALL`, `heap::RESIDENT`: the call's name
 //!   and the resident memory's, as the OS names them
+//! - `clock::monotonic_ns()` (Linux and Windows): the clock of Python's
+//!   `time.monotonic_ns()`, which headroom readings are stamped with
 
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{advise, cache, cgroup, events, heap, psi};
+pub(crate) use linux::{advise, cache, cgroup, clock, events, heap, psi};
 
 #[cfg(windows)]
 pub(crate) mod windows;
 #[cfg(windows)]
 pub(crate) use unsupported::cgroup;
 #[cfg(windows)]
-pub(crate) use windows::{advise, cache, heap};
+pub(crate) use windows::{advise, cache, clock, heap};
 
 #[cfg(not(target_os = "linux"))]
 mod unsupported;

@@ -12,6 +12,7 @@ use crate::model::{Headroom, LimitKind};
 use crate::parse::cgroup::{parse_counter, parse_limit, parse_memory_stat};
 use crate::parse::meminfo::parse_meminfo;
 use crate::probe::cgroup::{locate_cgroup, CgroupLocation};
+use crate::sys::clock::monotonic_ns;
 use crate::sys::events::{self, Source};
 use crate::sys::linux::fs::read_text;
 
@@ -54,16 +55,6 @@ pub struct Gauge {
     sources: Vec<Source>,
     events_note: String,
     armed: Option<u64>,
-}
-
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// A small /proc or cgroup file read again from its start.

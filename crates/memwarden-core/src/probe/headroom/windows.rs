@@ -8,6 +8,7 @@ use super::{commit_readings, CommitFigures};
 use crate::error::{Error, Result};
 use crate::model::Headroom;
 use crate::probe::cgroup::read_cgroup;
+use crate::sys::clock::monotonic_ns;
 use crate::sys::windows::memory::{memory_status, performance_info};
 use crate::sys::windows::notify::LowMemory;
 
@@ -18,17 +19,6 @@ pub struct Gauge {
     job_read: Option<Instant>,
     low: Option<LowMemory>,
     note: String,
-}
-
-fn monotonic_ns() -> u64 {
-    let mut count = 0i64;
-    let mut freq = 0i64;
-    // SAFETY: valid out-pointers; both calls always succeed on XP and later.
-    unsafe {
-        windows_sys::Win32::System::Performance::QueryPerformanceCounter(&mut count);
-        windows_sys::Win32::System::Performance::QueryPerformanceFrequency(&mut freq);
-    }
-    (count as i128 * 1_000_000_000 / freq.max(1) as i128) as u64
 }
 
 impl Gauge {

@@ -5,6 +5,7 @@ pub mod advise;
 pub mod cache;
 pub mod caps;
 pub mod cgroup;
+pub mod clock;
 pub mod events;
 pub mod fs;
 pub mod heap;

@@ -9,6 +9,7 @@
 
 pub mod advise;
 pub mod cache;
+pub mod clock;
 pub mod cmdline;
 pub mod fs;
 pub mod heap;
