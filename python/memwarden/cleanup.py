@@ -70,6 +70,20 @@ class CleanupStep:
     detail: str
     duration_ms: float
     skipped: bool = False
+    #: This process's resident memory freed across the step (negative: it grew);
+    #: None for a skipped step.
+    freed_bytes: int | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The step as the manager's history records it (a ``ManagerStep``)."""
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "skipped": self.skipped,
+            "detail": self.detail,
+            "freed_bytes": self.freed_bytes,
+            "duration_ms": self.duration_ms,
+        }
 
 
 @dataclass
@@ -662,11 +676,14 @@ class CleanupContext:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one step did: ``ok`` and the line it logs."""
+    """What one step did: ``ok`` and the line it logs; ``freed_bytes`` when the step
+    measures what it freed itself (the models it released, what it moved to swap),
+    else the runner measures this process's resident memory across it."""
 
     ok: bool
     detail: str
     skipped: bool = False
+    freed_bytes: int | None = None
 
 
 def done(detail: str) -> Outcome:
@@ -849,19 +866,37 @@ PIPELINE: tuple[PipelineStep, ...] = (
 MONITOR_PIPELINE: tuple[PipelineStep, ...] = (PipelineStep(0, "Monitor only", step_monitor_only),)
 
 
-def run_step(step: PipelineStep, ctx: CleanupContext) -> None:
-    """Run one step: time it, log ``[i/7] name: detail`` and add it to the report.
-    A step that raises is recorded as FAILED; the rest still run."""
+def own_rss() -> int:
+    """This process's resident memory (RSS; the working set on Windows)."""
+    return int(_native.process_memory(os.getpid(), False).rss_bytes)
+
+
+def measure_step(index: int, name: str, run: Callable[[], Outcome | None]) -> CleanupStep | None:
+    """The one step runner (the cleanup's, the manager's and the headroom guard's):
+    run one step, time it, and measure what it freed (its own figure, else this
+    process's resident memory across it; nothing for a skipped step). A step that
+    raises is recorded as FAILED, so that the rest still run; None when the step
+    does not apply."""
+    rss0 = own_rss()
     t0 = time.perf_counter()
     try:
-        outcome = step.run(ctx)
+        outcome = run()
     except Exception as e:  # noqa: BLE001 - one failing step must not stop the rest
         outcome = Outcome(False, f"FAILED: {type(e).__name__}: {e}")
     if outcome is None:
-        return
+        return None
     ms = (time.perf_counter() - t0) * 1e3
-    ctx.report.steps.append(CleanupStep(step.index, step.name, outcome.ok, outcome.detail, ms, outcome.skipped))
-    ctx.say(f"[{step.index}/7] {step.name}: {outcome.detail}")
+    freed = None if outcome.skipped else outcome.freed_bytes if outcome.freed_bytes is not None else rss0 - own_rss()
+    return CleanupStep(index, name, outcome.ok, outcome.detail, ms, outcome.skipped, freed)
+
+
+def run_step(step: PipelineStep, ctx: CleanupContext) -> None:
+    """One step of a pipeline, through :func:`measure_step`: added to the report
+    and logged as ``[i/7] name: detail``."""
+    s = measure_step(step.index, step.name, lambda: step.run(ctx))
+    if s is not None:
+        ctx.report.steps.append(s)
+        ctx.say(f"[{step.index}/7] {step.name}: {s.detail}")
 
 
 def cleanup(mode: str = "balanced", **options: Any) -> CleanupReport:

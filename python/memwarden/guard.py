@@ -31,6 +31,7 @@ back.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -46,6 +47,7 @@ import memwarden._native as _native  # noqa: PLR0402 - the extension module itse
 
 from . import _paths
 from ._native import GivebackPlan, Headroom, HeadroomWake, HeadroomWatch, LoadPrediction, ManagerAction
+from .cleanup import Outcome, measure_step
 
 log = logging.getLogger("memwarden.guard")
 
@@ -207,28 +209,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class _Timed:
-    """A step of an action, timed from when this was made."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.t0 = time.perf_counter()
-
-    def ms(self) -> float:
-        return (time.perf_counter() - self.t0) * 1e3
-
-    def step(self, ok: bool, detail: str, freed: int | None, skipped: bool = False) -> dict[str, Any]:
-        """The step as a ManagerStep dict."""
-        return {
-            "name": self.name,
-            "ok": ok,
-            "skipped": skipped,
-            "detail": detail,
-            "freed_bytes": freed,
-            "duration_ms": self.ms(),
-        }
-
-
 class LoadHistory:
     """What each model file took in RAM when it was last loaded here, keyed by its
     path, size and modification time (a changed file is a new file)."""
@@ -367,10 +347,12 @@ class Guard:
         )
         steps = []
         drop = "drop_outputs" in plan.steps
-        for step in plan.steps:
+        for i, step in enumerate(plan.steps):
             if step == "drop_outputs" and "release_models" in plan.steps:
                 continue  # done together with the models
-            steps.append(self._run_step(step, plan.shortfall_bytes, drop))
+            s = measure_step(i, STEP_NAMES[step], functools.partial(self._give, step, plan.shortfall_bytes, drop))
+            if s is not None:
+                steps.append(s.record())
         after = self.reader.read()
         freed = after.headroom_bytes - wake.reading.headroom_bytes
         latency = None if wake.crossed_at_ns is None else max(0.0, (start_ns - wake.crossed_at_ns) / 1e6)
@@ -397,23 +379,21 @@ class Guard:
         log.warning("[memwarden] %s", action.reason)
         return action
 
-    def _run_step(self, step: str, need: int, drop_outputs: bool) -> dict[str, Any]:
-        t = _Timed(STEP_NAMES[step])
+    def _give(self, step: str, need: int, drop_outputs: bool, timeout_s: float = 2.0) -> Outcome:
+        """One step of a giveback, with what it freed by its own measure."""
+        if step in ("release_models", "drop_outputs"):
+            r = self.host.release(need, drop_outputs or step == "drop_outputs", timeout_s=timeout_s)
+            return Outcome(True, r.detail, freed_bytes=r.bytes)
+        if step == "trim_heap":
+            h = _native.trim_heap()
+            detail = f"RSS {h.rss_before_bytes / 2**30:.3f} -> {h.rss_after_bytes / 2**30:.3f} GB"
+            return Outcome(True, detail, freed_bytes=int(h.freed_bytes))
         try:
-            if step in ("release_models", "drop_outputs"):
-                r = self.host.release(need, drop_outputs or step == "drop_outputs", timeout_s=2.0)
-                return t.step(True, r.detail, r.bytes)
-            if step == "trim_heap":
-                h = _native.trim_heap()
-                detail = f"RSS {h.rss_before_bytes / 2**30:.3f} -> {h.rss_after_bytes / 2**30:.3f} GB"
-                return t.step(True, detail, int(h.freed_bytes))
             r2 = _native.trim_process(os.getpid(), min_swap_free=_native.DEFAULT_MIN_SWAP_FREE)
-            moved = max(0, r2.swap_after_bytes - r2.swap_before_bytes)
-            return t.step(True, f"{moved / 2**30:.3f} GB moved to swap", int(moved))
         except _native.SwapRefused as e:
-            return t.step(True, f"skipped: {e}", None, skipped=True)
-        except Exception as e:  # noqa: BLE001 - one failing step must not stop the rest
-            return t.step(False, f"FAILED: {type(e).__name__}: {e}", None)
+            return Outcome(True, f"skipped: {e}", skipped=True)
+        moved = max(0, r2.swap_after_bytes - r2.swap_before_bytes)
+        return Outcome(True, f"{moved / 2**30:.3f} GB moved to swap", freed_bytes=int(moved))
 
     @staticmethod
     def _swap_free() -> int:
@@ -466,9 +446,9 @@ class Guard:
         if plan.decision == "proceed":
             return pred
         if plan.decision == "make_room":
-            t = _Timed(STEP_NAMES["release_models"])
-            r = self.host.release(plan.make_room_bytes, False, timeout_s=5.0)
-            step = t.step(True, r.detail, r.bytes)
+            need = plan.make_room_bytes
+            step = measure_step(0, STEP_NAMES["release_models"], lambda: self._give("release_models", need, False, 5.0))
+            assert step is not None  # releasing models always applies
             after = self.reader.read()
             self._keep(
                 ManagerAction.from_dict(
@@ -478,11 +458,15 @@ class Guard:
                         "level": "warning",
                         "mode": "make_room",
                         "reason": f"{what}: {pred.line}; made room first: headroom {reading.line} -> {after.line}",
-                        "steps": [step],
+                        "steps": [step.record()],
                         "freed_bytes": int(after.headroom_bytes - reading.headroom_bytes),
                         "duration_ms": (time.perf_counter() - t0) * 1e3,
-                        "outcome": "freed" if after.headroom_bytes > reading.headroom_bytes else "nothing_freed",
-                        "error": None,
+                        "outcome": "failed"
+                        if not step.ok
+                        else "freed"
+                        if after.headroom_bytes > reading.headroom_bytes
+                        else "nothing_freed",
+                        "error": None if step.ok else f"{step.name}: {step.detail}",
                         "latency_ms": None,
                     }
                 )

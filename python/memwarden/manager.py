@@ -45,11 +45,16 @@ from .cleanup import (
     PIPELINE,
     CleanupContext,
     CleanupReport,
+    Outcome,
+    PipelineStep,
     _mode_defaults,
     _validated,
     comfy_model_management,
+    done,
+    own_rss,
     prompt_queue,
     run_step,
+    step_purge_cache,
     trim_heap_detail,
     vram_used,
 )
@@ -178,71 +183,46 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _rss() -> int:
-    p = _native.process_memory(os.getpid(), False)
-    return int(p.rss_bytes)
+def _heap_trim(_ctx: CleanupContext) -> Outcome:
+    return done(trim_heap_detail())
 
 
-def _step(name: str, fn: Callable[[], str], measured: bool = True) -> dict[str, Any]:
-    """Run one step of a heap trim: time it, measure RSS across it, catch its fault."""
-    rss0 = _rss() if measured else 0
-    t0 = time.perf_counter()
-    try:
-        detail, ok = fn(), True
-    except Exception as e:  # noqa: BLE001 - a fault in a step is recorded, never fatal
-        detail, ok = f"FAILED: {type(e).__name__}: {e}", False
-    ms = (time.perf_counter() - t0) * 1e3
-    freed = rss0 - _rss() if measured else None
-    return {"name": name, "ok": ok, "skipped": False, "detail": detail, "freed_bytes": freed, "duration_ms": ms}
-
-
-def _purge_cache() -> str:
-    r = _native.purge_cache()
-    return f"page cache dropped: {r.cache_dropped_bytes / 2**30:.3f} GB"
+#: The non-disruptive action, as steps of the cleanup's pipeline: the heap returned
+#: to the OS and, when asked, the page cache dropped.
+HEAP_TRIM_PIPELINE: tuple[PipelineStep, ...] = (
+    PipelineStep(5, "OS-level trim", _heap_trim),
+    PipelineStep(7, "Purge page cache", step_purge_cache),
+)
 
 
 def heap_trim_steps(drop_cache: bool) -> list[dict[str, Any]]:
-    """The non-disruptive action: the heap returned to the OS (and, if asked, the
-    page cache dropped), each measured. No gc pass: ComfyUI's post-prompt cleanup
-    runs one, and a full collection of ComfyUI's heap holds the GIL for hundreds of
-    milliseconds (measured by tests/e2e/manager_soak.py), which a running node
-    would feel."""
-    steps = [_step("OS-level trim", trim_heap_detail)]
-    if drop_cache:
-        steps.append(_step("Purge page cache", _purge_cache))
-    return steps
+    """The non-disruptive action (and, if asked, the page cache dropped), each step
+    run and measured by the cleanup's one runner. No gc pass: ComfyUI's post-prompt
+    cleanup runs one, and a full collection of ComfyUI's heap holds the GIL for
+    hundreds of milliseconds (measured by tests/e2e/manager_soak.py), which a
+    running node would feel."""
+    opts = _mode_defaults(_validated("monitor", {"purge_cache": drop_cache}))
+    report = CleanupReport(mode="trim")
+    ctx = CleanupContext(opts, report, lambda _line: None)
+    for step in HEAP_TRIM_PIPELINE:
+        run_step(step, ctx)
+    return [s.record() for s in report.steps]
 
 
 def cleanup_steps(mode: str, say: Callable[[str], None]) -> tuple[list[dict[str, Any]], int]:
-    """The cleanup pipeline in ``mode`` (memwarden.cleanup's steps, in its order),
-    with this process's RSS measured across each step; returns the steps and the
-    VRAM it freed in total (VRAM is measured once around the whole pipeline)."""
+    """The cleanup pipeline in ``mode`` (memwarden.cleanup's steps, in its order,
+    run and measured by its one runner); returns the steps and the VRAM it freed in
+    total (VRAM is measured once around the whole pipeline)."""
     opts = _mode_defaults(_validated(mode, {"log": say}))
     torch = loaded_torch()
-    snap0 = _native.snapshot(top=0)
-    vram0 = vram_used(snap0, torch)
+    vram0 = vram_used(_native.snapshot(top=0), torch)
     report = CleanupReport(mode=opts.mode)
     ctx = CleanupContext(opts, report, say, torch, comfy_model_management(), prompt_queue())
-    steps: list[dict[str, Any]] = []
     for step in MONITOR_PIPELINE if opts.mode == "monitor" else PIPELINE:
-        rss0 = _rss()
         run_step(step, ctx)
-        if len(report.steps) > len(steps):
-            s = report.steps[-1]
-            freed = None if s.skipped else rss0 - _rss()
-            steps.append(
-                {
-                    "name": s.name,
-                    "ok": s.ok,
-                    "skipped": s.skipped,
-                    "detail": s.detail,
-                    "freed_bytes": freed,
-                    "duration_ms": s.duration_ms,
-                }
-            )
     vram1 = vram_used(_native.snapshot(top=0), torch)
     vram_freed = (vram0 - vram1) if vram0 is not None and vram1 is not None else 0
-    return steps, vram_freed
+    return [s.record() for s in report.steps], vram_freed
 
 
 class Manager:
@@ -453,7 +433,7 @@ class Manager:
     def _act(self, kind: str, d: ManagerDecision) -> ManagerAction:
         t0 = time.perf_counter()
         at = _now_ms()
-        rss0 = _rss()
+        rss0 = own_rss()
         error = None
         vram_freed = 0
         try:
@@ -463,7 +443,7 @@ class Manager:
                 steps, vram_freed = cleanup_steps(d.mode, self.say)
         except Exception as e:  # noqa: BLE001 - recorded as a failed action
             steps, error = [], f"{type(e).__name__}: {e}"
-        freed = rss0 - _rss() + vram_freed
+        freed = rss0 - own_rss() + vram_freed
         failed = error is not None or any(not s["ok"] for s in steps)
         outcome = self.policy.record(d, freed, self.clock(), failed=failed)
         if failed and error is None:

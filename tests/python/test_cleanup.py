@@ -295,7 +295,7 @@ def test_the_pipeline_is_the_seven_numbered_steps():
 
 
 def test_run_step_times_logs_and_records_and_survives_a_failure():
-    from memwarden.cleanup import Outcome, PipelineStep, run_step
+    from memwarden.cleanup import Outcome, PipelineStep, measure_step, run_step
 
     ctx, lines = context()
 
@@ -309,6 +309,32 @@ def test_run_step_times_logs_and_records_and_survives_a_failure():
     [failed, fine] = ctx.report.steps
     assert (failed.index, failed.ok, failed.skipped) == (3, False, False)
     assert (fine.name, fine.ok, fine.detail) == ("Fine", True, "did it") and fine.duration_ms >= 0
+    # The runner measures this process's resident memory across each step: a step
+    # that takes 64 MiB and keeps it "freed" about -64 MiB; a skipped one nothing.
+    kept = []
+
+    def grow(_ctx):
+        kept.append(bytearray(64 << 20))
+        return Outcome(True, "grew")
+
+    run_step(PipelineStep(6, "Grow", grow), ctx)
+    run_step(PipelineStep(7, "Skip", lambda _ctx: Outcome(True, "skipped (test)", skipped=True)), ctx)
+    grew, skip = ctx.report.steps[-2:]
+    assert -72 * MIB < grew.freed_bytes < -56 * MIB, grew
+    assert skip.freed_bytes is None and skip.record()["freed_bytes"] is None
+    assert grew.record() == {
+        "name": "Grow",
+        "ok": True,
+        "skipped": False,
+        "detail": "grew",
+        "freed_bytes": grew.freed_bytes,
+        "duration_ms": grew.duration_ms,
+    }
+    # A step that measures what it freed itself (the guard's model release, its
+    # pageout) keeps its own figure, whatever resident memory did across it.
+    own = measure_step(1, "Own", lambda: kept.append(bytearray(8 << 20)) or Outcome(True, "mine", freed_bytes=123))
+    assert own is not None and (own.freed_bytes, own.detail) == (123, "mine")
+    assert measure_step(2, "Absent", lambda: None) is None
 
 
 def test_step_monitor_only():
