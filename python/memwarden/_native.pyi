@@ -1120,6 +1120,10 @@ def plan_giveback(
 ) -> GivebackPlan:
     """What to give back after ``reading``, in the core's order."""
 
+def giveback_outcome(failed: bool, headroom_gained: int) -> _Outcome:
+    """How a give-back or a make-room turned out, judged by the core (freed from 1 MiB
+    of headroom gained)."""
+
 def plan_load(what: str, need: int, reading: Headroom, reserve: int, releasable: int) -> LoadPlan:
     """Whether a load predicted at ``need`` bytes may go ahead."""
 

@@ -64,8 +64,6 @@ __all__ = [
     "stop",
 ]
 
-MiB = 1 << 20
-
 #: How the history names each step of the core's plan.
 STEP_NAMES = {
     "release_models": "Release cached models",
@@ -357,7 +355,7 @@ class Guard:
         freed = after.headroom_bytes - wake.reading.headroom_bytes
         latency = None if wake.crossed_at_ns is None else max(0.0, (start_ns - wake.crossed_at_ns) / 1e6)
         failed = [s for s in steps if not s["ok"]]
-        outcome = "failed" if failed else ("freed" if freed >= MiB else "nothing_freed")
+        outcome = _native.giveback_outcome(bool(failed), int(freed))
         action = ManagerAction.from_dict(
             {
                 "at_unix_ms": at,
@@ -461,11 +459,9 @@ class Guard:
                         "steps": [step.record()],
                         "freed_bytes": int(after.headroom_bytes - reading.headroom_bytes),
                         "duration_ms": (time.perf_counter() - t0) * 1e3,
-                        "outcome": "failed"
-                        if not step.ok
-                        else "freed"
-                        if after.headroom_bytes > reading.headroom_bytes
-                        else "nothing_freed",
+                        "outcome": _native.giveback_outcome(
+                            not step.ok, int(after.headroom_bytes - reading.headroom_bytes)
+                        ),
                         "error": None if step.ok else f"{step.name}: {step.detail}",
                         "latency_ms": None,
                     }

@@ -179,6 +179,15 @@ g.stop()
 """
 
 
+def test_a_giveback_is_judged_by_the_core() -> None:
+    # Freed from 1 MiB of headroom gained (less is the usage moving between two
+    # reads); a failed step makes it failed whatever it gained.
+    assert _native.giveback_outcome(False, MIB) == "freed"
+    assert _native.giveback_outcome(False, MIB - 1) == "nothing_freed"
+    assert _native.giveback_outcome(False, -MIB) == "nothing_freed"
+    assert _native.giveback_outcome(True, 100 * MIB) == "failed"
+
+
 def _oom_kills(group: Path) -> int:
     for line in (group / "memory.oom_control").read_text().splitlines():
         if line.startswith("oom_kill "):

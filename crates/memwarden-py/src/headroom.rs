@@ -247,6 +247,14 @@ fn plan_giveback(
     )))
 }
 
+/// How a give-back or a make-room turned out ("freed", "nothing_freed" or
+/// "failed"), judged by the core from whether a step failed and the headroom it
+/// gained (freed from 1 MiB up: less is the limit's usage moving between reads).
+#[pyfunction]
+fn giveback_outcome(py: Python<'_>, failed: bool, headroom_gained: i64) -> PyResult<Py<PyAny>> {
+    policy::action_outcome(failed, headroom_gained).to_py(py)
+}
+
 /// Whether loading `what`, predicted at `need` bytes, may go ahead under `reading`
 /// with `releasable` bytes of cached models that could be given back first.
 #[pyfunction]
@@ -348,6 +356,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyGivebackPlan>()?;
     m.add_class::<PyHeadroomWatch>()?;
     m.add_function(wrap_pyfunction!(plan_giveback, m)?)?;
+    m.add_function(wrap_pyfunction!(giveback_outcome, m)?)?;
     m.add_function(wrap_pyfunction!(plan_load, m)?)?;
     m.add_function(wrap_pyfunction!(predict_load, m)?)?;
     m.add_function(wrap_pyfunction!(default_reserve, m)?)?;

@@ -251,15 +251,22 @@ impl ManagerState {
 }
 
 /// How an action turned out: failed when a step failed, else whether it freed at
-/// least the manager's minimum.
-pub fn outcome(failed: bool, freed_bytes: i64, c: &ManagerConfig) -> ActionOutcome {
+/// least `min_freed_bytes`. The one judgement of every recorded action (the
+/// manager's, with its minimum: [`outcome`]; the headroom guard's:
+/// [`super::headroom::action_outcome`]).
+pub fn judge(failed: bool, freed_bytes: i64, min_freed_bytes: i64) -> ActionOutcome {
     if failed {
         ActionOutcome::Failed
-    } else if freed_bytes >= c.min_freed_bytes {
+    } else if freed_bytes >= min_freed_bytes {
         ActionOutcome::Freed
     } else {
         ActionOutcome::NothingFreed
     }
+}
+
+/// How a manager action turned out: [`judge`] with the manager's minimum.
+pub fn outcome(failed: bool, freed_bytes: i64, c: &ManagerConfig) -> ActionOutcome {
+    judge(failed, freed_bytes, c.min_freed_bytes)
 }
 
 /// Back-off starts from at least this many seconds (a prompt-end trim has no

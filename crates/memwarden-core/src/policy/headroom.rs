@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use crate::model::{
-    GivebackPlan, GivebackStep, Headroom, LoadDecision, LoadPlan, Refusal, RefusalCause,
+    ActionOutcome, GivebackPlan, GivebackStep, Headroom, LoadDecision, LoadPlan, Refusal,
+    RefusalCause,
 };
 use crate::units::format_bytes;
 
@@ -26,6 +27,16 @@ pub const DEFAULT_RATE: u64 = 8 << 30;
 pub const MIN_INTERVAL: Duration = Duration::from_millis(2);
 /// ... nor further apart, so a limit changed at run time is seen within 1 s.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A give-back or a make-room freed something when headroom grew by at least this:
+/// less is within what the binding limit's usage moves between two reads.
+pub const MIN_FREED: i64 = 1 << 20;
+
+/// How a give-back or a make-room turned out, from whether a step failed and how
+/// much headroom it gained: judged as every action is ([`super::escalation::judge`]).
+pub fn action_outcome(failed: bool, headroom_gained: i64) -> ActionOutcome {
+    super::escalation::judge(failed, headroom_gained, MIN_FREED)
+}
 
 /// The reserve for `limit`: `explicit` when set (never more than half the limit),
 /// else [`RESERVE_PERCENT`] of it within [`MIN_RESERVE`]..[`MAX_RESERVE`].
@@ -189,6 +200,15 @@ mod tests {
             headroom_bytes: headroom,
             at_ns,
         }
+    }
+
+    #[test]
+    fn a_giveback_freed_something_from_one_mib_of_headroom_gained() {
+        let m = MIB as i64;
+        assert_eq!(action_outcome(false, m), ActionOutcome::Freed);
+        assert_eq!(action_outcome(false, m - 1), ActionOutcome::NothingFreed);
+        assert_eq!(action_outcome(false, -m), ActionOutcome::NothingFreed);
+        assert_eq!(action_outcome(true, 10 * m), ActionOutcome::Failed);
     }
 
     #[test]
