@@ -1120,6 +1120,13 @@ def plan_giveback(
 ) -> GivebackPlan:
     """What to give back after ``reading``, in the core's order."""
 
+def freed_phrase(freed_bytes: int) -> str:
+    """``freed 1.234 GB`` for a measured change in bytes (positive = freed); growth
+    reads ``freed 0.000 GB (grew 0.012 GB)``, never ``-0.000``."""
+
+def cleanup_text(report: dict[str, Any]) -> str:
+    """A cleanup's report (the dict of ``CleanupReport.to_dict()``) in words."""
+
 def giveback_outcome(failed: bool, headroom_gained: int) -> _Outcome:
     """How a give-back or a make-room turned out, judged by the core (freed from 1 MiB
     of headroom gained)."""

@@ -45,15 +45,9 @@ GB = float(1 << 30)
 
 
 def freed_phrase(gb: float) -> str:
-    """``freed 1.234 GB`` for a measured change in GB (positive = freed).
-
-    Growth reads ``freed 0.000 GB (grew 0.012 GB)``; a change too small to show at
-    three decimals reads ``freed 0.000 GB``, never ``-0.000``."""
-    if round(gb, 3) == 0:
-        return "freed 0.000 GB"
-    if gb < 0:
-        return f"freed 0.000 GB (grew {-gb:.3f} GB)"
-    return f"freed {gb:.3f} GB"
+    """``freed 1.234 GB`` for a measured change in GB (positive = freed), worded by
+    the core: growth reads ``freed 0.000 GB (grew 0.012 GB)``, never ``-0.000``."""
+    return _native.freed_phrase(round(gb * GB))
 
 
 def round_gb(gb: float) -> float:
@@ -131,44 +125,9 @@ class CleanupReport:
 
     @property
     def text(self) -> str:
-        lines = [f"memwarden cleanup ({self.mode})"]
-        for s in self.steps:
-            lines.append(f"[{s.index}/7] {s.name}: {s.detail} ({s.duration_ms:.0f} ms)")
-        lines.append("")
-        lines.append("CLEANUP RESULTS:")
-        lines.append(
-            f"  Process RAM: {self.process_rss_before_bytes / GB:.3f} GB -> "
-            f"{self.process_rss_after_bytes / GB:.3f} GB ({freed_phrase(self.process_freed_bytes / GB)})"
-        )
-        where = "container limit" if self.ram_source == "cgroup" else "host"
-        lines.append(
-            f"  System RAM : {self.ram_used_before_bytes / GB:.3f} GB -> {self.ram_used_after_bytes / GB:.3f} GB"
-            f" of {self.ram_total_bytes / GB:.2f} GB ({where})"
-        )
-        lines += self._windows_lines()
-        if self.vram_used_before_bytes is None:
-            lines.append("  VRAM       : n/a (no GPU visible)")
-        else:
-            lines.append(
-                f"  VRAM       : {self.vram_used_before_bytes / GB:.3f} GB -> "
-                f"{(self.vram_used_after_bytes or 0) / GB:.3f} GB ({freed_phrase(self.vram_freed_bytes / GB)})"
-            )
-        lines.append(f"  Total      : {freed_phrase(self.freed_gb)} (process RAM + VRAM)")
-        lines.append(f"  Time       : {self.duration_s:.2f} s")
-        if self.deferred_trim_scheduled:
-            lines.append("  Cached node outputs are dropped after the current prompt; the heap is trimmed then.")
-        return "\n".join(lines)
-
-    def _windows_lines(self) -> list[str]:
-        """The page files' drives' free space and the privileges granted (Windows)."""
-        lines = []
-        for drive, free in self.page_file_drives:
-            figure = "unreadable" if free is None else f"{free / GB:.1f} GB"
-            name = drive.rstrip("\\")
-            lines.append(f"  {name:<2} free   : {figure} (holds a page file)")
-        if self.privileges is not None:
-            lines.append(f"  Privileges : {self.privileges}")
-        return lines
+        """The report in words (rendered by the core: its steps, then CLEANUP
+        RESULTS)."""
+        return _native.cleanup_text(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "steps"}

@@ -118,6 +118,21 @@ fn format_bytes(n: Bound<'_, PyAny>) -> PyResult<String> {
     Ok(units::format_bytes(bytes_arg("n", &n, 0)?))
 }
 
+/// `freed 1.234 GB` for a measured change in bytes (positive = freed); growth reads
+/// `freed 0.000 GB (grew 0.012 GB)`, never `-0.000`.
+#[pyfunction]
+fn freed_phrase(freed_bytes: i64) -> String {
+    render::freed_phrase(freed_bytes)
+}
+
+/// A cleanup's report in words (`report`: the dict of memwarden.cleanup's
+/// CleanupReport): its steps, then CLEANUP RESULTS.
+#[pyfunction]
+fn cleanup_text(report: Bound<'_, PyAny>) -> PyResult<String> {
+    let r: memwarden_core::CleanupSummary = models::from_dict(&report, "CleanupReport")?;
+    Ok(render::cleanup_text(&r))
+}
+
 /// `"512M"` / `"1.5G"` / `"4096"` -> bytes (binary suffixes).
 ///
 /// Raises InvalidInput for a string that is not a size, and for a non-string.
@@ -345,6 +360,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(status, m)?)?;
     m.add_function(wrap_pyfunction!(status_line, m)?)?;
+    m.add_function(wrap_pyfunction!(freed_phrase, m)?)?;
+    m.add_function(wrap_pyfunction!(cleanup_text, m)?)?;
     m.add_function(wrap_pyfunction!(process_memory, m)?)?;
     m.add_function(wrap_pyfunction!(trim_process, m)?)?;
     m.add_function(wrap_pyfunction!(purge_cache, m)?)?;

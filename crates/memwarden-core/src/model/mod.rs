@@ -3,12 +3,14 @@
 //! Unix milliseconds or seconds as named. Adding a field is a minor change; renaming
 //! or removing one bumps [`SCHEMA_VERSION`].
 
+mod cleanup;
 mod headroom;
 mod manager;
 mod os;
 pub mod schema;
 mod swap;
 
+pub use cleanup::*;
 pub use headroom::*;
 pub use manager::*;
 pub use os::*;

@@ -12,12 +12,14 @@ use crate::policy::{figures, pressure};
 use crate::units::format_gb_short;
 
 mod check;
+mod cleanup;
 pub mod headroom;
 mod manager;
 mod reports;
 pub mod swap;
 
 pub use check::check_report;
+pub use cleanup::{cleanup_text, freed_phrase};
 pub use manager::{history_text, stats_text};
 pub use reports::{pageout_report, purge_report, reclaim_report};
 

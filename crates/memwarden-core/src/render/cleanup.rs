@@ -1,0 +1,164 @@
+//! A cleanup's report (`memwarden.cleanup`, the Memory Cleanup and Memory Cleaner
+//! nodes, `POST /memwarden/cleanup`): its steps, then CLEANUP RESULTS.
+
+use std::fmt::Write;
+
+use crate::model::CleanupSummary;
+
+const GB: f64 = (1u64 << 30) as f64;
+
+/// `freed 1.234 GB` for a measured change in bytes (positive = freed). Growth reads
+/// `freed 0.000 GB (grew 0.012 GB)`; a change too small to show at three decimals
+/// reads `freed 0.000 GB`, never `-0.000`.
+pub fn freed_phrase(freed_bytes: i64) -> String {
+    let gb = freed_bytes as f64 / GB;
+    let shown = format!("{gb:.3}");
+    if shown == "0.000" || shown == "-0.000" {
+        "freed 0.000 GB".into()
+    } else if gb < 0.0 {
+        format!("freed 0.000 GB (grew {:.3} GB)", -gb)
+    } else {
+        format!("freed {shown} GB")
+    }
+}
+
+fn gb(bytes: i64) -> f64 {
+    bytes as f64 / GB
+}
+
+/// The report: one line a step, then the figures before and after.
+pub fn cleanup_text(r: &CleanupSummary) -> String {
+    let mut t = format!("memwarden cleanup ({})\n", r.mode);
+    for s in &r.steps {
+        let _ = writeln!(
+            t,
+            "[{}/7] {}: {} ({:.0} ms)",
+            s.index, s.name, s.detail, s.duration_ms
+        );
+    }
+    t.push_str("\nCLEANUP RESULTS:\n");
+    let _ = writeln!(
+        t,
+        "  Process RAM: {:.3} GB -> {:.3} GB ({})",
+        gb(r.process_rss_before_bytes),
+        gb(r.process_rss_after_bytes),
+        freed_phrase(r.process_freed_bytes())
+    );
+    let source = if r.ram_source == "cgroup" {
+        "container limit"
+    } else {
+        "host"
+    };
+    let _ = writeln!(
+        t,
+        "  System RAM : {:.3} GB -> {:.3} GB of {:.2} GB ({source})",
+        gb(r.ram_used_before_bytes),
+        gb(r.ram_used_after_bytes),
+        gb(r.ram_total_bytes)
+    );
+    for (drive, free) in &r.page_file_drives {
+        let figure = free.map_or("unreadable".to_string(), |f| {
+            format!("{:.1} GB", f as f64 / GB)
+        });
+        let name = drive.trim_end_matches('\\');
+        let _ = writeln!(t, "  {name:<2} free   : {figure} (holds a page file)");
+    }
+    if let Some(p) = &r.privileges {
+        let _ = writeln!(t, "  Privileges : {p}");
+    }
+    match r.vram_used_before_bytes {
+        None => t.push_str("  VRAM       : n/a (no GPU visible)\n"),
+        Some(before) => {
+            let _ = writeln!(
+                t,
+                "  VRAM       : {:.3} GB -> {:.3} GB ({})",
+                gb(before),
+                gb(r.vram_used_after_bytes.unwrap_or(0)),
+                freed_phrase(r.vram_freed_bytes())
+            );
+        }
+    }
+    let _ = writeln!(
+        t,
+        "  Total      : {} (process RAM + VRAM)",
+        freed_phrase(r.process_freed_bytes() + r.vram_freed_bytes())
+    );
+    let _ = write!(t, "  Time       : {:.2} s", r.duration_s);
+    if r.deferred_trim_scheduled {
+        t.push_str(
+            "\n  Cached node outputs are dropped after the current prompt; the heap is trimmed then.",
+        );
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CleanupStepLine;
+
+    const GIB: i64 = 1 << 30;
+
+    #[test]
+    fn freed_never_reads_minus_zero_and_growth_says_so() {
+        assert_eq!(freed_phrase(0), "freed 0.000 GB");
+        assert_eq!(freed_phrase(-100), "freed 0.000 GB");
+        assert_eq!(freed_phrase(GIB + GIB / 4), "freed 1.250 GB");
+        assert_eq!(freed_phrase(-(GIB / 80)), "freed 0.000 GB (grew 0.012 GB)");
+    }
+
+    #[test]
+    fn the_report_lists_each_step_then_the_results() {
+        let r = CleanupSummary {
+            mode: "aggressive".into(),
+            steps: vec![CleanupStepLine {
+                index: 5,
+                name: "OS-level trim".into(),
+                detail: "malloc_trim: RSS 1.000 -> 0.900 GB".into(),
+                duration_ms: 12.4,
+            }],
+            process_rss_before_bytes: 2 * GIB,
+            process_rss_after_bytes: GIB,
+            ram_used_before_bytes: 8 * GIB,
+            ram_used_after_bytes: 7 * GIB,
+            ram_total_bytes: 16 * GIB,
+            ram_source: "cgroup".into(),
+            vram_used_before_bytes: Some(3 * GIB),
+            vram_used_after_bytes: Some(GIB),
+            duration_s: 1.234,
+            deferred_trim_scheduled: true,
+            page_file_drives: vec![
+                ("C:\\".into(), Some((61 << 30) + (1 << 30) / 5)),
+                ("D:\\".into(), None),
+            ],
+            privileges: Some("SeIncreaseQuotaPrivilege=YES".into()),
+        };
+        assert_eq!(
+            cleanup_text(&r),
+            "memwarden cleanup (aggressive)\n\
+             [5/7] OS-level trim: malloc_trim: RSS 1.000 -> 0.900 GB (12 ms)\n\
+             \n\
+             CLEANUP RESULTS:\n  \
+             Process RAM: 2.000 GB -> 1.000 GB (freed 1.000 GB)\n  \
+             System RAM : 8.000 GB -> 7.000 GB of 16.00 GB (container limit)\n  \
+             C: free   : 61.2 GB (holds a page file)\n  \
+             D: free   : unreadable (holds a page file)\n  \
+             Privileges : SeIncreaseQuotaPrivilege=YES\n  \
+             VRAM       : 3.000 GB -> 1.000 GB (freed 2.000 GB)\n  \
+             Total      : freed 3.000 GB (process RAM + VRAM)\n  \
+             Time       : 1.23 s\n  \
+             Cached node outputs are dropped after the current prompt; the heap is trimmed then."
+        );
+        let host = CleanupSummary {
+            mode: "balanced".into(),
+            ram_source: "host".into(),
+            ..Default::default()
+        };
+        let text = cleanup_text(&host);
+        assert!(
+            text.contains("(host)\n  VRAM       : n/a (no GPU visible)\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("  Time       : 0.00 s"), "{text}");
+    }
+}
