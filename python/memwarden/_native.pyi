@@ -1120,6 +1120,9 @@ def plan_giveback(
 ) -> GivebackPlan:
     """What to give back after ``reading``, in the core's order."""
 
+def manager_status_text(status: dict[str, Any]) -> str:
+    """The background manager's status (the dict ``ManagerStatus.text`` builds) in words."""
+
 def freed_phrase(freed_bytes: int) -> str:
     """``freed 1.234 GB`` for a measured change in bytes (positive = freed); growth
     reads ``freed 0.000 GB (grew 0.012 GB)``, never ``-0.000``."""

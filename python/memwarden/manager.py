@@ -156,27 +156,28 @@ class ManagerStatus:
 
     @property
     def text(self) -> str:
+        """The status in words, one figure a line (rendered by the core)."""
         st = self.policy_state
-        lines = [
-            f"memwarden manager: {'running' if self.running else 'stopped'}, mode {self.settings.get('mode')}",
-            f"  pressure watch : {self.watch}",
-            f"  level          : {st.get('level', 'normal')} (escalation +{st.get('escalation', 0)}, "
-            f"{st.get('fruitless', 0)} fruitless in a row)",
-            f"  wakes          : {', '.join(f'{k} {v}' for k, v in sorted(self.wakes.items())) or 'none yet'}",
-            f"  prompt ends    : {self.prompt_ends} seen, {self.coalesced} handled with a later one",
-            f"  actions        : {self.actions}, faults {self.faults}, thread restarts {self.restarts}",
-            f"  history file   : {self.history_file}",
-            f"  threads        : {', '.join(f'{k} {v}' for k, v in sorted(self.thread_ids.items())) or 'none'}",
-        ]
-        if self.last_action is not None:
-            a = self.last_action
-            lines.append(
-                f"  last action    : {a.trigger} -> {a.mode} ({a.outcome}, "
-                f"{a.freed_bytes / 2**20:+.1f} MiB, {a.duration_ms:.0f} ms): {a.reason}"
-            )
-        if self.last_fault:
-            lines.append(f"  last fault     : {self.last_fault}")
-        return "\n".join(lines)
+        return _native.manager_status_text(
+            {
+                "running": self.running,
+                "mode": str(self.settings.get("mode")),
+                "watch": self.watch,
+                "level": st.get("level", "normal"),
+                "escalation": st.get("escalation", 0),
+                "fruitless": st.get("fruitless", 0),
+                "history_file": self.history_file,
+                "wakes": list(self.wakes.items()),
+                "prompt_ends": self.prompt_ends,
+                "coalesced": self.coalesced,
+                "threads": list(self.thread_ids.items()),
+                "actions": self.actions,
+                "faults": self.faults,
+                "restarts": self.restarts,
+                "last_action": None if self.last_action is None else self.last_action.to_dict(),
+                "last_fault": self.last_fault,
+            }
+        )
 
 
 def _now_ms() -> int:

@@ -14,7 +14,8 @@ use memwarden_core::policy::escalation::{
 use memwarden_core::policy::stats;
 use memwarden_core::watch::{PressureWatch, WatchConfig};
 use memwarden_core::{
-    ActionOutcome, AlertLevel, GroupStats, ManagerAction, ManagerStats, ManagerStep,
+    ActionOutcome, AlertLevel, GroupStats, ManagerAction, ManagerStats, ManagerStatusSummary,
+    ManagerStep,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyType;
@@ -291,6 +292,13 @@ fn history_text(actions: Vec<Bound<'_, PyAny>>) -> PyResult<String> {
     )?))
 }
 
+/// The manager's status in words (`status`: the dict `ManagerStatus` builds).
+#[pyfunction]
+fn manager_status_text(status: Bound<'_, PyAny>) -> PyResult<String> {
+    let s: ManagerStatusSummary = from_dict(&status, "ManagerStatus")?;
+    Ok(memwarden_core::render::manager_status_text(&s))
+}
+
 /// Every action in the history file `path` (missing: none) and how many lines
 /// were skipped as malformed.
 #[pyfunction]
@@ -349,6 +357,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(default_manager_config, m)?)?;
     m.add_function(wrap_pyfunction!(manager_stats, m)?)?;
     m.add_function(wrap_pyfunction!(history_text, m)?)?;
+    m.add_function(wrap_pyfunction!(manager_status_text, m)?)?;
     m.add_function(wrap_pyfunction!(read_history, m)?)?;
     Ok(())
 }

@@ -86,6 +86,36 @@ pub struct ManagerAction {
     pub latency_ms: Option<f64>,
 }
 
+/// The background manager now (`memwarden.manager.status()`, the Smart Memory
+/// Manager node): what the Python package's manager thread reports, worded by
+/// [`crate::render::manager_status_text`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct ManagerStatusSummary {
+    pub running: bool,
+    /// The configured cleanup mode, as the user set it.
+    pub mode: String,
+    /// How it watches pressure, in words.
+    pub watch: String,
+    pub level: AlertLevel,
+    /// Modes above the configured one the next cleanup runs at.
+    pub escalation: u8,
+    /// Actions in a row that freed nothing.
+    pub fruitless: u32,
+    pub history_file: String,
+    /// What woke it, and how often.
+    pub wakes: Vec<(String, u64)>,
+    /// Prompt ends ComfyUI reported, and those handled together with a later one.
+    pub prompt_ends: u64,
+    pub coalesced: u64,
+    /// Its threads' names and OS thread ids.
+    pub threads: Vec<(String, u64)>,
+    pub actions: u64,
+    pub faults: u64,
+    pub restarts: u64,
+    pub last_action: Option<ManagerAction>,
+    pub last_fault: Option<String>,
+}
+
 /// Statistics of one trigger or one step over a history.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct GroupStats {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{ActionOutcome, GroupStats, ManagerAction, ManagerStats};
+use crate::model::{ActionOutcome, GroupStats, ManagerAction, ManagerStats, ManagerStatusSummary};
 use crate::units::format_bytes_signed;
 
 fn outcome_word(o: ActionOutcome) -> &'static str {
@@ -115,10 +115,138 @@ pub fn stats_text(st: &ManagerStats) -> String {
     s
 }
 
+/// `name value, name value` sorted by name; `none` when empty.
+fn pairs(v: &[(String, u64)], none: &str) -> String {
+    let mut v: Vec<_> = v.iter().collect();
+    v.sort();
+    let words: Vec<String> = v.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    if words.is_empty() {
+        none.to_string()
+    } else {
+        words.join(", ")
+    }
+}
+
+/// The manager now, one figure a line (the Smart Memory Manager node's output,
+/// `memwarden.manager.status().text`).
+pub fn manager_status_text(s: &ManagerStatusSummary) -> String {
+    let mut t = format!(
+        "memwarden manager: {}, mode {}\n",
+        if s.running { "running" } else { "stopped" },
+        s.mode
+    );
+    let _ = writeln!(t, "  pressure watch : {}", s.watch);
+    let _ = writeln!(
+        t,
+        "  level          : {} (escalation +{}, {} fruitless in a row)",
+        s.level.word(),
+        s.escalation,
+        s.fruitless
+    );
+    let _ = writeln!(t, "  wakes          : {}", pairs(&s.wakes, "none yet"));
+    let _ = writeln!(
+        t,
+        "  prompt ends    : {} seen, {} handled with a later one",
+        s.prompt_ends, s.coalesced
+    );
+    let _ = writeln!(
+        t,
+        "  actions        : {}, faults {}, thread restarts {}",
+        s.actions, s.faults, s.restarts
+    );
+    let _ = writeln!(t, "  history file   : {}", s.history_file);
+    let _ = write!(t, "  threads        : {}", pairs(&s.threads, "none"));
+    if let Some(a) = &s.last_action {
+        let outcome = match a.outcome {
+            ActionOutcome::Freed => "freed",
+            ActionOutcome::NothingFreed => "nothing_freed",
+            ActionOutcome::Failed => "failed",
+        };
+        let _ = write!(
+            t,
+            "\n  last action    : {} -> {} ({outcome}, {:+.1} MiB, {:.0} ms): {}",
+            a.trigger,
+            a.mode,
+            a.freed_bytes as f64 / (1u64 << 20) as f64,
+            a.duration_ms,
+            a.reason
+        );
+    }
+    if let Some(f) = &s.last_fault {
+        let _ = write!(t, "\n  last fault     : {f}");
+    }
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::policy::stats::{stats, tests::action};
+
+    #[test]
+    fn the_manager_status_one_figure_a_line() {
+        let stopped = ManagerStatusSummary {
+            mode: "balanced".into(),
+            watch: "not started".into(),
+            history_file: "/h.jsonl".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            manager_status_text(&stopped),
+            "memwarden manager: stopped, mode balanced\n  \
+             pressure watch : not started\n  \
+             level          : normal (escalation +0, 0 fruitless in a row)\n  \
+             wakes          : none yet\n  \
+             prompt ends    : 0 seen, 0 handled with a later one\n  \
+             actions        : 0, faults 0, thread restarts 0\n  \
+             history file   : /h.jsonl\n  \
+             threads        : none"
+        );
+        let running = ManagerStatusSummary {
+            running: true,
+            level: crate::model::AlertLevel::Warning,
+            escalation: 1,
+            fruitless: 2,
+            wakes: vec![("sample".into(), 3), ("prompt_end".into(), 7)],
+            threads: vec![("worker".into(), 12), ("pressure".into(), 11)],
+            last_action: Some(action(
+                0,
+                "prompt_end",
+                -(3 << 19),
+                12.4,
+                ActionOutcome::NothingFreed,
+            )),
+            last_fault: Some("NVML: GPU is lost".into()),
+            ..stopped
+        };
+        let text = manager_status_text(&running);
+        assert!(
+            text.starts_with("memwarden manager: running, mode balanced\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  level          : warning (escalation +1, 2 fruitless in a row)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  wakes          : prompt_end 7, sample 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  threads        : pressure 11, worker 12\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  last action    : prompt_end -> trim (nothing_freed, -1.5 MiB, 12 ms): r\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\n  last fault     : NVML: GPU is lost"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn dates_history_and_stats() {
