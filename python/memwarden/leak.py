@@ -389,32 +389,21 @@ def read_history(limit: int = 200) -> list[dict[str, Any]]:
 
 
 def _report_text(rep: LeakReport) -> str:
-    head = "LEAK DETECTED" if rep.leak else "no leak detected"
-    lines = [f"Memory Leak Detector: {head} ({rep.prompts} prompts, {rep.warmup} warm-up excluded)"]
-    for name, v in rep.verdicts.items():
-        lines.append(f"  {name}: {'LEAK ' if v.leak else ''}{v.reason}")
-    if rep.suspects:
-        lines.append("Memory left behind per node type (median per execution, total):")
-        for s in rep.suspects[:8]:
-            flag = "SUSPECT " if s.verdict.leak else ""
-            traced = "" if s.median_traced_bytes is None else f" / {_mb(s.median_traced_bytes)} traced"
-            lines.append(
-                f"  {flag}{s.node_type}: {s.executions} runs, median "
-                f"{_mb(s.median_rss_bytes)} RSS{traced} / {_mb(s.median_vram_bytes)} VRAM, "
-                f"total {_mb(s.total_rss_bytes)} RSS; {s.verdict.reason}"
-            )
-    if rep.top_sites:
-        lines.append("Top growing allocation sites (tracemalloc):")
-        lines.extend(f"  {site}" for site in rep.top_sites)
-    if rep.growing_types:
-        lines.append("Object types that keep growing: " + ", ".join(rep.growing_types))
-    if rep.dead_models:
-        lines.append("Dead models (patcher gone, model still alive): " + ", ".join(rep.dead_models))
-    earlier = rep.history
-    if earlier:
-        flagged = sum(1 for h in earlier if h.get("leak"))
-        lines.append(f"History: {len(earlier)} earlier sessions recorded, {flagged} with a leak flagged")
-    return "\n".join(lines)
+    """The report in words, rendered by the core from the detector's findings."""
+    return _native.leak_report_text(
+        {
+            "leak": rep.leak,
+            "prompts": rep.prompts,
+            "warmup": rep.warmup,
+            "verdicts": [(name, v.to_dict()) for name, v in rep.verdicts.items()],
+            "suspects": [s.to_dict() for s in rep.suspects],
+            "top_sites": rep.top_sites,
+            "growing_types": rep.growing_types,
+            "dead_models": rep.dead_models,
+            "earlier_sessions": len(rep.history),
+            "earlier_flagged": sum(1 for h in rep.history if h.get("leak")),
+        }
+    )
 
 
 _shared: LeakDetector | None = None

@@ -2,9 +2,8 @@
 //! `attribute_nodes` (which node type's executions leave memory behind). The
 //! Memory Leak Detector only collects the figures; the core decides.
 
-use memwarden_core::policy::leak::{
-    self, LeakConfig, LeakVerdict, NodeRecord, NodeSuspect, TrendTest,
-};
+use memwarden_core::policy::leak::{self, LeakConfig};
+use memwarden_core::{LeakSummary, LeakVerdict, NodeRecord, NodeSuspect, TrendTest};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple, PyType};
 use pyo3::IntoPyObjectExt;
@@ -179,6 +178,14 @@ fn self_rss_bytes() -> PyResult<u64> {
     memwarden_core::probe::process::self_rss_bytes().map_err(crate::args::py_err)
 }
 
+/// The Memory Leak Detector's report in words (`report`: the dict
+/// `LeakReport.text()` builds, verdicts and suspects as their `to_dict()`).
+#[pyfunction]
+fn leak_report_text(report: Bound<'_, PyAny>) -> PyResult<String> {
+    let r: LeakSummary = from_dict(&report, "LeakReport")?;
+    Ok(memwarden_core::render::leak_report_text(&r))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(self_rss_bytes, m)?)?;
     m.add_class::<PyTrendTest>()?;
@@ -186,5 +193,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyNodeSuspect>()?;
     m.add_function(wrap_pyfunction!(assess_leak, m)?)?;
     m.add_function(wrap_pyfunction!(attribute_nodes, m)?)?;
+    m.add_function(wrap_pyfunction!(leak_report_text, m)?)?;
     Ok(())
 }

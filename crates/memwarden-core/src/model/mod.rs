@@ -5,6 +5,7 @@
 
 mod cleanup;
 mod headroom;
+mod leak;
 mod manager;
 mod os;
 pub mod schema;
@@ -12,6 +13,7 @@ mod swap;
 
 pub use cleanup::*;
 pub use headroom::*;
+pub use leak::*;
 pub use manager::*;
 pub use os::*;
 pub use swap::*;

@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::{LeakVerdict, NodeRecord, NodeSuspect, TrendTest};
+
 /// What the detector is told to look for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LeakConfig {
@@ -40,84 +42,6 @@ impl Default for LeakConfig {
             min_slope_bytes: 1024.0 * 1024.0,
         }
     }
-}
-
-/// The Mann–Kendall statistics of one series.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct TrendTest {
-    /// Points tested.
-    pub n: usize,
-    /// Sum of signs of all later-minus-earlier pairs.
-    pub s: i64,
-    /// Variance of S under no trend, corrected for ties.
-    pub var_s: f64,
-    /// Continuity-corrected standard score.
-    pub z: f64,
-    /// Two-sided p-value (normal approximation).
-    pub p: f64,
-}
-
-/// The verdict on one series.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct LeakVerdict {
-    /// A leak: significant upward trend and slope ≥ the minimum.
-    pub leak: bool,
-    /// Theil–Sen slope, bytes per prompt (0 when too few points).
-    pub slope_bytes_per_prompt: f64,
-    /// The trend test; None when there were too few points.
-    pub trend: Option<TrendTest>,
-    /// Points used after warm-up.
-    pub points: usize,
-    /// Why, in words.
-    pub reason: String,
-}
-
-/// Memory one node execution left behind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct NodeRecord {
-    /// The node's class_type.
-    pub node_type: String,
-    /// Index of the prompt it ran in (counted by the caller; warm-up uses it).
-    pub prompt_index: usize,
-    /// Process RSS after minus before, bytes.
-    pub delta_rss: i64,
-    /// This process's VRAM (torch allocated) after minus before, bytes.
-    pub delta_vram: i64,
-    /// tracemalloc's traced size after minus before, bytes, when tracing.
-    pub delta_traced: Option<i64>,
-}
-
-impl NodeRecord {
-    /// What the execution retained in host memory: the traced delta when known
-    /// (exact, and immune to the allocator handing one node's freed memory to the
-    /// next), else the RSS delta.
-    pub fn retained_host(&self) -> i64 {
-        self.delta_traced.unwrap_or(self.delta_rss)
-    }
-}
-
-/// What one node type left behind over its executions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct NodeSuspect {
-    pub node_type: String,
-    /// Executions counted (after warm-up).
-    pub executions: usize,
-    /// Median retained RSS per execution, bytes.
-    pub median_rss_bytes: f64,
-    /// Sum of retained RSS, bytes.
-    pub total_rss_bytes: i64,
-    /// Median retained VRAM per execution, bytes.
-    pub median_vram_bytes: f64,
-    /// Sum of retained VRAM, bytes.
-    pub total_vram_bytes: i64,
-    /// Median traced (tracemalloc) bytes retained per execution, when traced.
-    pub median_traced_bytes: Option<f64>,
-    /// Sum of traced bytes retained, when every execution was traced.
-    pub total_traced_bytes: Option<i64>,
-    /// Verdict on the cumulative retained host memory (traced when every execution
-    /// was traced, else RSS) + VRAM over this type's executions (slope = bytes per
-    /// execution).
-    pub verdict: LeakVerdict,
 }
 
 /// Standard normal CDF (Abramowitz–Stegun 7.1.26 erf, |error| < 1.5e-7).

@@ -14,12 +14,14 @@ use crate::units::format_gb_short;
 mod check;
 mod cleanup;
 pub mod headroom;
+mod leak;
 mod manager;
 mod reports;
 pub mod swap;
 
 pub use check::check_report;
 pub use cleanup::{cleanup_text, freed_phrase};
+pub use leak::leak_report_text;
 pub use manager::{history_text, manager_status_text, stats_text};
 pub use reports::{pageout_report, purge_report, reclaim_report};
 
