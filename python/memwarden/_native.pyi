@@ -1120,6 +1120,9 @@ def plan_giveback(
 ) -> GivebackPlan:
     """What to give back after ``reading``, in the core's order."""
 
+def guard_status_text(status: dict[str, Any]) -> str:
+    """The headroom guard's status (the dict ``GuardStatus.text`` builds) in words."""
+
 def leak_report_text(report: dict[str, Any]) -> str:
     """The Memory Leak Detector's report (the dict ``LeakReport.text()`` builds) in words."""
 

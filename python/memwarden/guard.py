@@ -184,23 +184,23 @@ class GuardStatus:
 
     @property
     def text(self) -> str:
-        lines = [
-            f"memwarden headroom guard: {'on' if self.running else 'off'}",
-            f"  headroom       : {self.reading.line if self.reading else 'not read'}",
-            f"  reserve        : {_native.format_bytes(self.reserve_bytes)} kept free",
-            f"  watching       : {self.watching}",
-            f"  actions        : {self.givebacks} give-backs, {self.refusals} loads refused, "
-            f"{self.loads_checked} loads checked, {self.faults} faults",
-            f"  history file   : {self.history_file}",
-        ]
-        lines += [f"  host           : {n}" for n in self.host]
-        if self.last_action is not None:
-            a = self.last_action
-            lat = "" if a.latency_ms is None else f", {a.latency_ms:.1f} ms after the crossing"
-            lines.append(f"  last action    : {a.trigger} {a.outcome}{lat}: {a.reason}")
-        if self.last_fault:
-            lines.append(f"  last fault     : {self.last_fault}")
-        return "\n".join(lines)
+        """The status in words, one figure a line (rendered by the core)."""
+        return _native.guard_status_text(
+            {
+                "running": self.running,
+                "watching": self.watching,
+                "reserve_bytes": self.reserve_bytes,
+                "reading": None if self.reading is None else self.reading.to_dict(),
+                "givebacks": self.givebacks,
+                "refusals": self.refusals,
+                "loads_checked": self.loads_checked,
+                "faults": self.faults,
+                "last_action": None if self.last_action is None else self.last_action.to_dict(),
+                "last_fault": self.last_fault,
+                "history_file": self.history_file,
+                "host": self.host,
+            }
+        )
 
 
 def _now_ms() -> int:

@@ -13,8 +13,8 @@ use memwarden_core::probe::model_file::read_model_file;
 use memwarden_core::render::headroom::{self as words, Knobs};
 use memwarden_core::watch::headroom::HeadroomWatch;
 use memwarden_core::{
-    Component, ComponentNeed, Error, GivebackPlan, Headroom, HeadroomWake, LoadPlan,
-    LoadPrediction, Refusal,
+    Component, ComponentNeed, Error, GivebackPlan, GuardStatusSummary, Headroom, HeadroomWake,
+    LoadPlan, LoadPrediction, Refusal,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
@@ -247,6 +247,14 @@ fn plan_giveback(
     )))
 }
 
+/// The headroom guard's status in words (`status`: the dict `GuardStatus.text`
+/// builds).
+#[pyfunction]
+fn guard_status_text(status: Bound<'_, PyAny>) -> PyResult<String> {
+    let s: GuardStatusSummary = from_dict(&status, "GuardStatus")?;
+    Ok(words::guard_status_text(&s))
+}
+
 /// How a give-back or a make-room turned out ("freed", "nothing_freed" or
 /// "failed"), judged by the core from whether a step failed and the headroom it
 /// gained (freed from 1 MiB up: less is the limit's usage moving between reads).
@@ -357,6 +365,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyHeadroomWatch>()?;
     m.add_function(wrap_pyfunction!(plan_giveback, m)?)?;
     m.add_function(wrap_pyfunction!(giveback_outcome, m)?)?;
+    m.add_function(wrap_pyfunction!(guard_status_text, m)?)?;
     m.add_function(wrap_pyfunction!(plan_load, m)?)?;
     m.add_function(wrap_pyfunction!(predict_load, m)?)?;
     m.add_function(wrap_pyfunction!(default_reserve, m)?)?;

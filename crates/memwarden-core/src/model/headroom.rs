@@ -202,3 +202,24 @@ pub struct GivebackPlan {
     pub steps: Vec<GivebackStep>,
     pub reason: String,
 }
+
+/// The headroom guard now (`memwarden.guard.status()`): what the Python package's
+/// guard reports, worded by [`crate::render::headroom::guard_status_text`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GuardStatusSummary {
+    pub running: bool,
+    /// What it watches, in words.
+    pub watching: String,
+    pub reserve_bytes: u64,
+    /// The last reading; None before the first.
+    pub reading: Option<Headroom>,
+    pub givebacks: u64,
+    pub refusals: u64,
+    pub loads_checked: u64,
+    pub faults: u64,
+    pub last_action: Option<super::ManagerAction>,
+    pub last_fault: Option<String>,
+    pub history_file: String,
+    /// What the host (ComfyUI, or a plain process) gives back, one line each.
+    pub host: Vec<String>,
+}

@@ -2,7 +2,12 @@
 //! refusal. A refusal names the knob through the face's own name for it (the CLI
 //! its flag, the ComfyUI pack its setting), never another face's.
 
-use crate::model::{Headroom, HeadroomWake, LoadPrediction, Refusal, RefusalCause, WakeReason};
+use std::fmt::Write;
+
+use crate::model::{
+    ActionOutcome, GuardStatusSummary, Headroom, HeadroomWake, LoadPrediction, Refusal,
+    RefusalCause, WakeReason,
+};
 use crate::units::format_bytes;
 
 /// How a face names what a user can change about a refusal.
@@ -91,10 +96,94 @@ pub fn refusal(r: &Refusal, knobs: Knobs<'_>) -> String {
     }
 }
 
+/// The guard now, one figure a line (`memwarden.guard.status().text`, the panel).
+pub fn guard_status_text(s: &GuardStatusSummary) -> String {
+    let mut t = format!(
+        "memwarden headroom guard: {}",
+        if s.running { "on" } else { "off" }
+    );
+    let reading = s.reading.as_ref().map_or("not read".into(), headroom_line);
+    let _ = write!(t, "\n  headroom       : {reading}");
+    let _ = write!(
+        t,
+        "\n  reserve        : {} kept free",
+        format_bytes(s.reserve_bytes)
+    );
+    let _ = write!(t, "\n  watching       : {}", s.watching);
+    let _ = write!(
+        t,
+        "\n  actions        : {} give-backs, {} loads refused, {} loads checked, {} faults",
+        s.givebacks, s.refusals, s.loads_checked, s.faults
+    );
+    let _ = write!(t, "\n  history file   : {}", s.history_file);
+    for line in &s.host {
+        let _ = write!(t, "\n  host           : {line}");
+    }
+    if let Some(a) = &s.last_action {
+        let outcome = match a.outcome {
+            ActionOutcome::Freed => "freed",
+            ActionOutcome::NothingFreed => "nothing_freed",
+            ActionOutcome::Failed => "failed",
+        };
+        let latency = a
+            .latency_ms
+            .map_or(String::new(), |l| format!(", {l:.1} ms after the crossing"));
+        let _ = write!(
+            t,
+            "\n  last action    : {} {outcome}{latency}: {}",
+            a.trigger, a.reason
+        );
+    }
+    if let Some(f) = &s.last_fault {
+        let _ = write!(t, "\n  last fault     : {f}");
+    }
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::LimitKind;
+
+    #[test]
+    fn the_guard_status_one_figure_a_line() {
+        let off = GuardStatusSummary {
+            watching: "nothing".into(),
+            reserve_bytes: 512 << 20,
+            history_file: "/h.jsonl".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            guard_status_text(&off),
+            "memwarden headroom guard: off\n  \
+             headroom       : not read\n  \
+             reserve        : 512.00 MiB kept free\n  \
+             watching       : nothing\n  \
+             actions        : 0 give-backs, 0 loads refused, 0 loads checked, 0 faults\n  \
+             history file   : /h.jsonl"
+        );
+        let mut action =
+            crate::policy::stats::tests::action(0, "headroom", 1 << 30, 3.0, ActionOutcome::Freed);
+        action.latency_ms = Some(2.25);
+        action.reason = "headroom fell below the reserve".into();
+        let on = GuardStatusSummary {
+            running: true,
+            host: vec!["gives back: buffer".into()],
+            last_action: Some(action),
+            last_fault: Some("giving back failed: boom".into()),
+            ..off
+        };
+        let text = guard_status_text(&on);
+        assert!(text.starts_with("memwarden headroom guard: on\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "/h.jsonl\n  host           : gives back: buffer\n  \
+                 last action    : headroom freed, 2.2 ms after the crossing: headroom fell below the reserve\n  \
+                 last fault     : giving back failed: boom"
+            ),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_refusal_names_the_figures_and_the_faces_knob() {
