@@ -1133,6 +1133,12 @@ def freed_phrase(freed_bytes: int) -> str:
     """``freed 1.234 GB`` for a measured change in bytes (positive = freed); growth
     reads ``freed 0.000 GB (grew 0.012 GB)``, never ``-0.000``."""
 
+def torch_cache_detail(report: dict[str, Any]) -> str:
+    """Releasing torch's CUDA caches in one line (the dict of a TorchCacheReport)."""
+
+def torch_cache_lines(report: dict[str, Any], gpus: Sequence[GpuDevice] = ()) -> list[str]:
+    """Releasing torch's CUDA caches, a line per device, then the total."""
+
 def cleanup_text(report: dict[str, Any]) -> str:
     """A cleanup's report (the dict of ``CleanupReport.to_dict()``) in words."""
 

@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from typing import Any, Callable, Optional
 
@@ -253,37 +253,15 @@ class TorchCacheReport:
 
     @property
     def detail(self) -> str:
-        """One line: what ran, and reserved VRAM before -> after (cleanup step 4)."""
-        if self.no_cuda:
-            parts = [f"no CUDA device: {self.no_cuda}; device caches not applicable"]
-        else:
-            parts = [
-                f"{' + '.join(self.calls)}: reserved "
-                f"{sum(self.reserved_before) / GB:.3f} -> {sum(self.reserved_after) / GB:.3f} GB"
-            ]
-            if self.peak_stats_reset:
-                parts.append("peak stats reset")
-        if self.host_note:
-            parts.append(self.host_note)
-        return "; ".join(parts)
+        """One line: what ran, and reserved VRAM before -> after (cleanup step 4),
+        worded by the core."""
+        return _native.torch_cache_detail(asdict(self))
 
     def device_lines(self, gpus: Sequence[GpuDevice] = ()) -> list[str]:
         """Per device: reserved before -> after (and the driver's free/total when
         asked for); or, with no CUDA device, why (the VRAM Optimizer's report).
         ``gpus`` (a snapshot's) name each CUDA device by its NVML index and UUID."""
-        if self.no_cuda:
-            return [f"no CUDA device: {self.no_cuda}; nothing to optimize"]
-        named = {g.cuda_ordinal: f" (NVML {g.index}, {g.uuid})" for g in gpus if g.cuda_ordinal is not None}
-        lines = []
-        for i, d in enumerate(self.devices):
-            before, after = self.reserved_before[i] / GB, self.reserved_after[i] / GB
-            line = f"GPU cuda:{d}{named.get(d, '')}: reserved {before:.3f} -> {after:.3f} GB"
-            if self.free_total:
-                free, total = self.free_total[i]
-                line += f"; free {free / GB:.2f} of {total / GB:.2f} GB"
-            lines.append(line)
-        lines.append(f"reserved VRAM: {freed_phrase(self.freed_bytes / GB)}")
-        return lines
+        return _native.torch_cache_lines(asdict(self), list(gpus))
 
 
 @dataclass(frozen=True)

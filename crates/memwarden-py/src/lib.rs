@@ -133,6 +133,27 @@ fn cleanup_text(report: Bound<'_, PyAny>) -> PyResult<String> {
     Ok(render::cleanup_text(&r))
 }
 
+/// Releasing torch's CUDA caches in one line (`report`: the dict of
+/// memwarden.cleanup's TorchCacheReport).
+#[pyfunction]
+fn torch_cache_detail(report: Bound<'_, PyAny>) -> PyResult<String> {
+    let r: memwarden_core::TorchCacheSummary = models::from_dict(&report, "TorchCacheReport")?;
+    Ok(render::torch_cache_detail(&r))
+}
+
+/// Releasing torch's CUDA caches, a line per device (named by NVML index and UUID
+/// where `gpus`, a snapshot's GpuDevice list, knows its CUDA ordinal), then the total.
+#[pyfunction]
+#[pyo3(signature = (report, gpus=Vec::new()))]
+fn torch_cache_lines(
+    report: Bound<'_, PyAny>,
+    gpus: Vec<PyRef<'_, models::PyGpuDevice>>,
+) -> PyResult<Vec<String>> {
+    let r: memwarden_core::TorchCacheSummary = models::from_dict(&report, "TorchCacheReport")?;
+    let gpus: Vec<memwarden_core::GpuDevice> = gpus.iter().map(|g| g.0.clone()).collect();
+    Ok(render::torch_cache_lines(&r, &gpus))
+}
+
 /// `"512M"` / `"1.5G"` / `"4096"` -> bytes (binary suffixes).
 ///
 /// Raises InvalidInput for a string that is not a size, and for a non-string.
@@ -362,6 +383,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(status_line, m)?)?;
     m.add_function(wrap_pyfunction!(freed_phrase, m)?)?;
     m.add_function(wrap_pyfunction!(cleanup_text, m)?)?;
+    m.add_function(wrap_pyfunction!(torch_cache_detail, m)?)?;
+    m.add_function(wrap_pyfunction!(torch_cache_lines, m)?)?;
     m.add_function(wrap_pyfunction!(process_memory, m)?)?;
     m.add_function(wrap_pyfunction!(trim_process, m)?)?;
     m.add_function(wrap_pyfunction!(purge_cache, m)?)?;

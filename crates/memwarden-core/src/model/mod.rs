@@ -10,6 +10,7 @@ mod manager;
 mod os;
 pub mod schema;
 mod swap;
+mod torch;
 
 pub use cleanup::*;
 pub use headroom::*;
@@ -17,6 +18,7 @@ pub use leak::*;
 pub use manager::*;
 pub use os::*;
 pub use swap::*;
+pub use torch::*;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

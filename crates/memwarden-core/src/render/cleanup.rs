@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::model::CleanupSummary;
+use crate::model::{CleanupSummary, GpuDevice, TorchCacheSummary};
 
 const GB: f64 = (1u64 << 30) as f64;
 
@@ -20,6 +20,72 @@ pub fn freed_phrase(freed_bytes: i64) -> String {
     } else {
         format!("freed {shown} GB")
     }
+}
+
+/// One line for the cleanup's step 4: the calls made and reserved VRAM before ->
+/// after, or why there was no CUDA device; then the peak-stats reset and the pinned
+/// host cache.
+pub fn torch_cache_detail(r: &TorchCacheSummary) -> String {
+    let mut parts = Vec::new();
+    if r.no_cuda.is_empty() {
+        parts.push(format!(
+            "{}: reserved {:.3} -> {:.3} GB",
+            r.calls.join(" + "),
+            r.reserved_before.iter().sum::<u64>() as f64 / GB,
+            r.reserved_after.iter().sum::<u64>() as f64 / GB
+        ));
+        if r.peak_stats_reset {
+            parts.push("peak stats reset".into());
+        }
+    } else {
+        parts.push(format!(
+            "no CUDA device: {}; device caches not applicable",
+            r.no_cuda
+        ));
+    }
+    if !r.host_note.is_empty() {
+        parts.push(r.host_note.clone());
+    }
+    parts.join("; ")
+}
+
+/// The VRAM Optimizer's lines: per device, reserved before -> after (and the
+/// driver's free of total when measured), each device named by its NVML index and
+/// UUID where `gpus` (a snapshot's) knows its CUDA ordinal; then the total. With no
+/// CUDA device, why.
+pub fn torch_cache_lines(r: &TorchCacheSummary, gpus: &[GpuDevice]) -> Vec<String> {
+    if !r.no_cuda.is_empty() {
+        return vec![format!(
+            "no CUDA device: {}; nothing to optimize",
+            r.no_cuda
+        )];
+    }
+    let mut lines = Vec::new();
+    for (i, d) in r.devices.iter().enumerate() {
+        let named = gpus
+            .iter()
+            .find(|g| g.cuda_ordinal == Some(*d))
+            .map_or(String::new(), |g| {
+                format!(" (NVML {}, {})", g.index, g.uuid)
+            });
+        let at = |v: &[u64]| v.get(i).copied().unwrap_or(0) as f64 / GB;
+        let mut line = format!(
+            "GPU cuda:{d}{named}: reserved {:.3} -> {:.3} GB",
+            at(&r.reserved_before),
+            at(&r.reserved_after)
+        );
+        if let Some((free, total)) = r.free_total.get(i) {
+            let _ = write!(
+                line,
+                "; free {:.2} of {:.2} GB",
+                *free as f64 / GB,
+                *total as f64 / GB
+            );
+        }
+        lines.push(line);
+    }
+    lines.push(format!("reserved VRAM: {}", freed_phrase(r.freed_bytes())));
+    lines
 }
 
 fn gb(bytes: i64) -> f64 {
@@ -98,6 +164,49 @@ mod tests {
     use crate::model::CleanupStepLine;
 
     const GIB: i64 = 1 << 30;
+
+    #[test]
+    fn torch_caches_per_device_named_by_nvml_where_known() {
+        let none = TorchCacheSummary {
+            no_cuda: "torch 2.5 is built without CUDA".into(),
+            host_note: "pinned host cache: nothing held".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            torch_cache_detail(&none),
+            "no CUDA device: torch 2.5 is built without CUDA; device caches not applicable; \
+             pinned host cache: nothing held"
+        );
+        assert_eq!(
+            torch_cache_lines(&none, &[]),
+            ["no CUDA device: torch 2.5 is built without CUDA; nothing to optimize"]
+        );
+        let g = GIB as u64;
+        let two = TorchCacheSummary {
+            devices: vec![0, 1],
+            reserved_before: vec![3 * g, g],
+            reserved_after: vec![g, g],
+            free_total: vec![(70 * g, 80 * g), (79 * g, 80 * g)],
+            calls: vec!["empty_cache".into(), "ipc_collect".into()],
+            peak_stats_reset: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            torch_cache_detail(&two),
+            "empty_cache + ipc_collect: reserved 4.000 -> 2.000 GB; peak stats reset"
+        );
+        let mut gpu = crate::policy::figures::tests::gpu(3, 1, 80);
+        gpu.cuda_ordinal = Some(1);
+        gpu.uuid = "GPU-abc".into();
+        assert_eq!(
+            torch_cache_lines(&two, &[gpu]),
+            [
+                "GPU cuda:0: reserved 3.000 -> 1.000 GB; free 70.00 of 80.00 GB",
+                "GPU cuda:1 (NVML 3, GPU-abc): reserved 1.000 -> 1.000 GB; free 79.00 of 80.00 GB",
+                "reserved VRAM: freed 2.000 GB",
+            ]
+        );
+    }
 
     #[test]
     fn freed_never_reads_minus_zero_and_growth_says_so() {

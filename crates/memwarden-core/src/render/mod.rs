@@ -20,7 +20,7 @@ mod reports;
 pub mod swap;
 
 pub use check::check_report;
-pub use cleanup::{cleanup_text, freed_phrase};
+pub use cleanup::{cleanup_text, freed_phrase, torch_cache_detail, torch_cache_lines};
 pub use leak::leak_report_text;
 pub use manager::{history_text, manager_status_text, stats_text};
 pub use reports::{pageout_report, purge_report, reclaim_report};
