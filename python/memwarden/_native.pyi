@@ -21,6 +21,8 @@ from typing import Any, Literal, Self, final
 
 __version__: str
 SCHEMA_VERSION: int
+#: How a user sets up the external helper (a memwarden binary granted CAP_SYS_NICE).
+HELPER_SETUP: str
 DEFAULT_MIN_SWAP_FREE: int
 #: How trim_process and SwapVerdict.text name the swap check's override and margin
 #: by default (``"pass force=True"``, ``"min_swap_free"``).
@@ -1138,6 +1140,10 @@ def torch_cache_detail(report: dict[str, Any]) -> str:
 
 def torch_cache_lines(report: dict[str, Any], gpus: Sequence[GpuDevice] = ()) -> list[str]:
     """Releasing torch's CUDA caches, a line per device, then the total."""
+
+def pageout_attempt(attempt: dict[str, Any]) -> tuple[bool, list[str]]:
+    """How paging this process out went (a dict of the core's PageoutAttempt, tagged
+    by "outcome"): whether the step went as it may, and its parts of the line."""
 
 def cleanup_text(report: dict[str, Any]) -> str:
     """A cleanup's report (the dict of ``CleanupReport.to_dict()``) in words."""

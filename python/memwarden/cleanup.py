@@ -494,10 +494,8 @@ def _schedule_deferred_trim(
 HELPER_ENV = "MEMWARDEN_HELPER"
 #: How a user grants the helper the capability to page out another process.
 SETCAP_COMMAND = "sudo setcap cap_sys_nice+ep /path/to/memwarden"
-HELPER_SETUP = (
-    f"to page out with CAP_SYS_NICE, grant a native memwarden binary the capability "
-    f"(`{SETCAP_COMMAND}`) and set {HELPER_ENV}=/path/to/memwarden for this process"
-)
+#: How a user sets up the helper so that it can do what this process could not.
+HELPER_SETUP = _native.HELPER_SETUP
 
 
 class HelperUnusable(Exception):
@@ -689,7 +687,8 @@ def step_os_trim(ctx: CleanupContext) -> Outcome:
 def pageout_self(opts: CleanupOptions, report: CleanupReport | None = None) -> tuple[bool, list[str]]:
     """Page this process's idle memory out behind the swap check; when the kernel
     refuses it in-process, the external helper (if allowed). ``ok`` and what
-    happened, in parts of the step's line; the privileges granted go to ``report``."""
+    happened, in parts of the step's line (worded by the core); the privileges
+    granted go to ``report``."""
     pid = os.getpid()
     try:
         r = _native.trim_process(
@@ -700,18 +699,22 @@ def pageout_self(opts: CleanupOptions, report: CleanupReport | None = None) -> t
             margin_hint=opts.swap_margin_hint,
         )
     except _native.SwapRefused as e:
-        return True, [f"Skipping pageout: {e}"]
+        return _native.pageout_attempt({"outcome": "swap_refused", "said": str(e)})
     except (_native.Unsupported, _native.PermissionDenied) as e:
         if not opts.external_helper:
-            return False, [f"pageout failed: {e}"]
+            return _native.pageout_attempt({"outcome": "failed", "error": str(e)})
         return pageout_with_helper(pid, opts, e)
     if report is not None:
         report.privileges = granted_privileges(r.steps)
-    to_swap = max(0, r.swap_after_bytes - r.swap_before_bytes)
-    return True, [
-        f"pageout: RSS {r.rss_before_bytes / GB:.3f} -> {r.rss_after_bytes / GB:.3f} GB, "
-        f"{to_swap / GB:.3f} GB moved to swap ({r.swap_check.reason})"
-    ]
+    return _native.pageout_attempt(
+        {
+            "outcome": "paged_out",
+            "rss_before_bytes": r.rss_before_bytes,
+            "rss_after_bytes": r.rss_after_bytes,
+            "moved_bytes": max(0, r.swap_after_bytes - r.swap_before_bytes),
+            "swap_check": r.swap_check.reason,
+        }
+    )
 
 
 def pageout_with_helper(pid: int, opts: CleanupOptions, refused: Exception) -> tuple[bool, list[str]]:
@@ -719,30 +722,28 @@ def pageout_with_helper(pid: int, opts: CleanupOptions, refused: Exception) -> t
     try:
         helper = external_helper()
     except HelperUnusable as bad:
-        return False, [f"pageout failed in-process ({refused}); external helper not run: {bad}"]
-    if helper.own_privileges:
-        intro = (
-            f"pageout failed in-process ({refused}); using external helper {helper.name} "
-            f"({HELPER_ENV} is not set, so it runs with this process's own privileges "
-            f"and cannot do what this process could not; {HELPER_SETUP})"
-        )
-    else:
-        intro = f"pageout failed in-process ({refused}); using external helper {helper.name} ({HELPER_ENV})"
+        return _native.pageout_attempt({"outcome": "helper_unusable", "refused": str(refused), "why": str(bad)})
     result = run_external_helper(pid, opts, helper)
+    said: dict[str, Any]
     if isinstance(result, PageoutReport):
-        moved = max(0, result.swap_after_bytes - result.swap_before_bytes)
-        return True, [intro, f"external helper {helper.name} paged out {moved / GB:.3f} GB to swap"]
-    if result.kind in ("swap_refused", "guard_refused"):
-        # The helper is the memwarden command: its message names --force; its verdict
-        # is worded again here in the caller's terms (a helper older than the verdict
-        # in the error object, kind guard_refused, is quoted as it is).
-        said = (
-            f"refused by the swap check: {result.swap_check.text(opts.swap_force_hint, opts.swap_margin_hint)}"
-            if result.swap_check is not None
-            else result.error
-        )
-        return True, [intro, f"Skipping pageout (external helper): {said}"]
-    return False, [intro, f"external helper {helper.name} failed: {result.error}"]
+        said = {"outcome": "paged_out", "moved_bytes": max(0, result.swap_after_bytes - result.swap_before_bytes)}
+    elif result.kind in ("swap_refused", "guard_refused"):
+        # The helper's verdict, worded in the caller's terms (a helper older than the
+        # verdict in the error object, kind guard_refused, is quoted as it is).
+        verdict = result.swap_check
+        words = None if verdict is None else verdict.text(opts.swap_force_hint, opts.swap_margin_hint)
+        said = {"outcome": "swap_refused", "verdict_text": words, "error": result.error}
+    else:
+        said = {"outcome": "failed", "error": result.error}
+    return _native.pageout_attempt(
+        {
+            "outcome": "helper",
+            "refused": str(refused),
+            "helper": helper.name,
+            "own_privileges": helper.own_privileges,
+            "result": said,
+        }
+    )
 
 
 def step_gpu_sync(ctx: CleanupContext) -> Outcome:

@@ -133,6 +133,15 @@ fn cleanup_text(report: Bound<'_, PyAny>) -> PyResult<String> {
     Ok(render::cleanup_text(&r))
 }
 
+/// How paging this process out went (`attempt`: a dict of the core's
+/// PageoutAttempt, tagged by "outcome"): whether the step went as it may, and its
+/// parts of the OS-level trim's line.
+#[pyfunction]
+fn pageout_attempt(attempt: Bound<'_, PyAny>) -> PyResult<(bool, Vec<String>)> {
+    let a: memwarden_core::PageoutAttempt = models::from_dict(&attempt, "PageoutAttempt")?;
+    Ok((a.ok(), render::pageout_attempt(&a)))
+}
+
 /// Releasing torch's CUDA caches in one line (`report`: the dict of
 /// memwarden.cleanup's TorchCacheReport).
 #[pyfunction]
@@ -352,6 +361,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SCHEMA_VERSION", memwarden_core::SCHEMA_VERSION)?;
+    m.add("HELPER_SETUP", render::HELPER_SETUP)?;
     m.add(
         "DEFAULT_MIN_SWAP_FREE",
         memwarden_core::policy::swap::DEFAULT_MIN_SWAP_FREE,
@@ -383,6 +393,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(status_line, m)?)?;
     m.add_function(wrap_pyfunction!(freed_phrase, m)?)?;
     m.add_function(wrap_pyfunction!(cleanup_text, m)?)?;
+    m.add_function(wrap_pyfunction!(pageout_attempt, m)?)?;
     m.add_function(wrap_pyfunction!(torch_cache_detail, m)?)?;
     m.add_function(wrap_pyfunction!(torch_cache_lines, m)?)?;
     m.add_function(wrap_pyfunction!(process_memory, m)?)?;

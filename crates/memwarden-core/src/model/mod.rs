@@ -4,6 +4,7 @@
 //! or removing one bumps [`SCHEMA_VERSION`].
 
 mod cleanup;
+mod fallback;
 mod headroom;
 mod leak;
 mod manager;
@@ -13,6 +14,7 @@ mod swap;
 mod torch;
 
 pub use cleanup::*;
+pub use fallback::*;
 pub use headroom::*;
 pub use leak::*;
 pub use manager::*;

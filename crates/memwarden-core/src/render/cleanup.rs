@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{CleanupSummary, GpuDevice, TorchCacheSummary};
+use crate::model::{CleanupSummary, GpuDevice, HelperResult, PageoutAttempt, TorchCacheSummary};
 
 const GB: f64 = (1u64 << 30) as f64;
 
@@ -86,6 +86,74 @@ pub fn torch_cache_lines(r: &TorchCacheSummary, gpus: &[GpuDevice]) -> Vec<Strin
     }
     lines.push(format!("reserved VRAM: {}", freed_phrase(r.freed_bytes())));
     lines
+}
+
+/// How a user sets up the external helper so that it can do what this process
+/// could not.
+pub const HELPER_SETUP: &str = "to page out with CAP_SYS_NICE, grant a native memwarden binary \
+    the capability (`sudo setcap cap_sys_nice+ep /path/to/memwarden`) and set \
+    MEMWARDEN_HELPER=/path/to/memwarden for this process";
+
+/// A pageout of this process in parts of the OS-level trim's line (joined with
+/// "; " by the step).
+pub fn pageout_attempt(a: &PageoutAttempt) -> Vec<String> {
+    match a {
+        PageoutAttempt::PagedOut {
+            rss_before_bytes,
+            rss_after_bytes,
+            moved_bytes,
+            swap_check,
+        } => vec![format!(
+            "pageout: RSS {:.3} -> {:.3} GB, {:.3} GB moved to swap ({swap_check})",
+            *rss_before_bytes as f64 / GB,
+            *rss_after_bytes as f64 / GB,
+            *moved_bytes as f64 / GB
+        )],
+        PageoutAttempt::SwapRefused { said } => vec![format!("Skipping pageout: {said}")],
+        PageoutAttempt::Failed { error } => vec![format!("pageout failed: {error}")],
+        PageoutAttempt::HelperUnusable { refused, why } => vec![format!(
+            "pageout failed in-process ({refused}); external helper not run: {why}"
+        )],
+        PageoutAttempt::Helper {
+            refused,
+            helper,
+            own_privileges,
+            result,
+        } => {
+            let intro = if *own_privileges {
+                format!(
+                    "pageout failed in-process ({refused}); using external helper {helper} \
+                     (MEMWARDEN_HELPER is not set, so it runs with this process's own privileges \
+                     and cannot do what this process could not; {HELPER_SETUP})"
+                )
+            } else {
+                format!(
+                    "pageout failed in-process ({refused}); using external helper {helper} \
+                     (MEMWARDEN_HELPER)"
+                )
+            };
+            let outcome = match result {
+                HelperResult::PagedOut { moved_bytes } => format!(
+                    "external helper {helper} paged out {:.3} GB to swap",
+                    *moved_bytes as f64 / GB
+                ),
+                // The helper is the memwarden command: its message names --force;
+                // its verdict, when it sent one, is worded in the caller's terms.
+                HelperResult::SwapRefused {
+                    verdict_text: Some(v),
+                    ..
+                } => format!("Skipping pageout (external helper): refused by the swap check: {v}"),
+                HelperResult::SwapRefused {
+                    verdict_text: None,
+                    error,
+                } => format!("Skipping pageout (external helper): {error}"),
+                HelperResult::Failed { error } => {
+                    format!("external helper {helper} failed: {error}")
+                }
+            };
+            vec![intro, outcome]
+        }
+    }
 }
 
 fn gb(bytes: i64) -> f64 {
@@ -206,6 +274,100 @@ mod tests {
                 "reserved VRAM: freed 2.000 GB",
             ]
         );
+    }
+
+    #[test]
+    fn a_pageout_in_process_or_through_the_helper_in_parts_of_the_line() {
+        let g = GIB as u64;
+        let inproc = PageoutAttempt::PagedOut {
+            rss_before_bytes: 2 * g,
+            rss_after_bytes: g,
+            moved_bytes: g / 2,
+            swap_check: "free swap 8.00 GiB covers it".into(),
+        };
+        assert!(inproc.ok());
+        assert_eq!(
+            pageout_attempt(&inproc),
+            ["pageout: RSS 2.000 -> 1.000 GB, 0.500 GB moved to swap (free swap 8.00 GiB covers it)"]
+        );
+        let skipped = PageoutAttempt::SwapRefused {
+            said: "free swap is short".into(),
+        };
+        assert!(skipped.ok());
+        assert_eq!(
+            pageout_attempt(&skipped),
+            ["Skipping pageout: free swap is short"]
+        );
+        let failed = PageoutAttempt::Failed {
+            error: "needs CAP_SYS_NICE".into(),
+        };
+        assert!(!failed.ok());
+        assert_eq!(
+            pageout_attempt(&failed),
+            ["pageout failed: needs CAP_SYS_NICE"]
+        );
+        let unusable = PageoutAttempt::HelperUnusable {
+            refused: "no".into(),
+            why: "MEMWARDEN_HELPER='x': no such file".into(),
+        };
+        assert!(!unusable.ok());
+        assert_eq!(
+            pageout_attempt(&unusable),
+            ["pageout failed in-process (no); external helper not run: MEMWARDEN_HELPER='x': no such file"]
+        );
+        let helper = |own: bool, result: HelperResult| PageoutAttempt::Helper {
+            refused: "no".into(),
+            helper: "/opt/memwarden".into(),
+            own_privileges: own,
+            result,
+        };
+        let moved = helper(false, HelperResult::PagedOut { moved_bytes: g });
+        assert!(moved.ok());
+        assert_eq!(
+            pageout_attempt(&moved),
+            [
+                "pageout failed in-process (no); using external helper /opt/memwarden (MEMWARDEN_HELPER)",
+                "external helper /opt/memwarden paged out 1.000 GB to swap",
+            ]
+        );
+        let own = pageout_attempt(&helper(
+            true,
+            HelperResult::Failed {
+                error: "it broke".into(),
+            },
+        ));
+        assert!(own[0].contains(
+            "(MEMWARDEN_HELPER is not set, so it runs with this process's own privileges"
+        ));
+        assert!(
+            own[0].ends_with(&format!("; {HELPER_SETUP})")),
+            "{}",
+            own[0]
+        );
+        assert_eq!(own[1], "external helper /opt/memwarden failed: it broke");
+        assert!(!helper(true, HelperResult::Failed { error: "e".into() }).ok());
+        let refused = |v: Option<&str>| {
+            let a = helper(
+                false,
+                HelperResult::SwapRefused {
+                    verdict_text: v.map(Into::into),
+                    error: "old words".into(),
+                },
+            );
+            assert!(a.ok());
+            pageout_attempt(&a)[1].clone()
+        };
+        assert_eq!(
+            refused(Some("free swap 1 B")),
+            "Skipping pageout (external helper): refused by the swap check: free swap 1 B"
+        );
+        assert_eq!(
+            refused(None),
+            "Skipping pageout (external helper): old words"
+        );
+        assert!(HELPER_SETUP.contains(
+            "(`sudo setcap cap_sys_nice+ep /path/to/memwarden`) and set MEMWARDEN_HELPER="
+        ));
     }
 
     #[test]

@@ -20,7 +20,10 @@ mod reports;
 pub mod swap;
 
 pub use check::check_report;
-pub use cleanup::{cleanup_text, freed_phrase, torch_cache_detail, torch_cache_lines};
+pub use cleanup::{
+    cleanup_text, freed_phrase, pageout_attempt, torch_cache_detail, torch_cache_lines,
+    HELPER_SETUP,
+};
 pub use leak::leak_report_text;
 pub use manager::{history_text, manager_status_text, stats_text};
 pub use reports::{pageout_report, purge_report, reclaim_report};

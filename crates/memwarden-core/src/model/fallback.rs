@@ -1,0 +1,64 @@
+//! How paging a process's own memory out went (the cleanup's OS-level trim, the
+//! Memory Cleaner node): in-process through the core, else, when the kernel refused
+//! that, through the external helper (a `memwarden` binary granted CAP_SYS_NICE, or
+//! `python -m memwarden`). The Python package runs the chain in ComfyUI's process
+//! and hands the outcome here; [`crate::render::pageout_attempt`] words it.
+
+use serde::{Deserialize, Serialize};
+
+/// What the external helper did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum HelperResult {
+    /// It paged the process out: bytes moved to swap.
+    PagedOut { moved_bytes: u64 },
+    /// Its swap check refused: the verdict worded in the caller's terms when the
+    /// helper sent one, else the helper's own message.
+    SwapRefused {
+        verdict_text: Option<String>,
+        error: String,
+    },
+    /// It could not run, or failed.
+    Failed { error: String },
+}
+
+/// How paging this process out went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum PageoutAttempt {
+    /// Paged out in-process.
+    PagedOut {
+        rss_before_bytes: u64,
+        rss_after_bytes: u64,
+        moved_bytes: u64,
+        /// The swap check's reason for letting it go ahead.
+        swap_check: String,
+    },
+    /// The swap check refused it in-process (nothing paged out): its words.
+    SwapRefused { said: String },
+    /// The kernel refused it in-process, and the external helper is not allowed.
+    Failed { error: String },
+    /// Refused in-process, and the helper named by MEMWARDEN_HELPER cannot run.
+    HelperUnusable { refused: String, why: String },
+    /// Refused in-process; the external helper ran.
+    Helper {
+        refused: String,
+        /// How the helper is named: its path, or `python -m memwarden`.
+        helper: String,
+        /// The default helper, with this process's own credentials.
+        own_privileges: bool,
+        result: HelperResult,
+    },
+}
+
+impl PageoutAttempt {
+    /// The step went as it may: paged out, or skipped by a swap check. A refusal
+    /// with no way around it, or a helper that could not help, is a failure.
+    pub fn ok(&self) -> bool {
+        match self {
+            PageoutAttempt::PagedOut { .. } | PageoutAttempt::SwapRefused { .. } => true,
+            PageoutAttempt::Failed { .. } | PageoutAttempt::HelperUnusable { .. } => false,
+            PageoutAttempt::Helper { result, .. } => !matches!(result, HelperResult::Failed { .. }),
+        }
+    }
+}
