@@ -1141,6 +1141,12 @@ def torch_cache_detail(report: dict[str, Any]) -> str:
 def torch_cache_lines(report: dict[str, Any], gpus: Sequence[GpuDevice] = ()) -> list[str]:
     """Releasing torch's CUDA caches, a line per device, then the total."""
 
+def helper_answer(
+    name: str, stdout: str, stderr: str, status: int
+) -> PageoutReport | tuple[str, str, int | None, SwapVerdict | None]:
+    """What the external helper printed, judged by the core: its report, or (error,
+    kind, exit_code, swap_check) saying what it refused or what was wrong."""
+
 def pageout_attempt(attempt: dict[str, Any]) -> tuple[bool, list[str]]:
     """How paging this process out went (a dict of the core's PageoutAttempt, tagged
     by "outcome"): whether the step went as it may, and its parts of the line."""

@@ -22,7 +22,6 @@ order and :func:`run_step` times, logs and records each.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import subprocess
@@ -564,30 +563,8 @@ def run_external_helper(
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     except (OSError, subprocess.SubprocessError) as e:
         return HelperError(f"could not run {helper.name}: {e}")
-    try:
-        data = json.loads(out.stdout)
-    except ValueError:
-        said = (out.stderr.strip() or out.stdout.strip())[-500:] or "no output"
-        return HelperError(f"{helper.name} exited with status {out.returncode}: {said}")
-    if isinstance(data, dict) and "error" in data:
-        code = data.get("exit_code")
-        try:
-            verdict = SwapVerdict.from_dict(data["swap_check"]) if data.get("swap_check") else None
-        except _native.InvalidInput:
-            verdict = None
-        return HelperError(
-            str(data["error"]), str(data.get("kind", "")), code if isinstance(code, int) else None, verdict
-        )
-    version = data.get("schema_version") if isinstance(data, dict) else None
-    if isinstance(version, int) and version != _native.SCHEMA_VERSION:
-        return HelperError(
-            f"{helper.name} writes JSON schema {version} and this memwarden reads {_native.SCHEMA_VERSION}: "
-            f"install the same memwarden version for both ({helper.name} --version, memwarden.__version__)"
-        )
-    try:
-        return PageoutReport.from_dict(data)
-    except _native.InvalidInput:
-        return HelperError(f"{helper.name} answered {out.stdout.strip()[:200]!r}, not a memwarden report")
+    answer = _native.helper_answer(helper.name, out.stdout, out.stderr, out.returncode)
+    return answer if isinstance(answer, PageoutReport) else HelperError(*answer)
 
 
 # ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 use memwarden_core::parse::cgroup::{
     parse_cgroup_mounts, parse_counter, parse_limit, parse_memory_stat, parse_proc_cgroup,
 };
+use memwarden_core::parse::helper::helper_answer;
 use memwarden_core::parse::meminfo::parse_meminfo;
 use memwarden_core::parse::proc_pid::{
     parse_cmdline, parse_maps, parse_smaps_rollup, parse_stat, parse_statm, parse_status, MapsEntry,
@@ -338,9 +339,11 @@ fn all_parsers_survive(text: &str) {
     ok_or_malformed("counter", parse_counter(text, "f"), text);
     ok_or_malformed("psi", parse_psi(text, "f"), text);
     let _ = parse_cmdline(text.as_bytes());
+    // The helper's answer is never Malformed: a report, or an error saying why not.
+    let _ = helper_answer("h", text, text, 1);
 }
 
-const CAPTURES: [&str; 29] = [
+const CAPTURES: [&str; 31] = [
     "meminfo",
     "status",
     "statm",
@@ -370,6 +373,8 @@ const CAPTURES: [&str; 29] = [
     "couchbase_v2_memory.pressure",
     "couchbase_v2_memory.swap.max",
     "couchbase_v2_memory.swap.current",
+    "helper_pageout_report.json",
+    "helper_swap_refused.json",
 ];
 
 #[test]

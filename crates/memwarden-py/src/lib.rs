@@ -133,6 +133,30 @@ fn cleanup_text(report: Bound<'_, PyAny>) -> PyResult<String> {
     Ok(render::cleanup_text(&r))
 }
 
+/// What the external helper named `name` printed (`trim --pid P --json`) and the
+/// status it exited with, judged by the core: its PageoutReport, or a tuple
+/// (error, kind, exit_code, swap_check) saying what it refused or what was wrong.
+#[pyfunction]
+fn helper_answer(
+    py: Python<'_>,
+    name: &str,
+    stdout: &str,
+    stderr: &str,
+    status: i32,
+) -> PyResult<Py<PyAny>> {
+    use pyo3::IntoPyObjectExt;
+    match memwarden_core::parse::helper::helper_answer(name, stdout, stderr, status) {
+        Ok(r) => PyPageoutReport(r).into_py_any(py),
+        Err(e) => (
+            e.error,
+            e.kind,
+            e.exit_code,
+            e.swap_check.map(models::PySwapVerdict),
+        )
+            .into_py_any(py),
+    }
+}
+
 /// How paging this process out went (`attempt`: a dict of the core's
 /// PageoutAttempt, tagged by "outcome"): whether the step went as it may, and its
 /// parts of the OS-level trim's line.
@@ -394,6 +418,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(freed_phrase, m)?)?;
     m.add_function(wrap_pyfunction!(cleanup_text, m)?)?;
     m.add_function(wrap_pyfunction!(pageout_attempt, m)?)?;
+    m.add_function(wrap_pyfunction!(helper_answer, m)?)?;
     m.add_function(wrap_pyfunction!(torch_cache_detail, m)?)?;
     m.add_function(wrap_pyfunction!(torch_cache_lines, m)?)?;
     m.add_function(wrap_pyfunction!(process_memory, m)?)?;

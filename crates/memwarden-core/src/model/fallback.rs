@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::SwapVerdict;
+
 /// What the external helper did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
@@ -61,4 +63,17 @@ impl PageoutAttempt {
             PageoutAttempt::Helper { result, .. } => !matches!(result, HelperResult::Failed { .. }),
         }
     }
+}
+
+/// The external helper refused or failed: its `--json` error (the kind and exit
+/// code as the memwarden command reports them and, for a refusal of the swap check,
+/// its verdict, to be worded in the caller's terms), or why it gave none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct HelperError {
+    pub error: String,
+    /// The error kind (`swap_refused`, `permission_denied`...); empty when the
+    /// helper gave no error object.
+    pub kind: String,
+    pub exit_code: Option<i32>,
+    pub swap_check: Option<SwapVerdict>,
 }
