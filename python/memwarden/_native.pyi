@@ -714,10 +714,10 @@ def self_rss_bytes() -> int:
 
 def assess_leak(
     series: Sequence[float],
-    warmup: int = 2,
-    min_points: int = 8,
-    alpha: float = 0.001,
-    min_slope_mb: float = 1.0,
+    warmup: int = ...,
+    min_points: int = ...,
+    alpha: float = ...,
+    min_slope_mb: float = ...,
 ) -> LeakVerdict:
     """The leak verdict on a per-prompt series of bytes (warm-up prompts included):
     a leak when the Mann-Kendall trend is significant at ``alpha`` and the Theil-Sen
@@ -725,10 +725,10 @@ def assess_leak(
 
 def attribute_nodes(
     records: Sequence[tuple[str, int, int, int, int | None]],
-    warmup: int = 2,
-    min_points: int = 8,
-    alpha: float = 0.001,
-    min_slope_mb: float = 1.0,
+    warmup: int = ...,
+    min_points: int = ...,
+    alpha: float = ...,
+    min_slope_mb: float = ...,
 ) -> list[NodeSuspect]:
     """Per node type, what its executions left behind, suspects first. ``records``:
     (node_type, prompt_index, delta_rss, delta_vram, delta_traced or None), one per
@@ -1124,6 +1124,9 @@ def plan_giveback(
 
 def guard_status_text(status: dict[str, Any]) -> str:
     """The headroom guard's status (the dict ``GuardStatus.text`` builds) in words."""
+
+def default_leak_config() -> dict[str, Any]:
+    """The core's default leak settings: warmup, min_points, alpha, min_slope_mb."""
 
 def leak_report_text(report: dict[str, Any]) -> str:
     """The Memory Leak Detector's report (the dict ``LeakReport.text()`` builds) in words."""

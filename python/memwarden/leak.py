@@ -130,6 +130,11 @@ def dead_models() -> list[str]:
     return out
 
 
+#: The core's default leak settings (``policy::leak``'s ``LeakConfig::default()``):
+#: the detector's knobs take them, never a copy.
+_CORE: dict[str, Any] = _native.default_leak_config()
+
+
 class LeakDetector:
     """Collects per-prompt and per-node memory figures from ComfyUI's execution
     events; `report()` asks the core for the verdicts."""
@@ -137,10 +142,10 @@ class LeakDetector:
     def __init__(  # noqa: PLR0913 - the detector's knobs, all keyword-only
         self,
         *,
-        warmup: int = 2,
-        min_slope_mb: float = 1.0,
-        alpha: float = 0.001,
-        min_points: int = 8,
+        warmup: int = _CORE["warmup"],
+        min_slope_mb: float = _CORE["min_slope_mb"],
+        alpha: float = _CORE["alpha"],
+        min_points: int = _CORE["min_points"],
         per_node: bool = True,
         keep: int = 300,
         gc_every: int = 5,

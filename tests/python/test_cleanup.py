@@ -206,7 +206,7 @@ def test_external_helper_that_cannot_run_or_answers_nonsense():
     # JSON that is neither a report nor an error.
     sh = ExternalHelper(["/bin/sh", "-c", "echo '{\"pid\": 1}'"], "a script", False)
     odd = run_external_helper(os.getpid(), opts, sh)
-    assert isinstance(odd, HelperError) and odd.error == "a script answered `{\"pid\": 1}`, not a memwarden report", odd
+    assert isinstance(odd, HelperError) and odd.error == 'a script answered `{"pid": 1}`, not a memwarden report', odd
     # A report of another schema version: a helper of another memwarden version.
     old = ExternalHelper(["/bin/sh", "-c", 'echo \'{"schema_version": 1, "pid": 1}\''], "an old one", False)
     other = run_external_helper(os.getpid(), opts, old)

@@ -269,10 +269,6 @@ pub(crate) fn py_bool(v: bool) -> Py<PyAny> {
     Python::attach(|py| PyBool::new(py, v).to_owned().into_any().unbind())
 }
 
-pub(crate) fn py_f64(v: f64) -> Py<PyAny> {
-    Python::attach(|py| PyFloat::new(py, v).into_any().unbind())
-}
-
 pub(crate) fn py_str(v: &str) -> Py<PyAny> {
     Python::attach(|py| PyString::new(py, v).into_any().unbind())
 }

@@ -5,10 +5,10 @@
 use memwarden_core::policy::leak::{self, LeakConfig};
 use memwarden_core::{LeakSummary, LeakVerdict, NodeRecord, NodeSuspect, TrendTest};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use pyo3::IntoPyObjectExt;
 
-use crate::args::{int_arg, invalid, number_arg, py_f64, py_int, show, type_name};
+use crate::args::{int_arg, invalid, number_arg, show, type_name};
 use crate::models::{from_dict, from_json, model, repr_of, to_dict, ToPy};
 
 impl ToPy for usize {
@@ -43,6 +43,37 @@ model! {
 }
 
 const MB: f64 = 1024.0 * 1024.0;
+
+/// The core's default leak settings (`LeakConfig::default()`), the slope in MB per
+/// prompt, as the dict the Python detector and these functions take them from.
+fn default_config(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let c = LeakConfig::default();
+    let d = PyDict::new(py);
+    d.set_item("warmup", c.warmup)?;
+    d.set_item("min_points", c.min_points)?;
+    d.set_item("alpha", c.alpha)?;
+    d.set_item("min_slope_mb", c.min_slope_bytes / MB)?;
+    Ok(d)
+}
+
+/// One default leak setting, as the Python value an argument left out takes.
+fn leak_default(name: &str) -> Py<PyAny> {
+    Python::attach(|py| {
+        let d = default_config(py).expect("the default converts");
+        let v = d
+            .get_item(name)
+            .expect("a dict lookup")
+            .expect("a LeakConfig field");
+        v.unbind()
+    })
+}
+
+/// The core's default leak settings, as a dict (warmup, min_points, alpha,
+/// min_slope_mb).
+#[pyfunction]
+fn default_leak_config(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    default_config(py)
+}
 
 fn config_arg(
     warmup: &Bound<'_, PyAny>,
@@ -83,8 +114,7 @@ fn floats_arg(name: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
 /// Theil–Sen slope is at least `min_slope_mb` MB per prompt.
 #[pyfunction]
 #[pyo3(
-    signature = (series, warmup=py_int(2), min_points=py_int(8), alpha=py_f64(0.001), min_slope_mb=py_f64(1.0)),
-    text_signature = "(series, warmup=2, min_points=8, alpha=0.001, min_slope_mb=1.0)"
+    signature = (series, warmup=leak_default("warmup"), min_points=leak_default("min_points"), alpha=leak_default("alpha"), min_slope_mb=leak_default("min_slope_mb"))
 )]
 fn assess_leak(
     py: Python<'_>,
@@ -136,8 +166,7 @@ fn record_arg(i: usize, v: &Bound<'_, PyAny>) -> PyResult<NodeRecord> {
 /// is the traced delta when a type's every execution was traced, else RSS.
 #[pyfunction]
 #[pyo3(
-    signature = (records, warmup=py_int(2), min_points=py_int(8), alpha=py_f64(0.001), min_slope_mb=py_f64(1.0)),
-    text_signature = "(records, warmup=2, min_points=8, alpha=0.001, min_slope_mb=1.0)"
+    signature = (records, warmup=leak_default("warmup"), min_points=leak_default("min_points"), alpha=leak_default("alpha"), min_slope_mb=leak_default("min_slope_mb"))
 )]
 fn attribute_nodes(
     py: Python<'_>,
@@ -194,5 +223,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(assess_leak, m)?)?;
     m.add_function(wrap_pyfunction!(attribute_nodes, m)?)?;
     m.add_function(wrap_pyfunction!(leak_report_text, m)?)?;
+    m.add_function(wrap_pyfunction!(default_leak_config, m)?)?;
     Ok(())
 }
