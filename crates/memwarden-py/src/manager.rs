@@ -36,11 +36,7 @@ macro_rules! words_to_py {
 }
 words_to_py!(
     AlertLevel => |v| v.word(),
-    ActionOutcome => |v| match v {
-        ActionOutcome::Freed => "freed",
-        ActionOutcome::NothingFreed => "nothing_freed",
-        ActionOutcome::Failed => "failed",
-    },
+    ActionOutcome => |v| v.name(),
     ManagerAct => |v| match v {
         ManagerAct::Nothing => "nothing",
         ManagerAct::HeapTrim => "heap_trim",

@@ -42,6 +42,17 @@ pub enum ActionOutcome {
     Failed,
 }
 
+impl ActionOutcome {
+    /// Its name in JSON and in the status lines: `freed`, `nothing_freed`, `failed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionOutcome::Freed => "freed",
+            ActionOutcome::NothingFreed => "nothing_freed",
+            ActionOutcome::Failed => "failed",
+        }
+    }
+}
+
 /// One step of an action.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct ManagerStep {

@@ -5,8 +5,7 @@
 use std::fmt::Write;
 
 use crate::model::{
-    ActionOutcome, GuardStatusSummary, Headroom, HeadroomWake, LoadPrediction, Refusal,
-    RefusalCause, WakeReason,
+    GuardStatusSummary, Headroom, HeadroomWake, LoadPrediction, Refusal, RefusalCause, WakeReason,
 };
 use crate::units::format_bytes;
 
@@ -120,11 +119,7 @@ pub fn guard_status_text(s: &GuardStatusSummary) -> String {
         let _ = write!(t, "\n  host           : {line}");
     }
     if let Some(a) = &s.last_action {
-        let outcome = match a.outcome {
-            ActionOutcome::Freed => "freed",
-            ActionOutcome::NothingFreed => "nothing_freed",
-            ActionOutcome::Failed => "failed",
-        };
+        let outcome = a.outcome.name();
         let latency = a
             .latency_ms
             .map_or(String::new(), |l| format!(", {l:.1} ms after the crossing"));
@@ -143,7 +138,7 @@ pub fn guard_status_text(s: &GuardStatusSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::LimitKind;
+    use crate::model::{ActionOutcome, LimitKind};
 
     #[test]
     fn the_guard_status_one_figure_a_line() {

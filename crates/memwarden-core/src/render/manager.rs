@@ -157,11 +157,7 @@ pub fn manager_status_text(s: &ManagerStatusSummary) -> String {
     let _ = writeln!(t, "  history file   : {}", s.history_file);
     let _ = write!(t, "  threads        : {}", pairs(&s.threads, "none"));
     if let Some(a) = &s.last_action {
-        let outcome = match a.outcome {
-            ActionOutcome::Freed => "freed",
-            ActionOutcome::NothingFreed => "nothing_freed",
-            ActionOutcome::Failed => "failed",
-        };
+        let outcome = a.outcome.name();
         let _ = write!(
             t,
             "\n  last action    : {} -> {} ({outcome}, {:+.1} MiB, {:.0} ms): {}",
