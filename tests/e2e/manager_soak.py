@@ -15,7 +15,8 @@ manager on it:
 2. queues ``--prompts`` small CPU workflows one after another (EmptyImage of
    ``--work`` WIDTHxHEIGHTxBATCH, 128x128x1 by default, with a new colour each time,
    so nothing is served from the cache → ImageScale to 32x32 → ImageInvert →
-   PreviewImage), reading ComfyUI's RSS after each one;
+   PreviewImage), reading ComfyUI's RSS after each one, with a 0.5 s pause after
+   every 10th (a gap between prompts, as a user's queue has);
 3. injects three faults along the way: a step that raises (the heap trim), NVML
    lost (the manager's memory reading raises Unsupported), and the manager's
    thread dying (SystemExit);
@@ -109,6 +110,12 @@ class MemwardenSoakControl:
 
 NODE_CLASS_MAPPINGS = {"MemwardenSoakControl": MemwardenSoakControl}
 '''
+
+
+#: With the manager on, every 10th prompt is followed by this pause (longer than
+#: the manager's settle time of 0.2 s), so that the trims between prompts do not depend on how fast the
+#: machine runs them back to back.
+PAUSE_S = 0.5
 
 
 def smart_manager_prompt(enabled: bool = True) -> dict[str, Any]:
@@ -236,6 +243,8 @@ def soak(api: e2e.Comfy, server_pid: int, n: int, mode: str, work: tuple[int, in
         entry = run_prompt(api, work_prompt(i, work))
         ms.append(exec_ms(entry))
         rss.append(proc_rss(server_pid))
+        if manager and i % 10 == 9:  # a pause now and then, as a user's queue has: a gap to trim in
+            time.sleep(PAUSE_S)
         if i % 50 == 0:
             print(f"  prompt {i}: RSS {rss[-1] / 2**20:.1f} MiB, {ms[-1]:.0f} ms", flush=True)
     time.sleep(1.5)  # let the last prompt's manager action finish
