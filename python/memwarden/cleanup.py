@@ -63,8 +63,9 @@ class CleanupStep:
     detail: str
     duration_ms: float
     skipped: bool = False
-    #: This process's resident memory freed across the step (negative: it grew);
-    #: None for a skipped step.
+    #: What the step freed: its own figure (models released, moved to swap), else
+    #: this process's resident memory across it (negative: it grew); None for a
+    #: skipped step.
     freed_bytes: int | None = None
 
     def record(self) -> dict[str, Any]:

@@ -31,7 +31,6 @@ from ..cleanup import (
     cuda_devices,
     empty_torch_caches,
     external_helper,
-    freed_phrase,
     round_gb,
     unload_comfy_models,
     vram_used,
@@ -302,7 +301,7 @@ class VRAMUnload(MemwardenNode):
             report += f"\nVRAM: n/a, nothing measured (NVML: {nvml}; torch: {cuda_devices(torch)[1]})"
         else:
             freed = before - after
-            report += f"\nVRAM used: {before / GB:.3f} GB -> {after / GB:.3f} GB ({freed_phrase(freed / GB)})"
+            report += f"\nVRAM used: {before / GB:.3f} GB -> {after / GB:.3f} GB ({_native.freed_phrase(freed)})"
         _emit("VRAM Unload", snap.status_line, report)
         return _out(report, anything, report, round_gb(freed / GB))
 
@@ -421,7 +420,7 @@ def _manager_report(snap: Snapshot, detailed: bool, monitoring: bool, done: Opti
     parts.append(f"Last {len(history)} optimization(s):")
     for h in history:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h.at_unix_ms / 1000))
-        parts.append(f"  {when}  {h.mode:<12} {freed_phrase(h.freed_bytes / GB)}  ({h.trigger})")
+        parts.append(f"  {when}  {h.mode:<12} {_native.freed_phrase(h.freed_bytes)}  ({h.trigger})")
     return "\n".join(parts)
 
 
