@@ -723,6 +723,24 @@ def assess_leak(
     a leak when the Mann-Kendall trend is significant at ``alpha`` and the Theil-Sen
     slope is at least ``min_slope_mb`` MB per prompt."""
 
+def assess_series(
+    series: Mapping[str, Sequence[float]],
+    warmup: int = ...,
+    min_points: int = ...,
+    alpha: float = ...,
+    min_slope_mb: float = ...,
+) -> tuple[dict[str, LeakVerdict], bool, float]:
+    """The verdict on each per-prompt series, whether any leaks, and the steepest
+    slope (bytes per prompt)."""
+
+def growing_types(samples: Sequence[Mapping[str, int]], alpha: float = ..., limit: int = 5) -> list[str]:
+    """Object types whose live count keeps growing over the sampled prompts, as
+    ``name +growth``, most first."""
+
+def grown_sites(sites: Sequence[tuple[str, int, int, int, int]], threshold_mb: float, limit: int = 10) -> list[str]:
+    """The allocation sites (file, line, size_diff, count_diff, size) that grew by at
+    least ``threshold_mb``, largest first, in words."""
+
 def attribute_nodes(
     records: Sequence[tuple[str, int, int, int, int | None]],
     warmup: int = ...,
@@ -957,10 +975,12 @@ class ManagerPolicy:
     @property
     def state(self) -> dict[str, Any]: ...
     def wake(self, snapshot: Snapshot, wake: str, running_node: bool, now_s: float) -> ManagerDecision: ...
-    def record(
-        self, decision: ManagerDecision, freed_bytes: int, now_s: float, failed: bool = False
-    ) -> Literal["freed", "nothing_freed", "failed"]:
-        """Record the action; how it turned out, judged by the core."""
+    def record_action(self, decision: ManagerDecision, run: dict[str, Any], now_s: float) -> ManagerAction:
+        """The action of ``decision`` ran (``run``: at_unix_ms, trigger, steps,
+        freed_bytes, duration_ms, raised) and ended at ``now_s``: cooldown, back-off
+        and escalation updated; its history entry, judged by the core."""
+    def fault(self, at_unix_ms: int, trigger: str, text: str) -> ManagerAction:
+        """A fault met outside any action, as a failed history entry at the level now."""
 
 @final
 class HistoryFile:
@@ -1154,12 +1174,87 @@ def pageout_attempt(attempt: dict[str, Any]) -> tuple[bool, list[str]]:
     """How paging this process out went (a dict of the core's PageoutAttempt, tagged
     by "outcome"): whether the step went as it may, and its parts of the line."""
 
+def cleanup_steps(
+    choices: dict[str, Any], facts: dict[str, Any]
+) -> list[tuple[int, str, dict[str, Any] | None, str | None]]:
+    """The steps of one cleanup in order, each (index, name, action, skip): the action
+    a dict tagged by "kind" (unload_models, drop_node_cache, collect_garbage,
+    torch_caches, os_trim, gpu_sync, purge_cache), or None with the line saying why
+    the step is skipped."""
+
+def heap_trim_steps(purge_cache: bool) -> list[tuple[int, str, dict[str, Any] | None, str | None]]:
+    """The background manager's non-disruptive action, as steps of the cleanup."""
+
+def step_done(done: dict[str, Any]) -> str:
+    """What a step did in one line (a dict of the core's StepDone, tagged by "done")."""
+
+def no_cuda_reason(absence: dict[str, Any]) -> str:
+    """Why torch sees no CUDA device (a dict of the core's CudaAbsence)."""
+
+def trim_heap_detail() -> str:
+    """Return this process's free heap to the OS and say what it did in one line."""
+
+def helper_choice(value: str) -> tuple[str | None, str | None, str]:
+    """What MEMWARDEN_HELPER's value names: (the binary's path, or None for the
+    default; what is wrong with it, or None; the status line a report shows)."""
+
+def monitor_report(snap: Snapshot, warning_threshold: float, detailed: bool) -> tuple[str, bool, PressureReport]:
+    """The Memory Monitor's run on ``snap``: its report (the snapshot's, or its status
+    line, then the pressure and what to do), whether usage is at or above
+    ``warning_threshold`` percent, and the pressure report."""
+
+def manager_node_report(
+    snap: Snapshot,
+    detailed: bool,
+    monitoring: bool,
+    performed: bool,
+    reason: str,
+    cleanup_text: str | None,
+    history: Sequence[HistoryEntry],
+    utc_offset_s: int,
+) -> str:
+    """The Unified Memory Manager's report: the snapshot and its GPU holders, the
+    optimizer's decision, the cleanup's report and the last optimizations."""
+
+def vram_unload_report(unloaded: str, before: int | None, after: int | None, nvml: str, torch: str) -> str:
+    """The VRAM Unload node's report: the unload's line, then VRAM before and after
+    (or, when either is None, what NVML and torch say instead)."""
+
+def models_line(unloaded: str | None) -> str:
+    """The VRAM nodes' unload line (None: not running inside ComfyUI)."""
+
+def vram_optimizer_title(level: str, gpu: int | None) -> str:
+    """The VRAM Optimizer's first line (``gpu`` None: all GPUs)."""
+
 def cleanup_text(report: dict[str, Any]) -> str:
     """A cleanup's report (the dict of ``CleanupReport.to_dict()``) in words."""
 
-def giveback_outcome(failed: bool, headroom_gained: int) -> _Outcome:
-    """How a give-back or a make-room turned out, judged by the core (freed from 1 MiB
-    of headroom gained)."""
+def giveback_action(
+    at_unix_ms: int,
+    wake: HeadroomWake,
+    plan: GivebackPlan,
+    after: Headroom,
+    steps: Sequence[dict[str, Any]],
+    started_ns: int,
+    duration_ms: float,
+) -> ManagerAction:
+    """The guard's history record of a give-back: its reason worded and its outcome
+    judged by the core (freed from 1 MiB of headroom gained; failed when a step
+    failed), the latency from the estimated crossing to ``started_ns``."""
+
+def make_room_action(
+    at_unix_ms: int,
+    what: str,
+    pred: LoadPrediction,
+    before: Headroom,
+    after: Headroom,
+    step: dict[str, Any],
+    duration_ms: float,
+) -> ManagerAction:
+    """The guard's history record of the room it made before loading ``what``."""
+
+def refusal_action(at_unix_ms: int, refused: str, pred: LoadPrediction, duration_ms: float) -> ManagerAction:
+    """The guard's history record of a load it refused."""
 
 def plan_load(what: str, need: int, reading: Headroom, reserve: int, releasable: int) -> LoadPlan:
     """Whether a load predicted at ``need`` bytes may go ahead."""

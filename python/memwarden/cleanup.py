@@ -14,9 +14,10 @@ timed and logged (``[5/7] ...``), ending in a ``CLEANUP RESULTS`` block.
 6. synchronize the GPU
 7. final garbage collection; then, optionally, purge the page cache (root)
 
-Each step is one function of a :class:`CleanupContext` returning an
-:class:`Outcome` (or None: not part of this run); :data:`PIPELINE` lists them in
-order and :func:`run_step` times, logs and records each.
+The core plans the steps (``_native.cleanup_steps``: which run, in what order,
+and why the others do not) and words every line; here each action the plan names
+is one function of a :class:`CleanupContext` returning an :class:`Outcome`
+(:data:`ACTIONS`), and :func:`run_steps` times, logs and records each step.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any, Callable, Optional
 
 import memwarden._native as _native  # noqa: PLR0402 - the extension module itself, not the package namespace
 
-from ._native import GpuDevice, PageoutReport, Snapshot, Step, SwapVerdict, cleanup_plan, normalize_mode
+from ._native import GpuDevice, PageoutReport, Snapshot, Step, SwapVerdict, normalize_mode
 from .torch_memory import loaded_torch
 
 log = logging.getLogger("memwarden")
@@ -194,40 +195,23 @@ def _validated(mode: Any, options: dict[str, Any]) -> CleanupOptions:
     return o
 
 
-def _mode_defaults(o: CleanupOptions) -> CleanupOptions:
-    """Fill every step the caller left as None with what the mode runs (the core's
-    mode table: :func:`memwarden.cleanup_plan`)."""
-    plan = cleanup_plan(o.mode)
-    o.mode = plan.mode
-    for name in ("unload_models", "drop_node_cache", "gc_passes", "reset_peak_stats", "pageout_self"):
-        if getattr(o, name) is None:
-            setattr(o, name, getattr(plan, name))
-    return o
-
-
 def cuda_devices(torch: Any | None) -> tuple[list[int], str]:
     """The CUDA devices ``torch`` sees, and, when it sees none, why (torch not
-    loaded, a build without CUDA, no driver or GPU visible, a broken CUDA setup):
-    never a silent empty list."""
-    if torch is None:
-        return [], "torch is not loaded in this process"
-    try:
-        if torch.cuda.is_available():
-            n = int(torch.cuda.device_count())
-            if n > 0:
-                return list(range(n)), ""
-    except Exception as e:  # noqa: BLE001 - a broken CUDA setup is reported, never raised
-        return [], f"CUDA is not usable here: {type(e).__name__}: {e}"
-    version = getattr(torch, "__version__", "?")
-    built = getattr(torch.version, "cuda", None)
-    hip = getattr(torch.version, "hip", None)
-    if built is None and hip is None:
-        return [], f"torch {version} is built without CUDA"
-    why = f"torch {version}, built for {'CUDA ' + built if built else 'ROCm ' + str(hip)}, sees no GPU"
-    hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if hidden is not None:
-        return [], f"{why} (CUDA_VISIBLE_DEVICES={hidden!r})"
-    return [], f"{why} (no driver or device visible)"
+    loaded, a build without CUDA, no driver or GPU visible, a broken CUDA setup;
+    worded by the core): never a silent empty list."""
+    absence: dict[str, Any] = {"torch_loaded": torch is not None}
+    if torch is not None:
+        try:
+            if torch.cuda.is_available() and int(torch.cuda.device_count()) > 0:
+                return list(range(int(torch.cuda.device_count()))), ""
+        except Exception as e:  # noqa: BLE001 - a broken CUDA setup is reported, never raised
+            absence["error"] = f"{type(e).__name__}: {e}"
+        version = getattr(torch, "version", None)
+        absence["torch_version"] = str(getattr(torch, "__version__", "?"))
+        absence["built_cuda"] = getattr(version, "cuda", None)
+        absence["built_hip"] = getattr(version, "hip", None)
+        absence["visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return [], _native.no_cuda_reason(absence)
 
 
 @dataclass
@@ -394,7 +378,7 @@ def vram_used(snap: Snapshot, torch: Any | None) -> int | None:
 
 def collect_garbage() -> str:
     """One ``gc.collect()`` pass, in words."""
-    return f"collected {gc.collect()} objects"
+    return _native.step_done({"done": "collected", "objects": gc.collect()})
 
 
 def unload_comfy_models(mm: Any) -> str:
@@ -410,23 +394,15 @@ def unload_comfy_models(mm: Any) -> str:
         mm.cleanup_models_gc()
     mm.cleanup_models()
     mm.soft_empty_cache()
-    parts = [f"unloaded {n} model(s) from VRAM (weights move to RAM until their cached node outputs go)"]
-    if pinned0 is None:
-        parts.append("this ComfyUI has no pinned-memory accounting")
-    else:
-        pinned1 = getattr(mm, "TOTAL_PINNED_MEMORY", 0)
-        parts.append(f"pinned host memory {pinned0 / GB:.3f} GB -> {pinned1 / GB:.3f} GB")
-    return "; ".join(parts)
+    pinned1 = None if pinned0 is None else getattr(mm, "TOTAL_PINNED_MEMORY", 0)
+    return _native.step_done(
+        {"done": "unloaded", "models": n, "pinned_before_bytes": pinned0, "pinned_after_bytes": pinned1}
+    )
 
 
-def trim_heap_detail() -> str:
-    """Return this process's free heap to the OS (malloc_trim on Linux, HeapCompact
-    on Windows) and say what it did."""
-    try:
-        h = _native.trim_heap()
-    except _native.Unsupported as e:
-        return f"heap trim not available on this platform ({e})"
-    return f"{h.call}: {h.resident} {h.rss_before_bytes / GB:.3f} GB -> {h.rss_after_bytes / GB:.3f} GB"
+#: Return this process's free heap to the OS (malloc_trim on Linux, HeapCompact on
+#: Windows) and say what it did.
+trim_heap_detail = _native.trim_heap_detail
 
 
 class _Deferred:
@@ -475,12 +451,10 @@ def _schedule_deferred_trim(
                 time.sleep(settle_s)
                 gc.collect()
                 r = _native.trim_heap()
-                say(
-                    f"[memwarden] deferred trim after ComfyUI freed cached outputs: "
-                    f"RSS {r.rss_before_bytes / GB:.3f} GB -> {r.rss_after_bytes / GB:.3f} GB"
-                )
+                done = {"done": "deferred_trim", "rss_before_bytes": r.rss_before_bytes}
+                say(_native.step_done({**done, "rss_after_bytes": r.rss_after_bytes}))
             except Exception as e:  # noqa: BLE001 - a background helper must never raise
-                say(f"[memwarden] deferred trim failed: {e}")
+                say(_native.step_done({"done": "deferred_trim_failed", "error": str(e)}))
             with _Deferred.lock:
                 if _Deferred.requests == seen:
                     _Deferred.pending = False
@@ -492,8 +466,6 @@ def _schedule_deferred_trim(
 
 #: Names the external helper: a native ``memwarden`` binary granted CAP_SYS_NICE.
 HELPER_ENV = "MEMWARDEN_HELPER"
-#: How a user grants the helper the capability to page out another process.
-SETCAP_COMMAND = "sudo setcap cap_sys_nice+ep /path/to/memwarden"
 #: How a user sets up the helper so that it can do what this process could not.
 HELPER_SETUP = _native.HELPER_SETUP
 
@@ -519,22 +491,20 @@ def external_helper() -> ExternalHelper:
     ``sudo setcap cap_sys_nice+ep /path/to/memwarden``), or, when it is unset,
     ``python -m memwarden``, which runs with this process's own privileges.
 
-    Raises HelperUnusable, saying why, when ``MEMWARDEN_HELPER`` is set but is not
-    an absolute path to an existing executable file."""
-    raw = os.environ.get(HELPER_ENV, "")
-    if not raw.strip():
+    Raises HelperUnusable, saying why (the core checks the path), when
+    ``MEMWARDEN_HELPER`` is set but is not an absolute path to an existing
+    executable file."""
+    path, problem, _status = _native.helper_choice(os.environ.get(HELPER_ENV, ""))
+    if problem is not None:
+        raise HelperUnusable(problem)
+    if path is None:
         return ExternalHelper([sys.executable, "-m", "memwarden"], "python -m memwarden", own_privileges=True)
-    path = os.path.expanduser(raw)
-    what = f"{HELPER_ENV}={raw!r}"
-    if not os.path.isabs(path):
-        raise HelperUnusable(f"{what} is not an absolute path; set it to the full path of the memwarden binary")
-    if not os.path.exists(path):
-        raise HelperUnusable(f"{what}: no such file")
-    if not os.path.isfile(path):
-        raise HelperUnusable(f"{what} is not a file (a directory?); it must name the memwarden binary itself")
-    if not os.access(path, os.X_OK):
-        raise HelperUnusable(f"{what} is not executable (chmod +x it, then `{SETCAP_COMMAND}`)")
     return ExternalHelper([path], path, own_privileges=False)
+
+
+def helper_status() -> str:
+    """What the external-helper fallback would run, for a report's privileges line."""
+    return _native.helper_choice(os.environ.get(HELPER_ENV, ""))[2]
 
 
 @dataclass(frozen=True)
@@ -603,60 +573,41 @@ def done(detail: str) -> Outcome:
     return Outcome(True, detail)
 
 
-def skipped(reason: str) -> Outcome:
-    return Outcome(True, f"skipped ({reason})", skipped=True)
+# Each action of the core's plan (``_native.cleanup_steps``), by its kind: what must
+# run in this process, worded by the core. Which steps run, and why the others do
+# not, is the core's decision.
 
 
-def step_monitor_only(ctx: CleanupContext) -> Outcome:
-    return skipped("mode Monitor Only changes nothing")
-
-
-def step_unload_models(ctx: CleanupContext) -> Outcome:
-    """0: unload every model through ComfyUI (balanced and aggressive)."""
-    if not ctx.opts.unload_models:
-        return skipped(f"not in {ctx.opts.mode} mode")
-    if ctx.mm is None:
-        return skipped("not running inside ComfyUI")
+def act_unload_models(ctx: CleanupContext, _action: dict[str, Any]) -> Outcome:
+    """0: unload every model through ComfyUI."""
     return done(unload_comfy_models(ctx.mm))
 
 
-def step_drop_node_cache(ctx: CleanupContext) -> Outcome | None:
+def act_drop_node_cache(ctx: CleanupContext, _action: dict[str, Any]) -> Outcome:
     """0: ask ComfyUI to drop its cached node outputs after the current prompt (as
-    ``POST /free`` does) and trim the heap once it has; not listed unless asked for."""
-    if not ctx.opts.drop_node_cache:
-        return None
-    if ctx.queue is None:
-        return skipped("not running inside ComfyUI")
+    ``POST /free`` does) and trim the heap once it has."""
+    assert ctx.queue is not None  # the core plans this step only with a prompt queue
     ctx.queue.set_flag("free_memory", True)
     ctx.report.deferred_trim_scheduled = _schedule_deferred_trim(ctx.queue, ctx.say)
-    return done("asked ComfyUI to drop cached node outputs after the current prompt (as POST /free does)")
+    return done(_native.step_done({"done": "drop_requested"}))
 
 
-def step_gc_pass(ctx: CleanupContext, number: int) -> Outcome:
-    """1-3: garbage collection pass ``number``, if the mode runs that many."""
-    passes = ctx.opts.gc_passes or 0
-    if number > passes:
-        return skipped(f"{passes} pass(es) in {ctx.opts.mode} mode")
+def act_collect_garbage(_ctx: CleanupContext, _action: dict[str, Any]) -> Outcome:
+    """1-3 and 7: a garbage collection pass."""
     return done(collect_garbage())
 
 
-def step_torch_caches(ctx: CleanupContext) -> Outcome:
+def act_torch_caches(ctx: CleanupContext, action: dict[str, Any]) -> Outcome:
     """4: the torch caches, with the function the VRAM Optimizer node runs."""
-    if not ctx.opts.torch_cache:
-        return skipped("disabled")
-    if ctx.torch is None:
-        return skipped("torch is not loaded in this process")
-    calls = TorchCalls(reset_peak_stats=bool(ctx.opts.reset_peak_stats))
+    calls = TorchCalls(reset_peak_stats=bool(action["reset_peak_stats"]))
     return done(empty_torch_caches(ctx.torch, calls=calls).detail)
 
 
-def step_os_trim(ctx: CleanupContext) -> Outcome:
-    """5: return the heap to the OS; with ``pageout_self`` also page this process out."""
-    if not ctx.opts.os_trim:
-        return skipped("disabled (aggressive_trim off)")
+def act_os_trim(ctx: CleanupContext, action: dict[str, Any]) -> Outcome:
+    """5: return the heap to the OS; with ``pageout`` also page this process out."""
     parts = [trim_heap_detail()]
     ok = True
-    if ctx.opts.pageout_self:
+    if action["pageout"]:
         ok, more = pageout_self(ctx.opts, ctx.report)
         parts += more
     return Outcome(ok, "; ".join(parts))
@@ -724,62 +675,63 @@ def pageout_with_helper(pid: int, opts: CleanupOptions, refused: Exception) -> t
     )
 
 
-def step_gpu_sync(ctx: CleanupContext) -> Outcome:
+def act_gpu_sync(ctx: CleanupContext, _action: dict[str, Any]) -> Outcome:
     """6: wait for every CUDA device to finish its queued work."""
-    if not ctx.opts.sync_gpu:
-        return skipped("disabled")
-    devices, why = cuda_devices(ctx.torch)
-    if ctx.torch is None or not devices:
-        return skipped(f"no CUDA device: {why}")
-    for d in devices:
-        ctx.torch.cuda.synchronize(d)
-    return done(f"synchronized {len(devices)} device(s)")
+    devices = cuda_devices(ctx.torch)[0]
+    for d in devices:  # none without torch: the core plans this step only with a device
+        ctx.torch.cuda.synchronize(d)  # type: ignore[union-attr]
+    return done(_native.step_done({"done": "synchronized", "devices": len(devices)}))
 
 
-def step_final_gc(ctx: CleanupContext) -> Outcome:
-    """7: a last garbage collection pass."""
-    return done(collect_garbage())
-
-
-def step_purge_cache(ctx: CleanupContext) -> Outcome | None:
-    """7: drop the page cache (root); not listed unless asked for."""
-    if not ctx.opts.purge_cache:
-        return None
+def act_purge_cache(_ctx: CleanupContext, _action: dict[str, Any]) -> Outcome:
+    """7: drop the page cache (root)."""
     try:
         r = _native.purge_cache()
     except (_native.PermissionDenied, _native.Unsupported) as e:
         return Outcome(False, str(e))
-    return done(f"page cache dropped: {r.cache_dropped_bytes / GB:.3f} GB")
+    return done(_native.step_done({"done": "cache_dropped", "bytes": r.cache_dropped_bytes}))
 
 
-StepFunction = Callable[[CleanupContext], Optional[Outcome]]
+ACTIONS: dict[str, Callable[[CleanupContext, dict[str, Any]], Outcome]] = {
+    "unload_models": act_unload_models,
+    "drop_node_cache": act_drop_node_cache,
+    "collect_garbage": act_collect_garbage,
+    "torch_caches": act_torch_caches,
+    "os_trim": act_os_trim,
+    "gpu_sync": act_gpu_sync,
+    "purge_cache": act_purge_cache,
+}
 
+#: A step of the core's plan: (index, name, action or None, why it is skipped or None).
+PlannedStep = tuple[int, str, Optional[dict[str, Any]], Optional[str]]
 
-@dataclass(frozen=True)
-class PipelineStep:
-    """A step of the pipeline: its number (``[5/7]``), its name and its function."""
-
-    index: int
-    name: str
-    run: StepFunction
-
-
-#: The cleanup, in order.
-PIPELINE: tuple[PipelineStep, ...] = (
-    PipelineStep(0, "Unload models", step_unload_models),
-    PipelineStep(0, "Drop cached outputs", step_drop_node_cache),
-    PipelineStep(1, "GC pass 1", partial(step_gc_pass, number=1)),
-    PipelineStep(2, "GC pass 2", partial(step_gc_pass, number=2)),
-    PipelineStep(3, "GC pass 3", partial(step_gc_pass, number=3)),
-    PipelineStep(4, "PyTorch cache", step_torch_caches),
-    PipelineStep(5, "OS-level trim", step_os_trim),
-    PipelineStep(6, "CUDA sync", step_gpu_sync),
-    PipelineStep(7, "Final GC", step_final_gc),
-    PipelineStep(7, "Purge page cache", step_purge_cache),
+#: The options the core's plan reads (the rest are for the pageout's swap check).
+_CHOICES = (
+    "mode",
+    "unload_models",
+    "drop_node_cache",
+    "gc_passes",
+    "reset_peak_stats",
+    "pageout_self",
+    "torch_cache",
+    "os_trim",
+    "sync_gpu",
+    "purge_cache",
 )
 
-#: Mode Monitor Only: one line saying nothing changes.
-MONITOR_PIPELINE: tuple[PipelineStep, ...] = (PipelineStep(0, "Monitor only", step_monitor_only),)
+
+def planned_steps(ctx: CleanupContext) -> list[PlannedStep]:
+    """The steps of this cleanup in order, as the core plans them from the options
+    and what this process holds."""
+    devices, no_cuda = cuda_devices(ctx.torch)
+    facts = {
+        "in_comfyui": ctx.mm is not None,
+        "prompt_queue": ctx.queue is not None,
+        "torch_loaded": ctx.torch is not None,
+        "cuda_devices": len(devices),
+        "no_cuda": no_cuda,
+    }
+    return _native.cleanup_steps({name: getattr(ctx.opts, name) for name in _CHOICES}, facts)
 
 
 def own_rss() -> int:
@@ -806,13 +758,19 @@ def measure_step(index: int, name: str, run: Callable[[], Outcome | None]) -> Cl
     return CleanupStep(index, name, outcome.ok, outcome.detail, ms, outcome.skipped, freed)
 
 
-def run_step(step: PipelineStep, ctx: CleanupContext) -> None:
-    """One step of a pipeline, through :func:`measure_step`: added to the report
-    and logged as ``[i/7] name: detail``."""
-    s = measure_step(step.index, step.name, lambda: step.run(ctx))
-    if s is not None:
-        ctx.report.steps.append(s)
-        ctx.say(f"[{step.index}/7] {step.name}: {s.detail}")
+def run_steps(steps: list[PlannedStep], ctx: CleanupContext) -> None:
+    """Each step of a plan through :func:`measure_step` (an action by its kind, a
+    skipped step as the core words why): added to the report and logged as
+    ``[i/7] name: detail``."""
+    for index, name, action, skip in steps:
+        if action is None:
+            run: Callable[[], Outcome] = partial(Outcome, True, skip or "skipped", skipped=True)
+        else:
+            run = partial(ACTIONS[action["kind"]], ctx, action)
+        s = measure_step(index, name, run)
+        if s is not None:
+            ctx.report.steps.append(s)
+            ctx.say(f"[{index}/7] {name}: {s.detail}")
 
 
 def cleanup(mode: str = "balanced", **options: Any) -> CleanupReport:
@@ -823,7 +781,7 @@ def cleanup(mode: str = "balanced", **options: Any) -> CleanupReport:
     of steps (see :class:`CleanupOptions`). An unknown mode or option, or a value of
     the wrong kind, raises InvalidInput before any step runs.
     """
-    opts = _mode_defaults(_validated(mode, options))
+    opts = _validated(mode, options)
     say = opts.log or log.info
     torch = loaded_torch()
     t0 = time.perf_counter()
@@ -838,8 +796,7 @@ def cleanup(mode: str = "balanced", **options: Any) -> CleanupReport:
         page_file_drives=page_file_drives(snap0),
     )
     ctx = CleanupContext(opts, report, say, torch, comfy_model_management(), prompt_queue())
-    for step in MONITOR_PIPELINE if opts.mode == "monitor" else PIPELINE:
-        run_step(step, ctx)
+    run_steps(planned_steps(ctx), ctx)
     rss1, snap1 = _measure()
     report.process_rss_after_bytes = rss1
     report.ram_used_after_bytes = snap1.effective.used_bytes

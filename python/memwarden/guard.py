@@ -352,25 +352,7 @@ class Guard:
             if s is not None:
                 steps.append(s.record())
         after = self.reader.read()
-        freed = after.headroom_bytes - wake.reading.headroom_bytes
-        latency = None if wake.crossed_at_ns is None else max(0.0, (start_ns - wake.crossed_at_ns) / 1e6)
-        failed = [s for s in steps if not s["ok"]]
-        outcome = _native.giveback_outcome(bool(failed), int(freed))
-        action = ManagerAction.from_dict(
-            {
-                "at_unix_ms": at,
-                "trigger": "headroom",
-                "level": "critical",
-                "mode": "giveback",
-                "reason": f"{plan.reason} (woken by {wake.woken_by}); headroom now {after.line}",
-                "steps": steps,
-                "freed_bytes": int(freed),
-                "duration_ms": (time.perf_counter() - t0) * 1e3,
-                "outcome": outcome,
-                "error": "; ".join(f"{s['name']}: {s['detail']}" for s in failed) or None,
-                "latency_ms": latency,
-            }
-        )
+        action = _native.giveback_action(at, wake, plan, after, steps, start_ns, (time.perf_counter() - t0) * 1e3)
         with self.lock:
             self.counts["givebacks"] += 1
         self._keep(action)
@@ -448,47 +430,14 @@ class Guard:
             step = measure_step(0, STEP_NAMES["release_models"], lambda: self._give("release_models", need, False, 5.0))
             assert step is not None  # releasing models always applies
             after = self.reader.read()
-            self._keep(
-                ManagerAction.from_dict(
-                    {
-                        "at_unix_ms": _now_ms(),
-                        "trigger": "load",
-                        "level": "warning",
-                        "mode": "make_room",
-                        "reason": f"{what}: {pred.line}; made room first: headroom {reading.line} -> {after.line}",
-                        "steps": [step.record()],
-                        "freed_bytes": int(after.headroom_bytes - reading.headroom_bytes),
-                        "duration_ms": (time.perf_counter() - t0) * 1e3,
-                        "outcome": _native.giveback_outcome(
-                            not step.ok, int(after.headroom_bytes - reading.headroom_bytes)
-                        ),
-                        "error": None if step.ok else f"{step.name}: {step.detail}",
-                        "latency_ms": None,
-                    }
-                )
-            )
+            duration_ms = (time.perf_counter() - t0) * 1e3
+            self._keep(_native.make_room_action(_now_ms(), what, pred, reading, after, step.record(), duration_ms))
             return pred
         assert plan.refusal is not None
         err = _native.headroom_refused(plan.refusal, self.host.reserve_name)
         with self.lock:
             self.counts["refusals"] += 1
-        self._keep(
-            ManagerAction.from_dict(
-                {
-                    "at_unix_ms": _now_ms(),
-                    "trigger": "load",
-                    "level": "critical",
-                    "mode": "refuse",
-                    "reason": f"{err}; {pred.line}",
-                    "steps": [],
-                    "freed_bytes": 0,
-                    "duration_ms": (time.perf_counter() - t0) * 1e3,
-                    "outcome": "nothing_freed",
-                    "error": None,
-                    "latency_ms": None,
-                }
-            )
-        )
+        self._keep(_native.refusal_action(_now_ms(), str(err), pred, (time.perf_counter() - t0) * 1e3))
         log.error("[memwarden] %s", err)
         raise err
 

@@ -85,10 +85,6 @@ class LeakReport:
         return _report_text(self)
 
 
-def _mb(n: float) -> str:
-    return f"{n / MB:.1f} MB"
-
-
 def _torch_cuda() -> Any:
     """torch.cuda when torch is already imported and CUDA initialised, else None
     (never imports torch nor initialises CUDA)."""
@@ -275,17 +271,10 @@ class LeakDetector:
         if self._baseline is None or self._latest is None:
             return []
         stats = self._latest.compare_to(self._baseline, "lineno")
-        out = []
-        for st in stats:
-            if st.size_diff < self.site_threshold_mb * MB:
-                continue
-            frame = st.traceback[0]
-            out.append(
-                f"{frame.filename}:{frame.lineno} +{_mb(st.size_diff)} (+{st.count_diff} blocks, {_mb(st.size)} now)"
-            )
-            if len(out) >= limit:
-                break
-        return out
+        sites = [
+            (st.traceback[0].filename, st.traceback[0].lineno, st.size_diff, st.count_diff, st.size) for st in stats
+        ]
+        return _native.grown_sites(sites, self.site_threshold_mb, limit)
 
     # -- verdicts -------------------------------------------------------------
     def _knobs(self) -> dict[str, Any]:
@@ -311,16 +300,7 @@ class LeakDetector:
         """Object types whose live count keeps growing (the core's trend test on
         each type's count, a minimum of 1 object per sampled prompt)."""
         sampled = [s.objects for s in self.samples if s.objects is not None]
-        if len(sampled) < 3:
-            return []
-        names = set(sampled[-1]) & set(sampled[0])
-        grown = []
-        for name in names:
-            counts = [float(o.get(name, 0)) for o in sampled]
-            v = _native.assess_leak(counts, warmup=0, min_points=3, alpha=self.alpha, min_slope_mb=1.0 / MB)
-            if v.leak:
-                grown.append((counts[-1] - counts[0], f"{name} +{int(counts[-1] - counts[0])}"))
-        return [text for _, text in sorted(grown, reverse=True)[:limit]]
+        return _native.growing_types(sampled, alpha=self.alpha, limit=limit)
 
     def rss_verdict(self) -> tuple[int, LeakVerdict | None]:
         """Prompts sampled so far and the core's verdict on their resident memory
@@ -333,12 +313,10 @@ class LeakDetector:
     def report(self, persist: bool = True) -> LeakReport:
         """The verdicts now (and, when `persist`, one line in the history file)."""
         with self._lock:
-            verdicts = {name: _native.assess_leak(xs, **self._knobs()) for name, xs in self.series().items()}
+            verdicts, leak, slope = _native.assess_series(self.series(), **self._knobs())
             suspects = _native.attribute_nodes(self.records, **self._knobs())
-            leaking = [v for v in verdicts.values() if v.leak]
-            slope = max((v.slope_bytes_per_prompt for v in verdicts.values()), default=0.0)
             rep = LeakReport(
-                leak=bool(leaking),
+                leak=leak,
                 prompts=len(self.samples),
                 warmup=self.warmup,
                 slope_mb_per_prompt=slope / MB,

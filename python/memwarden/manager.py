@@ -41,21 +41,14 @@ import memwarden._native as _native  # noqa: PLR0402 - the extension module itse
 from . import _paths, events
 from ._native import ManagerAction, ManagerDecision, ManagerPolicy, ManagerStats, PressureWatch, Snapshot
 from .cleanup import (
-    MONITOR_PIPELINE,
-    PIPELINE,
     CleanupContext,
     CleanupReport,
-    Outcome,
-    PipelineStep,
-    _mode_defaults,
     _validated,
     comfy_model_management,
-    done,
     own_rss,
+    planned_steps,
     prompt_queue,
-    run_step,
-    step_purge_cache,
-    trim_heap_detail,
+    run_steps,
     vram_used,
 )
 from .torch_memory import loaded_torch
@@ -184,43 +177,27 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _heap_trim(_ctx: CleanupContext) -> Outcome:
-    return done(trim_heap_detail())
-
-
-#: The non-disruptive action, as steps of the cleanup's pipeline: the heap returned
-#: to the OS and, when asked, the page cache dropped.
-HEAP_TRIM_PIPELINE: tuple[PipelineStep, ...] = (
-    PipelineStep(5, "OS-level trim", _heap_trim),
-    PipelineStep(7, "Purge page cache", step_purge_cache),
-)
-
-
 def heap_trim_steps(drop_cache: bool) -> list[dict[str, Any]]:
-    """The non-disruptive action (and, if asked, the page cache dropped), each step
-    run and measured by the cleanup's one runner. No gc pass: ComfyUI's post-prompt
-    cleanup runs one, and a full collection of ComfyUI's heap holds the GIL for
-    hundreds of milliseconds (measured by tests/e2e/manager_soak.py), which a
-    running node would feel."""
-    opts = _mode_defaults(_validated("monitor", {"purge_cache": drop_cache}))
+    """The non-disruptive action (and, if asked, the page cache dropped): the core's
+    plan (``_native.heap_trim_steps``: no gc pass, as ComfyUI's post-prompt cleanup
+    runs one and a full collection of its heap holds the GIL for hundreds of
+    milliseconds), each step run and measured by the cleanup's one runner."""
+    opts = _validated("monitor", {"purge_cache": drop_cache})
     report = CleanupReport(mode="trim")
-    ctx = CleanupContext(opts, report, lambda _line: None)
-    for step in HEAP_TRIM_PIPELINE:
-        run_step(step, ctx)
+    run_steps(_native.heap_trim_steps(drop_cache), CleanupContext(opts, report, lambda _line: None))
     return [s.record() for s in report.steps]
 
 
 def cleanup_steps(mode: str, say: Callable[[str], None]) -> tuple[list[dict[str, Any]], int]:
-    """The cleanup pipeline in ``mode`` (memwarden.cleanup's steps, in its order,
-    run and measured by its one runner); returns the steps and the VRAM it freed in
-    total (VRAM is measured once around the whole pipeline)."""
-    opts = _mode_defaults(_validated(mode, {"log": say}))
+    """The cleanup pipeline in ``mode`` (memwarden.cleanup's steps, as the core plans
+    them, run and measured by its one runner); returns the steps and the VRAM it
+    freed in total (VRAM is measured once around the whole pipeline)."""
+    opts = _validated(mode, {"log": say})
     torch = loaded_torch()
     vram0 = vram_used(_native.snapshot(top=0), torch)
     report = CleanupReport(mode=opts.mode)
     ctx = CleanupContext(opts, report, say, torch, comfy_model_management(), prompt_queue())
-    for step in MONITOR_PIPELINE if opts.mode == "monitor" else PIPELINE:
-        run_step(step, ctx)
+    run_steps(planned_steps(ctx), ctx)
     vram1 = vram_used(_native.snapshot(top=0), torch)
     vram_freed = (vram0 - vram1) if vram0 is not None and vram1 is not None else 0
     return [s.record() for s in report.steps], vram_freed
@@ -444,29 +421,18 @@ class Manager:
                 steps, vram_freed = cleanup_steps(d.mode, self.say)
         except Exception as e:  # noqa: BLE001 - recorded as a failed action
             steps, error = [], f"{type(e).__name__}: {e}"
-        freed = rss0 - own_rss() + vram_freed
-        failed = error is not None or any(not s["ok"] for s in steps)
-        outcome = self.policy.record(d, freed, self.clock(), failed=failed)
-        if failed and error is None:
-            error = "; ".join(f"{s['name']}: {s['detail']}" for s in steps if not s["ok"])
-        mode = "trim" if d.act == "heap_trim" else d.mode
-        action = ManagerAction.from_dict(
-            {
-                "at_unix_ms": at,
-                "trigger": kind,
-                "level": d.level,
-                "mode": mode,
-                "reason": d.reason,
-                "steps": steps,
-                "freed_bytes": freed,
-                "duration_ms": (time.perf_counter() - t0) * 1e3,
-                "outcome": outcome,
-                "error": error,
-            }
-        )
+        run = {
+            "at_unix_ms": at,
+            "trigger": kind,
+            "steps": steps,
+            "freed_bytes": rss0 - own_rss() + vram_freed,
+            "duration_ms": (time.perf_counter() - t0) * 1e3,
+            "raised": error,
+        }
+        action = self.policy.record_action(d, run, self.clock())
         self._keep(action)
-        if failed:
-            self._fault(f"{kind}: {error}")
+        if action.error is not None:
+            self._fault(f"{kind}: {action.error}")
         return action
 
     # -- history ----------------------------------------------------------------
@@ -490,21 +456,7 @@ class Manager:
 
     def _record_fault(self, trigger: str, text: str) -> ManagerAction:
         """A fault outside any action, as a failed entry of the history."""
-        level = str(self.policy.state.get("level", "normal"))
-        a = ManagerAction.from_dict(
-            {
-                "at_unix_ms": _now_ms(),
-                "trigger": trigger,
-                "level": level,
-                "mode": "none",
-                "reason": text,
-                "steps": [],
-                "freed_bytes": 0,
-                "duration_ms": 0.0,
-                "outcome": "failed",
-                "error": text,
-            }
-        )
+        a = self.policy.fault(_now_ms(), trigger, text)
         self._keep(a)
         self._fault(text)
         return a

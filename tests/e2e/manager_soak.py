@@ -59,6 +59,8 @@ import comfyui_e2e as e2e  # the shared harness beside this file
 
 FAULT_PACK = "memwarden_soak_faults.py"
 FAULT_PACK_SOURCE = '''"""Written by memwarden's tests/e2e/manager_soak.py for one run; removed after."""
+import sys
+
 import memwarden.manager as mm
 from memwarden import _native
 from memwarden.comfy import hooks
@@ -100,7 +102,8 @@ class MemwardenSoakControl:
             hooks.install()
             mm.start(min_freed_bytes=0, settle_s=0.2)
         elif action == "step_raises":
-            _once(mm, "trim_heap_detail", _raise(RuntimeError("injected by the soak: heap trim failed")))
+            failure = _raise(RuntimeError("injected by the soak: heap trim failed"))
+            _once(sys.modules["memwarden.cleanup"], "trim_heap_detail", failure)
         elif action == "nvml_lost":
             _once(m, "snapshot", _raise(_native.Unsupported("NVML: GPU is lost (injected by the soak)")))
         elif action == "thread_dies":

@@ -269,59 +269,101 @@ def test_deferred_trim_follows_every_reset_asked_for() -> None:
 def context(mode: str = "balanced", *, torch=None, mm=None, queue=None, **options):
     """A cleanup's context for one step: options as ``cleanup(mode, **options)``
     would make them; what the step logs goes to the list returned with it."""
-    from memwarden.cleanup import CleanupContext, _mode_defaults, _validated
+    from memwarden.cleanup import CleanupContext, _validated
 
-    opts = _mode_defaults(_validated(mode, options))
+    opts = _validated(mode, options)
     lines: list[str] = []
     return CleanupContext(opts, CleanupReport(mode=opts.mode), lines.append, torch, mm, queue), lines
 
 
-def test_the_pipeline_is_the_seven_numbered_steps():
-    from memwarden.cleanup import MONITOR_PIPELINE, PIPELINE
+def plan(mode: str = "balanced", **kw):
+    """The core's plan for a context, as (index, name, kind or skip line)."""
+    from memwarden.cleanup import planned_steps
 
-    assert [(s.index, s.name) for s in PIPELINE] == [
-        (0, "Unload models"),
-        (0, "Drop cached outputs"),
-        (1, "GC pass 1"),
-        (2, "GC pass 2"),
-        (3, "GC pass 3"),
-        (4, "PyTorch cache"),
-        (5, "OS-level trim"),
-        (6, "CUDA sync"),
-        (7, "Final GC"),
-        (7, "Purge page cache"),
+    return [(i, name, a["kind"] if a else skip) for i, name, a, skip in planned_steps(context(mode, **kw)[0])]
+
+
+def test_the_plan_is_the_seven_numbered_steps_from_what_this_process_holds():
+    """The core plans the steps from the options and the facts this process hands it
+    (ComfyUI's model management, its prompt queue, torch, CUDA devices); its full
+    table is tested in policy/modes.rs."""
+    from conftest import fake_model_management
+
+    assert plan("aggressive", mm=fake_model_management([]), queue=object(), torch=torch, purge_cache=True) == [
+        (0, "Unload models", "unload_models"),
+        (0, "Drop cached outputs", "drop_node_cache"),
+        (1, "GC pass 1", "collect_garbage"),
+        (2, "GC pass 2", "collect_garbage"),
+        (3, "GC pass 3", "collect_garbage"),
+        (4, "PyTorch cache", "torch_caches"),
+        (5, "OS-level trim", "os_trim"),
+        (6, "CUDA sync", "gpu_sync" if torch.cuda.is_available() else f"skipped (no CUDA device: {why(torch)})"),
+        (7, "Final GC", "collect_garbage"),
+        (7, "Purge page cache", "purge_cache"),
     ]
-    assert [(s.index, s.name) for s in MONITOR_PIPELINE] == [(0, "Monitor only")]
+    assert plan("conservative", os_trim=False, sync_gpu=False) == [
+        (0, "Unload models", "skipped (not in conservative mode)"),
+        (1, "GC pass 1", "collect_garbage"),
+        (2, "GC pass 2", "skipped (1 pass(es) in conservative mode)"),
+        (3, "GC pass 3", "skipped (1 pass(es) in conservative mode)"),
+        (4, "PyTorch cache", "skipped (torch is not loaded in this process)"),
+        (5, "OS-level trim", "skipped (disabled)"),
+        (6, "CUDA sync", "skipped (disabled)"),
+        (7, "Final GC", "collect_garbage"),
+    ]
+    assert plan("aggressive")[:2] == [
+        (0, "Unload models", "skipped (not running inside ComfyUI)"),
+        (0, "Drop cached outputs", "skipped (not running inside ComfyUI)"),
+    ]
+    monitor = [(0, "Monitor only", "skipped (mode Monitor Only changes nothing)")]
+    assert plan("Monitor Only", unload_models=True) == monitor
 
 
-def test_run_step_times_logs_and_records_and_survives_a_failure():
-    from memwarden.cleanup import Outcome, PipelineStep, measure_step, run_step
+def why(t) -> str:
+    from memwarden.cleanup import cuda_devices
+
+    return cuda_devices(t)[1]
+
+
+def test_run_steps_times_logs_and_records_and_survives_a_failure(monkeypatch):
+    from memwarden.cleanup import ACTIONS, Outcome, measure_step, run_steps
 
     ctx, lines = context()
 
-    def boom(_ctx):
+    def boom(_ctx, _action):
         raise RuntimeError("broken")
 
-    run_step(PipelineStep(3, "Boom", boom), ctx)
-    run_step(PipelineStep(4, "Absent", lambda _ctx: None), ctx)
-    run_step(PipelineStep(5, "Fine", lambda _ctx: Outcome(True, "did it")), ctx)
-    assert lines == ["[3/7] Boom: FAILED: RuntimeError: broken", "[5/7] Fine: did it"]
-    [failed, fine] = ctx.report.steps
-    assert (failed.index, failed.ok, failed.skipped) == (3, False, False)
-    assert (fine.name, fine.ok, fine.detail) == ("Fine", True, "did it") and fine.duration_ms >= 0
-    # The runner measures this process's resident memory across each step: a step
-    # that takes 64 MiB and keeps it "freed" about -64 MiB; a skipped one nothing.
     kept = []
 
-    def grow(_ctx):
+    def grow(_ctx, _action):
         kept.append(bytearray(64 << 20))
         return Outcome(True, "grew")
 
-    run_step(PipelineStep(6, "Grow", grow), ctx)
-    run_step(PipelineStep(7, "Skip", lambda _ctx: Outcome(True, "skipped (test)", skipped=True)), ctx)
-    grew, skip = ctx.report.steps[-2:]
+    monkeypatch.setitem(ACTIONS, "boom", boom)
+    monkeypatch.setitem(ACTIONS, "fine", lambda _ctx, action: Outcome(True, f"did it: {action['x']}"))
+    monkeypatch.setitem(ACTIONS, "grow", grow)
+    run_steps(
+        [
+            (3, "Boom", {"kind": "boom"}, None),
+            (5, "Fine", {"kind": "fine", "x": 1}, None),
+            (6, "Grow", {"kind": "grow"}, None),
+            (7, "Skip", None, "skipped (test)"),
+        ],
+        ctx,
+    )
+    assert lines == [
+        "[3/7] Boom: FAILED: RuntimeError: broken",
+        "[5/7] Fine: did it: 1",
+        "[6/7] Grow: grew",
+        "[7/7] Skip: skipped (test)",
+    ]
+    failed, fine, grew, skip = ctx.report.steps
+    assert (failed.index, failed.ok, failed.skipped) == (3, False, False)
+    assert (fine.name, fine.ok, fine.detail) == ("Fine", True, "did it: 1") and fine.duration_ms >= 0
+    # The runner measures this process's resident memory across each step: a step
+    # that takes 64 MiB and keeps it "freed" about -64 MiB; a skipped one nothing.
     assert -72 * MIB < grew.freed_bytes < -56 * MIB, grew
-    assert skip.freed_bytes is None and skip.record()["freed_bytes"] is None
+    assert skip.skipped and skip.freed_bytes is None and skip.record()["freed_bytes"] is None
     assert grew.record() == {
         "name": "Grow",
         "ok": True,
@@ -337,32 +379,21 @@ def test_run_step_times_logs_and_records_and_survives_a_failure():
     assert measure_step(2, "Absent", lambda: None) is None
 
 
-def test_step_monitor_only():
-    from memwarden.cleanup import step_monitor_only
-
-    out = step_monitor_only(context("monitor")[0])
-    assert out.skipped and out.detail == "skipped (mode Monitor Only changes nothing)"
-
-
-def test_step_unload_models():
+def test_unload_models():
     from conftest import fake_model_management
-    from memwarden.cleanup import step_unload_models
+    from memwarden.cleanup import act_unload_models
 
     calls: list[str] = []
-    mm = fake_model_management(calls)
-    assert step_unload_models(context("conservative", mm=mm)[0]).detail == "skipped (not in conservative mode)"
-    assert step_unload_models(context("balanced")[0]).detail == "skipped (not running inside ComfyUI)"
-    assert calls == []
-    out = step_unload_models(context("balanced", mm=mm)[0])
+    out = act_unload_models(context("balanced", mm=fake_model_management(calls))[0], {})
     assert out.ok and not out.skipped
     assert out.detail.startswith("unloaded 2 model(s) from VRAM"), out
     assert calls == ["unload_all_models", "cleanup_models_gc", "cleanup_models", "soft_empty_cache"]
 
 
-def test_step_drop_node_cache():
+def test_drop_node_cache():
     import importlib
 
-    from memwarden.cleanup import step_drop_node_cache
+    from memwarden.cleanup import act_drop_node_cache
 
     cl = importlib.import_module("memwarden.cleanup")
 
@@ -373,11 +404,9 @@ def test_step_drop_node_cache():
         def set_flag(self, name: str, value: bool) -> None:
             self.flags[name] = value
 
-    assert step_drop_node_cache(context("balanced")[0]) is None  # not asked for: not listed
-    assert step_drop_node_cache(context("aggressive")[0]).detail == "skipped (not running inside ComfyUI)"
     queue = Queue()
     ctx, lines = context("aggressive", queue=queue)
-    out = step_drop_node_cache(ctx)
+    out = act_drop_node_cache(ctx, {})
     assert out.ok and "drop cached node outputs" in out.detail
     assert queue.flags == {"free_memory": True} and ctx.report.deferred_trim_scheduled
     queue.flags.clear()  # ComfyUI's reset after the prompt: the deferred trim follows
@@ -387,8 +416,8 @@ def test_step_drop_node_cache():
     assert lines and lines[-1].startswith("[memwarden] deferred trim after"), lines
 
 
-def test_step_gc_pass():
-    from memwarden.cleanup import step_gc_pass
+def test_collect_garbage():
+    from memwarden.cleanup import act_collect_garbage
 
     class Cycle:
         pass
@@ -396,29 +425,23 @@ def test_step_gc_pass():
     a, b = Cycle(), Cycle()
     a.peer, b.peer = b, a
     del a, b
-    ctx = context("conservative")[0]  # one pass
-    out = step_gc_pass(ctx, 1)
+    out = act_collect_garbage(context()[0], {})
     assert re.fullmatch(r"collected \d+ objects", out.detail) and int(out.detail.split()[1]) >= 2, out
-    assert step_gc_pass(ctx, 2).detail == "skipped (1 pass(es) in conservative mode)"
-    assert step_gc_pass(context("balanced", gc_passes=0)[0], 1).skipped
 
 
-def test_step_torch_caches():
-    from memwarden.cleanup import cuda_devices, step_torch_caches
+def test_torch_caches():
+    from memwarden.cleanup import act_torch_caches
 
-    assert step_torch_caches(context(torch=torch, torch_cache=False)[0]).detail == "skipped (disabled)"
-    assert step_torch_caches(context()[0]).detail == "skipped (torch is not loaded in this process)"
-    out = step_torch_caches(context(torch=torch)[0])
+    out = act_torch_caches(context(torch=torch)[0], {"reset_peak_stats": True})
     assert out.ok and not out.skipped
     if not torch.cuda.is_available():
-        assert out.detail.startswith(f"no CUDA device: {cuda_devices(torch)[1]}; device caches not applicable"), out
+        assert out.detail.startswith(f"no CUDA device: {why(torch)}; device caches not applicable"), out
 
 
-def test_step_os_trim_returns_the_heap():
-    from memwarden.cleanup import step_os_trim
+def test_os_trim_returns_the_heap():
+    from memwarden.cleanup import act_os_trim
 
-    assert step_os_trim(context(os_trim=False)[0]).detail == "skipped (disabled (aggressive_trim off))"
-    out = step_os_trim(context("balanced")[0])  # no pageout in balanced mode
+    out = act_os_trim(context("balanced")[0], {"pageout": False})
     assert out.ok and re.fullmatch(r"malloc_trim: RSS [\d.]+ GB -> [\d.]+ GB", out.detail), out
 
 
@@ -429,19 +452,19 @@ def refuse_pageout(monkeypatch, error):
     monkeypatch.setattr(memwarden._native, "trim_process", refused)
 
 
-def test_step_os_trim_guard_refusal_is_not_a_failure(monkeypatch):
-    from memwarden.cleanup import step_os_trim
+def test_os_trim_swap_refusal_is_not_a_failure(monkeypatch):
+    from memwarden.cleanup import act_os_trim
 
     refuse_pageout(monkeypatch, memwarden.SwapRefused("free swap is short (simulated)"))
-    out = step_os_trim(context("aggressive")[0])
+    out = act_os_trim(context("aggressive")[0], {"pageout": True})
     assert out.ok and out.detail.endswith("; Skipping pageout: free swap is short (simulated)"), out
 
 
-def test_step_os_trim_refused_in_process_without_the_helper(monkeypatch):
-    from memwarden.cleanup import step_os_trim
+def test_os_trim_refused_in_process_without_the_helper(monkeypatch):
+    from memwarden.cleanup import act_os_trim
 
     refuse_pageout(monkeypatch, memwarden.PermissionDenied("needs CAP_SYS_NICE (simulated)"))
-    out = step_os_trim(context("aggressive", external_helper=False)[0])
+    out = act_os_trim(context("aggressive", external_helper=False)[0], {"pageout": True})
     assert not out.ok and out.detail.endswith("; pageout failed: needs CAP_SYS_NICE (simulated)"), out
 
 
@@ -486,35 +509,25 @@ def test_pageout_with_helper_reads_the_helpers_answer(monkeypatch):
     assert not ok and parts[1] == "external helper python -m memwarden failed: it broke", parts
 
 
-def test_step_gpu_sync():
+def test_gpu_sync():
     import types
 
-    from memwarden.cleanup import step_gpu_sync
+    from memwarden.cleanup import act_gpu_sync
 
-    assert step_gpu_sync(context(torch=torch, sync_gpu=False)[0]).detail == "skipped (disabled)"
-    assert step_gpu_sync(context()[0]).detail == "skipped (no CUDA device: torch is not loaded in this process)"
     synced: list[int] = []
     cuda = types.SimpleNamespace(is_available=lambda: True, device_count=lambda: 2, synchronize=synced.append)
-    out = step_gpu_sync(context(torch=types.SimpleNamespace(cuda=cuda))[0])
+    out = act_gpu_sync(context(torch=types.SimpleNamespace(cuda=cuda))[0], {})
     assert out.detail == "synchronized 2 device(s)" and synced == [0, 1]
 
 
-def test_step_final_gc():
-    from memwarden.cleanup import step_final_gc
-
-    assert re.fullmatch(r"collected \d+ objects", step_final_gc(context()[0]).detail)
-
-
-def test_step_purge_cache(monkeypatch):
-    from memwarden.cleanup import step_purge_cache
-
-    assert step_purge_cache(context()[0]) is None  # not asked for: not listed
+def test_purge_cache(monkeypatch):
+    from memwarden.cleanup import act_purge_cache
 
     def refused(**kwargs):
         raise memwarden.PermissionDenied("dropping the page cache needs root (simulated)")
 
     monkeypatch.setattr(memwarden._native, "purge_cache", refused)
-    out = step_purge_cache(context(purge_cache=True)[0])
+    out = act_purge_cache(context(purge_cache=True)[0], {})
     assert not out.ok and out.detail.endswith("dropping the page cache needs root (simulated)"), out
 
 

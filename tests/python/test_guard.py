@@ -179,13 +179,36 @@ g.stop()
 """
 
 
-def test_a_giveback_is_judged_by_the_core() -> None:
+def test_a_giveback_is_recorded_and_judged_by_the_core() -> None:
     # Freed from 1 MiB of headroom gained (less is the usage moving between two
     # reads); a failed step makes it failed whatever it gained.
-    assert _native.giveback_outcome(False, MIB) == "freed"
-    assert _native.giveback_outcome(False, MIB - 1) == "nothing_freed"
-    assert _native.giveback_outcome(False, -MIB) == "nothing_freed"
-    assert _native.giveback_outcome(True, 100 * MIB) == "failed"
+    def reading(free: int) -> _native.Headroom:
+        d = {"kind": "cgroup_max", "set_at": "memory.max of /g", "limit_bytes": 1 << 30}
+        return _native.Headroom.from_dict({**d, "used_bytes": (1 << 30) - free, "headroom_bytes": free, "at_ns": 0})
+
+    wake = _native.HeadroomWake.from_dict(
+        {
+            "reason": "crossed",
+            "reading": reading(100 * MIB).to_dict(),
+            "reserve_bytes": 128 * MIB,
+            "crossed_at_ns": 1_000_000,
+            "woken_by": "paced read",
+        }
+    )
+    plan = _native.GivebackPlan.from_dict({"shortfall_bytes": 28 * MIB, "steps": [], "reason": "fell below"})
+    step = {"name": "Trim heap", "ok": True, "skipped": False, "detail": "done", "freed_bytes": 1, "duration_ms": 1.0}
+
+    def action(gained: int, ok: bool = True) -> _native.ManagerAction:
+        after = reading(100 * MIB + gained)
+        return _native.giveback_action(5, wake, plan, after, [{**step, "ok": ok}], 3_000_000, 2.0)
+
+    assert action(MIB).outcome == "freed"
+    assert action(MIB - 1).outcome == "nothing_freed"
+    assert action(-MIB).outcome == "nothing_freed"
+    failed = action(100 * MIB, ok=False)
+    assert (failed.outcome, failed.error, failed.freed_bytes) == ("failed", "Trim heap: done", 100 * MIB)
+    assert failed.reason.startswith("fell below (woken by paced read); headroom now 200.00 MiB free"), failed
+    assert (failed.trigger, failed.mode, failed.latency_ms, failed.duration_ms) == ("headroom", "giveback", 2.0, 2.0)
 
 
 def _oom_kills(group: Path) -> int:

@@ -164,7 +164,7 @@ def test_a_step_that_raises_is_recorded_and_the_manager_keeps_running(
     def broken() -> str:
         raise RuntimeError("injected fault in the trim")
 
-    monkeypatch.setattr(mm, "trim_heap_detail", broken)
+    monkeypatch.setattr(sys.modules["memwarden.cleanup"], "trim_heap_detail", broken)
     # A calm machine whatever this one's pressure: the decision is the heap trim.
     settings = mm.ManagerSettings(history_file=str(hist), settle_s=0.0, use_psi=False)
     mm._start_with(mm.Manager(settings, snapshot=lambda: snap_at(30.0)))

@@ -14,7 +14,7 @@ use memwarden_core::render::headroom::{self as words, Knobs};
 use memwarden_core::watch::headroom::HeadroomWatch;
 use memwarden_core::{
     Component, ComponentNeed, Error, GivebackPlan, GuardStatusSummary, Headroom, HeadroomWake,
-    LoadPlan, LoadPrediction, Refusal,
+    LoadPlan, LoadPrediction, ManagerStep, Refusal,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
@@ -24,6 +24,7 @@ use crate::args::{
     bytes_arg, flag_arg, int_arg, invalid, number_arg, pid_arg, py_bool, py_err, py_str, show,
     size_arg, str_arg,
 };
+use crate::manager::PyManagerAction;
 use crate::models::{from_dict, from_json, model, repr_of, to_dict, ToPy};
 
 model! {
@@ -255,12 +256,73 @@ fn guard_status_text(status: Bound<'_, PyAny>) -> PyResult<String> {
     Ok(words::guard_status_text(&s))
 }
 
-/// How a give-back or a make-room turned out ("freed", "nothing_freed" or
-/// "failed"), judged by the core from whether a step failed and the headroom it
-/// gained (freed from 1 MiB up: less is the limit's usage moving between reads).
+fn steps_arg(steps: &[Bound<'_, PyAny>]) -> PyResult<Vec<ManagerStep>> {
+    steps.iter().map(|s| from_dict(s, "ManagerStep")).collect()
+}
+
+/// The guard's history record of a give-back after `wake` (the core words its
+/// reason and judges its outcome): `steps` as the runner recorded them, headroom
+/// `after`, the first step's start `started_ns` (the reading's clock).
 #[pyfunction]
-fn giveback_outcome(py: Python<'_>, failed: bool, headroom_gained: i64) -> PyResult<Py<PyAny>> {
-    policy::action_outcome(failed, headroom_gained).to_py(py)
+#[allow(clippy::too_many_arguments)] // one per figure of the record
+fn giveback_action(
+    at_unix_ms: u64,
+    wake: &PyHeadroomWake,
+    plan: &PyGivebackPlan,
+    after: &PyHeadroom,
+    steps: Vec<Bound<'_, PyAny>>,
+    started_ns: u64,
+    duration_ms: f64,
+) -> PyResult<PyManagerAction> {
+    Ok(PyManagerAction(words::giveback_action(
+        at_unix_ms,
+        &wake.0,
+        &plan.0,
+        &after.0,
+        steps_arg(&steps)?,
+        started_ns,
+        duration_ms,
+    )))
+}
+
+/// The guard's history record of the room it made before loading `what`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)] // one per figure of the record
+fn make_room_action(
+    at_unix_ms: u64,
+    what: &str,
+    pred: &PyLoadPrediction,
+    before: &PyHeadroom,
+    after: &PyHeadroom,
+    step: Bound<'_, PyAny>,
+    duration_ms: f64,
+) -> PyResult<PyManagerAction> {
+    Ok(PyManagerAction(words::make_room_action(
+        at_unix_ms,
+        what,
+        &pred.0,
+        &before.0,
+        &after.0,
+        from_dict(&step, "ManagerStep")?,
+        duration_ms,
+    )))
+}
+
+/// The guard's history record of a load it refused (`refused`: the refusal as
+/// raised).
+#[pyfunction]
+fn refusal_action(
+    at_unix_ms: u64,
+    refused: &str,
+    pred: &PyLoadPrediction,
+    duration_ms: f64,
+) -> PyManagerAction {
+    PyManagerAction(words::refusal_action(
+        at_unix_ms,
+        refused,
+        &pred.0,
+        duration_ms,
+    ))
 }
 
 /// Whether loading `what`, predicted at `need` bytes, may go ahead under `reading`
@@ -364,7 +426,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyGivebackPlan>()?;
     m.add_class::<PyHeadroomWatch>()?;
     m.add_function(wrap_pyfunction!(plan_giveback, m)?)?;
-    m.add_function(wrap_pyfunction!(giveback_outcome, m)?)?;
+    m.add_function(wrap_pyfunction!(giveback_action, m)?)?;
+    m.add_function(wrap_pyfunction!(make_room_action, m)?)?;
+    m.add_function(wrap_pyfunction!(refusal_action, m)?)?;
     m.add_function(wrap_pyfunction!(guard_status_text, m)?)?;
     m.add_function(wrap_pyfunction!(plan_load, m)?)?;
     m.add_function(wrap_pyfunction!(predict_load, m)?)?;

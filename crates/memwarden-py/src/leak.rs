@@ -2,7 +2,8 @@
 //! `attribute_nodes` (which node type's executions leave memory behind). The
 //! Memory Leak Detector only collects the figures; the core decides.
 
-use memwarden_core::policy::leak::{self, LeakConfig};
+use memwarden_core::policy::leak::{self, LeakConfig, SiteGrowth};
+use memwarden_core::render;
 use memwarden_core::{LeakSummary, LeakVerdict, NodeRecord, NodeSuspect, TrendTest};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
@@ -215,6 +216,86 @@ fn leak_report_text(report: Bound<'_, PyAny>) -> PyResult<String> {
     Ok(memwarden_core::render::leak_report_text(&r))
 }
 
+/// The verdict on each per-prompt series (`series`: name -> bytes per prompt, in
+/// order), whether any leaks, and the steepest slope (bytes per prompt).
+#[pyfunction]
+#[pyo3(
+    signature = (series, warmup=leak_default("warmup"), min_points=leak_default("min_points"), alpha=leak_default("alpha"), min_slope_mb=leak_default("min_slope_mb"))
+)]
+fn assess_series<'py>(
+    py: Python<'py>,
+    series: Bound<'py, PyDict>,
+    warmup: Py<PyAny>,
+    min_points: Py<PyAny>,
+    alpha: Py<PyAny>,
+    min_slope_mb: Py<PyAny>,
+) -> PyResult<(Bound<'py, PyDict>, bool, f64)> {
+    let config = config_arg(
+        warmup.bind(py),
+        min_points.bind(py),
+        alpha.bind(py),
+        min_slope_mb.bind(py),
+    )?;
+    let named = series
+        .iter()
+        .map(|(k, v)| {
+            let name: String = k.extract()?;
+            let xs = floats_arg(&format!("series[{name:?}]"), &v)?;
+            Ok((name, xs))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let (verdicts, leak, slope) = py.detach(|| leak::assess_all(&named, &config));
+    let out = PyDict::new(py);
+    for (name, v) in verdicts {
+        out.set_item(name, PyLeakVerdict(v))?;
+    }
+    Ok((out, leak, slope))
+}
+
+/// Object types whose live count keeps growing over the sampled prompts (`samples`:
+/// each a dict of type name -> live objects), as `name +growth`, most first.
+#[pyfunction]
+#[pyo3(signature = (samples, alpha=leak_default("alpha"), limit=5))]
+fn growing_types(
+    py: Python<'_>,
+    samples: Vec<std::collections::BTreeMap<String, u64>>,
+    alpha: Py<PyAny>,
+    limit: usize,
+) -> PyResult<Vec<String>> {
+    let alpha = number_arg("alpha", alpha.bind(py), 1e-12, 0.5)?;
+    Ok(py
+        .detach(|| leak::growing_types(&samples, alpha, limit))
+        .iter()
+        .map(|(name, growth)| render::growing_type_line(name, *growth))
+        .collect())
+}
+
+/// The allocation sites that grew by at least `threshold_mb` MB (`sites`: tuples
+/// (file, line, size_diff, count_diff, size) from tracemalloc's comparison),
+/// largest first, at most `limit`, in words.
+#[pyfunction]
+#[pyo3(signature = (sites, threshold_mb, limit=10))]
+fn grown_sites(
+    sites: Vec<(String, u32, i64, i64, u64)>,
+    threshold_mb: f64,
+    limit: usize,
+) -> Vec<String> {
+    let sites: Vec<SiteGrowth> = sites
+        .into_iter()
+        .map(|(file, line, size_diff, count_diff, size)| SiteGrowth {
+            file,
+            line,
+            size_diff,
+            size,
+            count_diff,
+        })
+        .collect();
+    leak::grown_sites(&sites, threshold_mb * MB, limit)
+        .iter()
+        .map(render::site_line)
+        .collect()
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(self_rss_bytes, m)?)?;
     m.add_class::<PyTrendTest>()?;
@@ -222,6 +303,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyNodeSuspect>()?;
     m.add_function(wrap_pyfunction!(assess_leak, m)?)?;
     m.add_function(wrap_pyfunction!(attribute_nodes, m)?)?;
+    m.add_function(wrap_pyfunction!(assess_series, m)?)?;
+    m.add_function(wrap_pyfunction!(growing_types, m)?)?;
+    m.add_function(wrap_pyfunction!(grown_sites, m)?)?;
     m.add_function(wrap_pyfunction!(leak_report_text, m)?)?;
     m.add_function(wrap_pyfunction!(default_leak_config, m)?)?;
     Ok(())

@@ -10,11 +10,13 @@
 //! the ComfyUI nodes.
 
 mod args;
+mod cleanup;
 mod headroom;
 mod leak;
 mod manager;
 mod metrics;
 mod models;
+mod nodes;
 mod policy;
 
 use args::{
@@ -408,6 +410,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     models::register(m)?;
     policy::register(m)?;
+    cleanup::register(m)?;
+    nodes::register(m)?;
     manager::register(m)?;
     metrics::register(m)?;
     leak::register(m)?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use memwarden_core::history::{self, HistoryFile};
 use memwarden_core::policy::escalation::{
-    self, ManagerAct, ManagerConfig, ManagerDecision, ManagerState, Wake,
+    self, ActionRun, ManagerAct, ManagerConfig, ManagerDecision, ManagerState, Wake,
 };
 use memwarden_core::policy::stats;
 use memwarden_core::watch::{PressureWatch, WatchConfig};
@@ -235,23 +235,28 @@ impl PyManagerPolicy {
         )))
     }
 
-    /// The action of `decision` ran at `now_s`, freed `freed_bytes` and `failed`
-    /// (a step raised or reported a failure) or not; how it turned out ("freed",
-    /// "nothing_freed" or "failed"), judged by the core.
-    #[pyo3(signature = (decision, freed_bytes, now_s, failed=false))]
-    fn record(
+    /// The action of `decision` ran (`run`: a dict of the core's ActionRun: when,
+    /// what woke it, its steps, what it freed, how long it took, what it raised) and
+    /// ended at `now_s`: start the cooldown, count the back-off, escalate; its
+    /// history entry, judged by the core.
+    fn record_action(
         &self,
-        py: Python<'_>,
         decision: PyRef<'_, PyManagerDecision>,
-        freed_bytes: i64,
+        run: Bound<'_, PyAny>,
         now_s: Bound<'_, PyAny>,
-        failed: bool,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> PyResult<PyManagerAction> {
+        let run: ActionRun = from_dict(&run, "ActionRun")?;
         let now = number_arg("now_s", &now_s, f64::MIN, f64::MAX)?;
         let mut g = self.lock();
         let (st, c) = &mut *g;
-        st.record(&decision.0, (freed_bytes, failed), now, c)
-            .to_py(py)
+        Ok(PyManagerAction(st.record_action(&decision.0, run, now, c)))
+    }
+
+    /// A fault met at `at_unix_ms` outside any action (woken by `trigger`), as a
+    /// failed entry of the history at the level now.
+    fn fault(&self, at_unix_ms: u64, trigger: &str, text: &str) -> PyManagerAction {
+        let level = self.lock().0.level;
+        PyManagerAction(ManagerAction::fault(at_unix_ms, trigger, level, text))
     }
 }
 

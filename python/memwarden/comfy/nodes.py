@@ -17,20 +17,17 @@ import time
 from typing import Any, ClassVar
 
 from .. import _native
-from .._native import Snapshot, check_memory_pressure
+from .._native import Snapshot
 from ..automation import Optimization, Trigger, optimize, shared_optimizer
 from ..cleanup import (
     GB,
-    HELPER_ENV,
-    HELPER_SETUP,
-    HelperUnusable,
     TorchCalls,
     cleanup,
     collect_garbage,
     comfy_model_management,
     cuda_devices,
     empty_torch_caches,
-    external_helper,
+    helper_status,
     round_gb,
     unload_comfy_models,
     vram_used,
@@ -48,20 +45,6 @@ MIN_C_FREE_GB_DEFAULT = 20.0 if sys.platform == "win32" else 1.0
 # ---------------------------------------------------------------------------
 # Seed: memory-cleaner-usage-guide.md
 # ---------------------------------------------------------------------------
-
-
-def _helper_status() -> str:
-    """What the external-helper fallback would run, for the Privileges line."""
-    try:
-        helper = external_helper()
-    except HelperUnusable as e:
-        return f"external helper unusable: {e}"
-    if helper.own_privileges:
-        return (
-            f"external helper: {HELPER_ENV} not set, so it would run {helper.name} with this process's own "
-            f"privileges ({HELPER_SETUP})"
-        )
-    return f"external helper: {helper.name} ({HELPER_ENV})"
 
 
 class MemoryCleanerForce(MemwardenNode):
@@ -149,7 +132,7 @@ class MemoryCleanerForce(MemwardenNode):
         text = report.text
         if enable_privileges and sys.platform != "win32":
             # Windows: the report lists the privileges the trim enabled.
-            text += "\n  Privileges : nothing to elevate in-process on Linux; " + _helper_status()
+            text += "\n  Privileges : nothing to elevate in-process on Linux; " + helper_status()
         _emit("Memory Cleaner (Force)", _native.status_line(), text)
         return _out(text, anything, text, round_gb(report.freed_gb))
 
@@ -184,13 +167,7 @@ class MemoryMonitor(MemwardenNode):
         top = _int("top_processes", top_processes, 0, 100)
         snap = _native.snapshot(top=top)
         status, ram, vram = _status(snap)
-        pressure = check_memory_pressure(snap)
-        warning = ram >= warning_threshold or vram >= warning_threshold
-        report = snap.report() if detailed_report else status
-        report += "\nPressure: " + pressure.description
-        report += "\nRecommendations:\n" + "\n".join(f"  - {r}" for r in pressure.recommendations)
-        if warning:
-            report = f"WARNING: memory above {warning_threshold:.0f}%\n" + report
+        report, warning, pressure = _native.monitor_report(snap, warning_threshold, detailed_report)
         _emit("Memory Monitor", status, report if detailed_report else status)
         return _out(report, anything, status, report, ram, vram, pressure.level, warning)
 
@@ -222,9 +199,7 @@ class MemoryCleanup(MemwardenNode):
 def _unload_models() -> str:
     """The cleanup's unload (step 0), for the VRAM nodes."""
     mm = comfy_model_management()
-    if mm is None:
-        return "models: not running inside ComfyUI, nothing to unload"
-    return "models: " + unload_comfy_models(mm)
+    return _native.models_line(None if mm is None else unload_comfy_models(mm))
 
 
 class VRAMOptimizer(MemwardenNode):
@@ -257,7 +232,7 @@ class VRAMOptimizer(MemwardenNode):
                 f"gpu_index {gpu_index} does not exist here; visible CUDA devices: "
                 f"{devices or f'none ({no_cuda})'} (-1 = all)"
             )
-        lines = [f"VRAM Optimizer ({mode}, {'all GPUs' if gpu_index == -1 else f'GPU {gpu_index}'})"]
+        lines = [_native.vram_optimizer_title(mode, None if gpu_index == -1 else gpu_index)]
         plan = _native.vram_plan(mode)
         if plan.unload_models:
             lines.append(_unload_models())
@@ -294,14 +269,9 @@ class VRAMUnload(MemwardenNode):
         line = _unload_models()
         snap = _native.snapshot(top=0)
         after = vram_used(snap, torch)
-        report = line
-        freed = 0
-        if before is None or after is None:
-            nvml = snap.gpu.unavailable_reason or "no NVIDIA GPU visible"
-            report += f"\nVRAM: n/a, nothing measured (NVML: {nvml}; torch: {cuda_devices(torch)[1]})"
-        else:
-            freed = before - after
-            report += f"\nVRAM used: {before / GB:.3f} GB -> {after / GB:.3f} GB ({_native.freed_phrase(freed)})"
+        nvml = snap.gpu.unavailable_reason or "no NVIDIA GPU visible"
+        report = _native.vram_unload_report(line, before, after, nvml, cuda_devices(torch)[1])
+        freed = 0 if before is None or after is None else before - after
         _emit("VRAM Unload", snap.status_line, report)
         return _out(report, anything, report, round_gb(freed / GB))
 
@@ -399,29 +369,18 @@ class UnifiedMemoryManager(MemwardenNode):
 
 
 def _manager_report(snap: Snapshot, detailed: bool, monitoring: bool, done: Optimization) -> str:
-    """The Unified Memory Manager's report: the snapshot, GPU holders, what the
-    optimizer decided and the last optimizations."""
-    parts = []
-    if monitoring and detailed:
-        parts.append(snap.report())
-    elif not monitoring:
-        parts.append("Monitoring disabled.")
-    gpu_procs = snap.gpu.processes
-    if gpu_procs:
-        parts.append("Processes holding GPU memory:")
-        for p in gpu_procs:
-            used = "n/a" if p.used_bytes is None else f"{p.used_bytes / GB:.2f} GB"
-            parts.append(f"  GPU {p.gpu_index} PID {p.pid} {p.name or '(not visible)'} {used}")
-    performed = "performed" if done.report else "not performed"
-    parts.append(f"Optimization: {performed} ({done.decision.reason})")
-    if done.report is not None:
-        parts.append(done.report.text)
-    history = shared_optimizer().history
-    parts.append(f"Last {len(history)} optimization(s):")
-    for h in history:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h.at_unix_ms / 1000))
-        parts.append(f"  {when}  {h.mode:<12} {_native.freed_phrase(h.freed_bytes)}  ({h.trigger})")
-    return "\n".join(parts)
+    """The Unified Memory Manager's report (worded by the core): the snapshot, GPU
+    holders, what the optimizer decided and the last optimizations, in local time."""
+    return _native.manager_node_report(
+        snap,
+        detailed,
+        monitoring,
+        done.report is not None,
+        done.decision.reason,
+        None if done.report is None else done.report.text,
+        shared_optimizer().history,
+        time.localtime().tm_gmtoff,
+    )
 
 
 #: The nodes of the three seed packs defined here (the manager's and the leak

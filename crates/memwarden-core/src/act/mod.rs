@@ -5,12 +5,14 @@
 //! A second OS brings its `sys` and `probe` files; nothing here changes.
 
 mod heap;
+mod helper;
 mod pageout;
 mod purge;
 mod reclaim;
 mod target;
 
 pub use heap::trim_own_heap;
+pub use helper::helper_choice;
 pub use pageout::pageout;
 pub use purge::purge_cache;
 pub use reclaim::reclaim;

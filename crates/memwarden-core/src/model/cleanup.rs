@@ -56,3 +56,32 @@ impl CleanupSummary {
         }
     }
 }
+
+/// What a step of a cleanup did, in figures measured in-process (the Python
+/// package), to be worded by [`crate::render::step_done`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "done", rename_all = "snake_case")]
+pub enum StepDone {
+    /// ComfyUI unloaded `models` model(s); its pinned host memory before and after
+    /// (None: this ComfyUI does not account for it).
+    Unloaded {
+        models: u64,
+        pinned_before_bytes: Option<u64>,
+        pinned_after_bytes: Option<u64>,
+    },
+    /// ComfyUI was asked to drop its cached node outputs after the current prompt.
+    DropRequested,
+    /// A garbage-collection pass collected `objects`.
+    Collected { objects: u64 },
+    /// `devices` CUDA device(s) finished their queued work.
+    Synchronized { devices: u64 },
+    /// The page cache was dropped.
+    CacheDropped { bytes: u64 },
+    /// After ComfyUI dropped its cached outputs, the heap was returned to the OS.
+    DeferredTrim {
+        rss_before_bytes: u64,
+        rss_after_bytes: u64,
+    },
+    /// The deferred trim failed.
+    DeferredTrimFailed { error: String },
+}

@@ -77,3 +77,31 @@ pub struct HelperError {
     pub exit_code: Option<i32>,
     pub swap_check: Option<SwapVerdict>,
 }
+
+/// The environment variable that names the external helper.
+pub const HELPER_ENV: &str = "MEMWARDEN_HELPER";
+
+/// Which external helper the pageout's fallback would run, from `MEMWARDEN_HELPER`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "helper", rename_all = "snake_case")]
+pub enum HelperChoice {
+    /// Unset: `python -m memwarden`, with the caller's own privileges.
+    Default,
+    /// The native binary it names (an absolute path to an executable file).
+    Binary { path: String },
+    /// It names nothing that can be run; nothing is run.
+    Unusable {
+        value: String,
+        problem: HelperProblem,
+    },
+}
+
+/// What is wrong with the value of `MEMWARDEN_HELPER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HelperProblem {
+    NotAbsolute,
+    Missing,
+    NotAFile,
+    NotExecutable,
+}

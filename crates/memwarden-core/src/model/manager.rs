@@ -97,6 +97,37 @@ pub struct ManagerAction {
     pub latency_ms: Option<f64>,
 }
 
+/// The steps of an action that failed, as `name: detail` joined by `; `; None
+/// when every one went as it may.
+pub fn failed_steps(steps: &[ManagerStep]) -> Option<String> {
+    let failed: Vec<String> = steps
+        .iter()
+        .filter(|s| !s.ok)
+        .map(|s| format!("{}: {}", s.name, s.detail))
+        .collect();
+    (!failed.is_empty()).then(|| failed.join("; "))
+}
+
+impl ManagerAction {
+    /// A fault met outside any action (reading memory failed, the worker thread
+    /// died...), as a failed entry of the history.
+    pub fn fault(at_unix_ms: u64, trigger: &str, level: AlertLevel, text: &str) -> Self {
+        ManagerAction {
+            at_unix_ms,
+            trigger: trigger.into(),
+            level,
+            mode: "none".into(),
+            reason: text.into(),
+            steps: Vec::new(),
+            freed_bytes: 0,
+            duration_ms: 0.0,
+            outcome: ActionOutcome::Failed,
+            error: Some(text.into()),
+            latency_ms: None,
+        }
+    }
+}
+
 /// The background manager now (`memwarden.manager.status()`, the Smart Memory
 /// Manager node): what the Python package's manager thread reports, worded by
 /// [`crate::render::manager_status_text`].

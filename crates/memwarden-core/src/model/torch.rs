@@ -31,3 +31,22 @@ impl TorchCacheSummary {
             - self.reserved_after.iter().sum::<u64>() as i64
     }
 }
+
+/// What torch says of CUDA when it sees no device, to be worded by
+/// [`crate::render::no_cuda_reason`]: never a silent empty list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
+pub struct CudaAbsence {
+    /// torch is imported in this process.
+    pub torch_loaded: bool,
+    /// Asking torch raised (a broken CUDA setup): the exception, typed.
+    pub error: Option<String>,
+    /// `torch.__version__`.
+    pub torch_version: String,
+    /// `torch.version.cuda`: the CUDA version torch was built for (None: not built for it).
+    pub built_cuda: Option<String>,
+    /// `torch.version.hip`: the ROCm version torch was built for.
+    pub built_hip: Option<String>,
+    /// `CUDA_VISIBLE_DEVICES`, when set.
+    pub visible_devices: Option<String>,
+}

@@ -9,7 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ActionOutcome, AlertLevel, PressureLevel, Snapshot};
+use crate::model::{
+    failed_steps, ActionOutcome, AlertLevel, ManagerAction, ManagerStep, PressureLevel, Snapshot,
+};
 
 use super::modes::CleanupMode;
 use super::threshold::{Limits, Usage};
@@ -247,6 +249,52 @@ impl ManagerState {
             self.escalation = self.escalation.saturating_add(1).min(2);
         }
         outcome
+    }
+}
+
+/// What running a decision's action did, measured by the Python package.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ActionRun {
+    pub at_unix_ms: u64,
+    /// What woke the manager.
+    pub trigger: String,
+    pub steps: Vec<ManagerStep>,
+    /// Process RSS + VRAM freed by the whole action (negative: grew).
+    pub freed_bytes: i64,
+    pub duration_ms: f64,
+    /// The action raised before its steps ran: the exception, typed.
+    pub raised: Option<String>,
+}
+
+impl ManagerState {
+    /// [`ManagerState::record`] the action of `d` that `run` describes, and its
+    /// history entry: failed when it raised or a step failed (the error names them),
+    /// its mode `trim` for a heap trim.
+    pub fn record_action(
+        &mut self,
+        d: &ManagerDecision,
+        run: ActionRun,
+        now_s: f64,
+        c: &ManagerConfig,
+    ) -> ManagerAction {
+        let error = run.raised.or_else(|| failed_steps(&run.steps));
+        let outcome = self.record(d, (run.freed_bytes, error.is_some()), now_s, c);
+        ManagerAction {
+            at_unix_ms: run.at_unix_ms,
+            trigger: run.trigger,
+            level: d.level,
+            mode: match d.act {
+                ManagerAct::HeapTrim => "trim".into(),
+                _ => d.mode.name().into(),
+            },
+            reason: d.reason.clone(),
+            steps: run.steps,
+            freed_bytes: run.freed_bytes,
+            duration_ms: run.duration_ms,
+            outcome,
+            error,
+            latency_ms: None,
+        }
     }
 }
 
@@ -862,6 +910,90 @@ mod tests {
         assert_eq!(st.record(&d, (0, true), 4.0, &c), Failed);
         assert_eq!(st.fruitless, 1);
         assert_eq!(outcome(false, -1, &c), NothingFreed);
+    }
+
+    #[test]
+    fn the_history_entry_of_an_action() {
+        let c = cfg();
+        let step = |name: &str, ok: bool| ManagerStep {
+            name: name.into(),
+            ok,
+            skipped: false,
+            detail: if ok { "fine".into() } else { "boom".into() },
+            freed_bytes: None,
+            duration_ms: 1.0,
+        };
+        let run = |steps: Vec<ManagerStep>, raised: Option<&str>| ActionRun {
+            at_unix_ms: 9,
+            trigger: "prompt_end".into(),
+            steps,
+            freed_bytes: c.min_freed_bytes,
+            duration_ms: 3.0,
+            raised: raised.map(String::from),
+        };
+        let mut st = ManagerState::default();
+        let mut d = decision(ManagerAct::Cleanup, AlertLevel::Warning);
+        d.mode = CleanupMode::Aggressive;
+        let a = st.record_action(&d, run(vec![step("GC pass 1", true)], None), 1.0, &c);
+        assert_eq!(
+            (a.at_unix_ms, a.trigger.as_str(), a.level, a.mode.as_str()),
+            (9, "prompt_end", AlertLevel::Warning, "aggressive")
+        );
+        assert_eq!(
+            (a.reason.as_str(), a.outcome, a.error),
+            (d.reason.as_str(), ActionOutcome::Freed, None)
+        );
+        assert_eq!(
+            (a.steps.len(), a.freed_bytes, a.duration_ms, a.latency_ms),
+            (1, c.min_freed_bytes, 3.0, None)
+        );
+        assert_eq!(st.escalation, 1);
+        assert_eq!(st.last_action_s, Some(1.0));
+        let trim = decision(ManagerAct::HeapTrim, AlertLevel::Normal);
+        let failed = st.record_action(
+            &trim,
+            run(
+                vec![
+                    step("OS-level trim", false),
+                    step("Purge page cache", false),
+                ],
+                None,
+            ),
+            2.0,
+            &c,
+        );
+        assert_eq!(failed.mode, "trim");
+        assert_eq!(failed.outcome, ActionOutcome::Failed);
+        assert_eq!(
+            failed.error.as_deref(),
+            Some("OS-level trim: boom; Purge page cache: boom")
+        );
+        let raised = st.record_action(&trim, run(vec![], Some("RuntimeError: gone")), 3.0, &c);
+        assert_eq!(
+            (raised.outcome, raised.error.as_deref()),
+            (ActionOutcome::Failed, Some("RuntimeError: gone"))
+        );
+        let f = ManagerAction::fault(5, "pressure", AlertLevel::Warning, "PSI lost");
+        assert_eq!(
+            (
+                f.mode.as_str(),
+                f.reason.as_str(),
+                f.error.as_deref(),
+                f.outcome,
+                f.freed_bytes
+            ),
+            (
+                "none",
+                "PSI lost",
+                Some("PSI lost"),
+                ActionOutcome::Failed,
+                0
+            )
+        );
+        assert_eq!(
+            (f.at_unix_ms, f.trigger.as_str(), f.level, f.steps.len()),
+            (5, "pressure", AlertLevel::Warning, 0)
+        );
     }
 
     #[test]

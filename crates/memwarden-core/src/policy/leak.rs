@@ -191,6 +191,88 @@ pub fn assess(series: &[f64], config: &LeakConfig) -> LeakVerdict {
     }
 }
 
+/// The verdict on each per-prompt series, whether any of them leaks, and the
+/// steepest slope among them (bytes per prompt; 0 with no series).
+pub fn assess_all(
+    series: &[(String, Vec<f64>)],
+    config: &LeakConfig,
+) -> (Vec<(String, LeakVerdict)>, bool, f64) {
+    let verdicts: Vec<(String, LeakVerdict)> = series
+        .iter()
+        .map(|(name, xs)| (name.clone(), assess(xs, config)))
+        .collect();
+    let leak = verdicts.iter().any(|(_, v)| v.leak);
+    let slope = verdicts
+        .iter()
+        .map(|(_, v)| v.slope_bytes_per_prompt)
+        .fold(0.0, f64::max);
+    (verdicts, leak, slope)
+}
+
+/// Object types whose live count keeps growing over the prompts sampled (each a
+/// count by type name): types seen in the first and the last sample whose counts
+/// have a significant upward trend (at `alpha`) of at least one object a prompt;
+/// the `limit` that grew most, with their growth, most first. None below 3 samples.
+pub fn growing_types(
+    samples: &[BTreeMap<String, u64>],
+    alpha: f64,
+    limit: usize,
+) -> Vec<(String, i64)> {
+    let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+        return Vec::new();
+    };
+    if samples.len() < 3 {
+        return Vec::new();
+    }
+    let config = LeakConfig {
+        warmup: 0,
+        min_points: 3,
+        alpha,
+        min_slope_bytes: 1.0,
+    };
+    let mut grown: Vec<(String, i64)> = last
+        .keys()
+        .filter(|name| first.contains_key(*name))
+        .filter_map(|name| {
+            let counts: Vec<f64> = samples
+                .iter()
+                .map(|o| o.get(name).copied().unwrap_or(0) as f64)
+                .collect();
+            assess(&counts, &config)
+                .leak
+                .then(|| (name.clone(), last[name] as i64 - first[name] as i64))
+        })
+        .collect();
+    grown.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    grown.truncate(limit);
+    grown
+}
+
+/// One allocation site's growth between two tracemalloc snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SiteGrowth {
+    pub file: String,
+    pub line: u32,
+    /// Bytes it grew by, and what it holds now.
+    pub size_diff: i64,
+    pub size: u64,
+    /// Blocks it grew by.
+    pub count_diff: i64,
+}
+
+/// The allocation sites that grew by at least `threshold_bytes`, largest first,
+/// at most `limit`.
+pub fn grown_sites(sites: &[SiteGrowth], threshold_bytes: f64, limit: usize) -> Vec<SiteGrowth> {
+    let mut grown: Vec<SiteGrowth> = sites
+        .iter()
+        .filter(|s| s.size_diff as f64 >= threshold_bytes)
+        .cloned()
+        .collect();
+    grown.sort_by_key(|s| std::cmp::Reverse(s.size_diff));
+    grown.truncate(limit);
+    grown
+}
+
 /// Per node type: what its executions left behind, suspects first (leaking types,
 /// then by median retained bytes). Records of warm-up prompts are ignored; each
 /// type's verdict is on the running sum of its retained RSS + VRAM, so a type that
@@ -256,6 +338,83 @@ mod tests {
     use super::*;
 
     const MB: f64 = 1024.0 * 1024.0;
+
+    #[test]
+    fn every_series_judged_and_the_steepest_slope() {
+        let c = LeakConfig {
+            warmup: 0,
+            min_points: 3,
+            alpha: 0.05,
+            min_slope_bytes: 1.0,
+        };
+        let flat = vec![5.0; 12];
+        let up: Vec<f64> = (0..12).map(|i| f64::from(i) * 3.0).collect();
+        let down: Vec<f64> = (0..12).map(|i| -f64::from(i)).collect();
+        let (v, leak, slope) = assess_all(&[("rss".into(), flat.clone()), ("uss".into(), up)], &c);
+        assert_eq!(
+            v.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["rss", "uss"]
+        );
+        assert!(!v[0].1.leak && v[1].1.leak && leak);
+        assert!((slope - 3.0).abs() < 1e-9, "{slope}");
+        let (_, leak, slope) = assess_all(&[("rss".into(), flat), ("d".into(), down)], &c);
+        assert!(!leak);
+        assert_eq!(slope, 0.0);
+        assert_eq!(assess_all(&[], &c), (vec![], false, 0.0));
+    }
+
+    #[test]
+    fn object_types_that_keep_growing() {
+        let sample = |i: u64| {
+            BTreeMap::from([
+                ("dict".to_string(), 100 + 50 * i),
+                ("list".to_string(), 10 + i),
+                ("flat".to_string(), 7),
+                ("late".to_string(), if i == 0 { 0 } else { 5 * i }),
+                ("tuple".to_string(), 10 + i),
+            ])
+        };
+        let mut samples: Vec<_> = (0..10).map(sample).collect();
+        samples[0].remove("late");
+        assert_eq!(
+            growing_types(&samples, 0.001, 5),
+            [
+                ("dict".to_string(), 450),
+                ("list".to_string(), 9),
+                ("tuple".to_string(), 9)
+            ]
+        );
+        assert_eq!(
+            growing_types(&samples, 0.001, 1),
+            [("dict".to_string(), 450)]
+        );
+        // A count that falls back is no trend; below 3 samples nothing is judged.
+        samples[9].insert("dict".into(), 100);
+        assert_eq!(growing_types(&samples, 0.001, 5)[0].0, "list");
+        assert!(growing_types(&samples[..2], 0.5, 5).is_empty());
+        assert!(growing_types(&[], 0.5, 5).is_empty());
+    }
+
+    #[test]
+    fn sites_that_grew_past_the_threshold() {
+        let site = |line: u32, size_diff: i64| SiteGrowth {
+            file: "a.py".into(),
+            line,
+            size_diff,
+            size: 0,
+            count_diff: 0,
+        };
+        let sites = [
+            site(1, 5 * MB as i64),
+            site(2, MB as i64),
+            site(3, 9 * MB as i64),
+            site(4, MB as i64 - 1),
+        ];
+        let lines = |g: Vec<SiteGrowth>| g.iter().map(|s| s.line).collect::<Vec<_>>();
+        assert_eq!(lines(grown_sites(&sites, MB, 10)), [3, 1, 2]);
+        assert_eq!(lines(grown_sites(&sites, MB, 2)), [3, 1]);
+        assert_eq!(lines(grown_sites(&sites, 6.0 * MB, 10)), [3]);
+    }
 
     /// A small deterministic generator (xorshift64*) and Box–Muller normals.
     struct Rng(u64);

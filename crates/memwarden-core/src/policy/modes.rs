@@ -137,6 +137,224 @@ pub fn vram_plan(mode: CleanupMode) -> VramPlan {
     }
 }
 
+/// The caller's choices for one cleanup: its mode, and each step the caller set
+/// (None: as the mode's [`plan`] says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CleanupChoices {
+    pub mode: CleanupMode,
+    pub unload_models: Option<bool>,
+    pub drop_node_cache: Option<bool>,
+    pub gc_passes: Option<u8>,
+    pub reset_peak_stats: Option<bool>,
+    pub pageout_self: Option<bool>,
+    /// Release torch's caches (step 4).
+    pub torch_cache: bool,
+    /// Return the heap to the OS (step 5).
+    pub os_trim: bool,
+    /// Wait for each CUDA device's queued work (step 6).
+    pub sync_gpu: bool,
+    /// Drop the page cache at the end (root).
+    pub purge_cache: bool,
+}
+
+impl CleanupChoices {
+    /// The mode's plan with the caller's choices put over it.
+    pub fn resolve(&self) -> CleanupPlan {
+        let p = plan(self.mode);
+        CleanupPlan {
+            mode: self.mode,
+            unload_models: self.unload_models.unwrap_or(p.unload_models),
+            drop_node_cache: self.drop_node_cache.unwrap_or(p.drop_node_cache),
+            gc_passes: self.gc_passes.unwrap_or(p.gc_passes),
+            reset_peak_stats: self.reset_peak_stats.unwrap_or(p.reset_peak_stats),
+            pageout_self: self.pageout_self.unwrap_or(p.pageout_self),
+        }
+    }
+}
+
+/// What the process running a cleanup holds, as far as its plan depends on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CleanupFacts {
+    /// ComfyUI's model management is loaded (the cleanup runs inside ComfyUI).
+    pub in_comfyui: bool,
+    /// ComfyUI's server and its prompt queue are there.
+    pub prompt_queue: bool,
+    /// torch is imported in this process.
+    pub torch_loaded: bool,
+    /// The CUDA devices torch sees.
+    pub cuda_devices: u32,
+    /// Why torch sees none (when `cuda_devices` is 0).
+    pub no_cuda: String,
+}
+
+/// What a step of the cleanup does when it runs (in-process, in the Python package).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepAction {
+    /// Unload every model through ComfyUI's model management.
+    UnloadModels,
+    /// Ask ComfyUI to drop its cached node outputs after the current prompt (as
+    /// `POST /free` does), then trim the heap once it has.
+    DropNodeCache,
+    /// One garbage-collection pass.
+    CollectGarbage,
+    /// Release torch's caches (and reset the peak statistics when asked).
+    TorchCaches { reset_peak_stats: bool },
+    /// Return the heap to the OS; with `pageout` also page this process out.
+    OsTrim { pageout: bool },
+    /// Wait for every CUDA device's queued work.
+    GpuSync,
+    /// Drop the page cache (root).
+    PurgeCache,
+}
+
+/// Why a step of the cleanup does not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Mode Monitor Only changes nothing.
+    MonitorOnly,
+    /// The mode does not run this step.
+    NotInMode { mode: CleanupMode },
+    /// The mode (or the caller) runs fewer garbage-collection passes.
+    GcPasses { passes: u8, mode: CleanupMode },
+    /// The cleanup does not run inside ComfyUI.
+    NotInComfyui,
+    /// The caller turned the step off.
+    Disabled,
+    /// torch is not imported in this process.
+    TorchNotLoaded,
+    /// torch sees no CUDA device, and why.
+    NoCuda { why: String },
+}
+
+/// A step of a cleanup's plan: its number in the seed's `[i/7]`, its name, and
+/// what it does or why it does not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PlannedStep {
+    pub index: u8,
+    pub name: String,
+    pub run: Result<StepAction, SkipReason>,
+}
+
+impl PlannedStep {
+    fn new(index: u8, name: &str, run: Result<StepAction, SkipReason>) -> Self {
+        PlannedStep {
+            index,
+            name: name.into(),
+            run,
+        }
+    }
+}
+
+/// `action` unless `why` says it does not run.
+fn unless(why: Option<SkipReason>, action: StepAction) -> Result<StepAction, SkipReason> {
+    why.map_or(Ok(action), Err)
+}
+
+/// The steps of one cleanup, in order (the seed's seven, numbered 0 to 7), each
+/// with what it does or why it is skipped. Steps the caller did not ask for and no
+/// mode lists (dropping cached outputs, purging the page cache) are left out.
+pub fn cleanup_steps(c: &CleanupChoices, f: &CleanupFacts) -> Vec<PlannedStep> {
+    use SkipReason::*;
+    use StepAction::*;
+    if c.mode == CleanupMode::Monitor {
+        return vec![PlannedStep::new(0, "Monitor only", Err(MonitorOnly))];
+    }
+    let p = c.resolve();
+    let comfy = |yes: bool| (!yes).then_some(NotInComfyui);
+    let mut steps = vec![PlannedStep::new(
+        0,
+        "Unload models",
+        unless(
+            if p.unload_models {
+                comfy(f.in_comfyui)
+            } else {
+                Some(NotInMode { mode: p.mode })
+            },
+            UnloadModels,
+        ),
+    )];
+    if p.drop_node_cache {
+        steps.push(PlannedStep::new(
+            0,
+            "Drop cached outputs",
+            unless(comfy(f.prompt_queue), DropNodeCache),
+        ));
+    }
+    for pass in 1..=3u8 {
+        let few = (pass > p.gc_passes).then_some(GcPasses {
+            passes: p.gc_passes,
+            mode: p.mode,
+        });
+        steps.push(PlannedStep::new(
+            pass,
+            GC_PASS_NAMES[usize::from(pass - 1)],
+            unless(few, CollectGarbage),
+        ));
+    }
+    let torch = if !c.torch_cache {
+        Some(Disabled)
+    } else {
+        (!f.torch_loaded).then_some(TorchNotLoaded)
+    };
+    steps.push(PlannedStep::new(
+        4,
+        "PyTorch cache",
+        unless(
+            torch,
+            TorchCaches {
+                reset_peak_stats: p.reset_peak_stats,
+            },
+        ),
+    ));
+    steps.push(PlannedStep::new(
+        5,
+        "OS-level trim",
+        unless(
+            (!c.os_trim).then_some(Disabled),
+            OsTrim {
+                pageout: p.pageout_self,
+            },
+        ),
+    ));
+    let sync = if !c.sync_gpu {
+        Some(Disabled)
+    } else {
+        (f.cuda_devices == 0).then(|| NoCuda {
+            why: f.no_cuda.clone(),
+        })
+    };
+    steps.push(PlannedStep::new(6, "CUDA sync", unless(sync, GpuSync)));
+    steps.push(PlannedStep::new(7, "Final GC", Ok(CollectGarbage)));
+    if c.purge_cache {
+        steps.push(PlannedStep::new(7, "Purge page cache", Ok(PurgeCache)));
+    }
+    steps
+}
+
+const GC_PASS_NAMES: [&str; 3] = ["GC pass 1", "GC pass 2", "GC pass 3"];
+
+/// The background manager's non-disruptive action as steps of the cleanup: the heap
+/// returned to the OS and, when asked, the page cache dropped. No gc pass: ComfyUI's
+/// post-prompt cleanup runs one, and a full collection of its heap holds the GIL for
+/// hundreds of milliseconds, which a running node would feel.
+pub fn heap_trim_steps(purge_cache: bool) -> Vec<PlannedStep> {
+    let mut steps = vec![PlannedStep::new(
+        5,
+        "OS-level trim",
+        Ok(StepAction::OsTrim { pageout: false }),
+    )];
+    if purge_cache {
+        steps.push(PlannedStep::new(
+            7,
+            "Purge page cache",
+            Ok(StepAction::PurgeCache),
+        ));
+    }
+    steps
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +451,200 @@ mod tests {
         assert_eq!(
             vram_plan(CleanupMode::parse("Moderate").unwrap()).mode,
             Balanced
+        );
+    }
+    fn choices(mode: CleanupMode) -> CleanupChoices {
+        CleanupChoices {
+            mode,
+            unload_models: None,
+            drop_node_cache: None,
+            gc_passes: None,
+            reset_peak_stats: None,
+            pageout_self: None,
+            torch_cache: true,
+            os_trim: true,
+            sync_gpu: true,
+            purge_cache: false,
+        }
+    }
+
+    fn comfy_with_gpu() -> CleanupFacts {
+        CleanupFacts {
+            in_comfyui: true,
+            prompt_queue: true,
+            torch_loaded: true,
+            cuda_devices: 2,
+            no_cuda: String::new(),
+        }
+    }
+
+    fn outline(steps: &[PlannedStep]) -> Vec<(u8, &str, Result<StepAction, SkipReason>)> {
+        steps
+            .iter()
+            .map(|s| (s.index, s.name.as_str(), s.run.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn aggressive_inside_comfyui_with_a_gpu_runs_every_step() {
+        use StepAction::*;
+        let mut c = choices(CleanupMode::Aggressive);
+        c.purge_cache = true;
+        assert_eq!(
+            outline(&cleanup_steps(&c, &comfy_with_gpu())),
+            [
+                (0, "Unload models", Ok(UnloadModels)),
+                (0, "Drop cached outputs", Ok(DropNodeCache)),
+                (1, "GC pass 1", Ok(CollectGarbage)),
+                (2, "GC pass 2", Ok(CollectGarbage)),
+                (3, "GC pass 3", Ok(CollectGarbage)),
+                (
+                    4,
+                    "PyTorch cache",
+                    Ok(TorchCaches {
+                        reset_peak_stats: true
+                    })
+                ),
+                (5, "OS-level trim", Ok(OsTrim { pageout: true })),
+                (6, "CUDA sync", Ok(GpuSync)),
+                (7, "Final GC", Ok(CollectGarbage)),
+                (7, "Purge page cache", Ok(PurgeCache)),
+            ]
+        );
+    }
+
+    #[test]
+    fn conservative_outside_comfyui_without_torch_says_why_each_step_is_skipped() {
+        use SkipReason::*;
+        use StepAction::*;
+        let facts = CleanupFacts {
+            no_cuda: "torch is not loaded in this process".into(),
+            ..Default::default()
+        };
+        let mode = CleanupMode::Conservative;
+        assert_eq!(
+            outline(&cleanup_steps(&choices(mode), &facts)),
+            [
+                (0, "Unload models", Err(NotInMode { mode })),
+                (1, "GC pass 1", Ok(CollectGarbage)),
+                (2, "GC pass 2", Err(GcPasses { passes: 1, mode })),
+                (3, "GC pass 3", Err(GcPasses { passes: 1, mode })),
+                (4, "PyTorch cache", Err(TorchNotLoaded)),
+                (5, "OS-level trim", Ok(OsTrim { pageout: false })),
+                (
+                    6,
+                    "CUDA sync",
+                    Err(NoCuda {
+                        why: "torch is not loaded in this process".into()
+                    })
+                ),
+                (7, "Final GC", Ok(CollectGarbage)),
+            ]
+        );
+    }
+
+    #[test]
+    fn what_the_caller_sets_overrides_the_mode() {
+        use SkipReason::*;
+        use StepAction::*;
+        let mut c = choices(CleanupMode::Balanced);
+        c.unload_models = Some(false);
+        c.drop_node_cache = Some(true);
+        c.gc_passes = Some(0);
+        c.reset_peak_stats = Some(false);
+        c.pageout_self = Some(true);
+        c.torch_cache = false;
+        c.os_trim = false;
+        c.sync_gpu = false;
+        let facts = CleanupFacts {
+            in_comfyui: true,
+            ..Default::default()
+        };
+        let mode = CleanupMode::Balanced;
+        let steps = cleanup_steps(&c, &facts);
+        assert_eq!(
+            outline(&steps),
+            [
+                (0, "Unload models", Err(NotInMode { mode })),
+                (0, "Drop cached outputs", Err(NotInComfyui)),
+                (1, "GC pass 1", Err(GcPasses { passes: 0, mode })),
+                (2, "GC pass 2", Err(GcPasses { passes: 0, mode })),
+                (3, "GC pass 3", Err(GcPasses { passes: 0, mode })),
+                (4, "PyTorch cache", Err(Disabled)),
+                (5, "OS-level trim", Err(Disabled)),
+                (6, "CUDA sync", Err(Disabled)),
+                (7, "Final GC", Ok(CollectGarbage)),
+            ]
+        );
+        // Turned on by the caller where the mode has them off.
+        let mut c = choices(CleanupMode::Conservative);
+        c.unload_models = Some(true);
+        c.gc_passes = Some(2);
+        c.reset_peak_stats = Some(true);
+        let steps = cleanup_steps(&c, &comfy_with_gpu());
+        assert_eq!(steps[0].run, Ok(UnloadModels));
+        assert_eq!(steps[2].run, Ok(CollectGarbage));
+        assert_eq!(
+            steps[3].run,
+            Err(GcPasses {
+                passes: 2,
+                mode: CleanupMode::Conservative
+            })
+        );
+        assert_eq!(
+            steps[4].run,
+            Ok(TorchCaches {
+                reset_peak_stats: true
+            })
+        );
+        // Balanced with everything as the mode says, but no ComfyUI and no GPU.
+        let facts = CleanupFacts {
+            torch_loaded: true,
+            no_cuda: "no driver".into(),
+            ..Default::default()
+        };
+        let steps = cleanup_steps(&choices(CleanupMode::Balanced), &facts);
+        assert_eq!(steps[0].run, Err(NotInComfyui));
+        assert_eq!(steps[1].name, "GC pass 1");
+        assert_eq!(
+            steps[4].run,
+            Ok(TorchCaches {
+                reset_peak_stats: true
+            })
+        );
+        assert_eq!(steps[5].run, Ok(OsTrim { pageout: false }));
+        assert_eq!(
+            steps[6].run,
+            Err(NoCuda {
+                why: "no driver".into()
+            })
+        );
+    }
+
+    #[test]
+    fn monitor_only_is_one_line_that_changes_nothing() {
+        let mut c = choices(CleanupMode::Monitor);
+        c.unload_models = Some(true);
+        c.purge_cache = true;
+        assert_eq!(
+            outline(&cleanup_steps(&c, &comfy_with_gpu())),
+            [(0, "Monitor only", Err(SkipReason::MonitorOnly))]
+        );
+    }
+
+    #[test]
+    fn the_managers_heap_trim() {
+        use StepAction::*;
+        assert_eq!(
+            outline(&heap_trim_steps(false)),
+            [(5, "OS-level trim", Ok(OsTrim { pageout: false }))]
+        );
+        assert_eq!(
+            outline(&heap_trim_steps(true)),
+            [
+                (5, "OS-level trim", Ok(OsTrim { pageout: false })),
+                (7, "Purge page cache", Ok(PurgeCache)),
+            ]
         );
     }
 }

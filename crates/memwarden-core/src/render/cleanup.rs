@@ -3,7 +3,12 @@
 
 use std::fmt::Write;
 
-use crate::model::{CleanupSummary, GpuDevice, HelperResult, PageoutAttempt, TorchCacheSummary};
+use crate::model::HELPER_ENV;
+use crate::model::{
+    CleanupSummary, CudaAbsence, GpuDevice, HeapTrimReport, HelperChoice, HelperProblem,
+    HelperResult, PageoutAttempt, StepDone, TorchCacheSummary,
+};
+use crate::policy::modes::SkipReason;
 
 const GB: f64 = (1u64 << 30) as f64;
 
@@ -20,6 +25,107 @@ pub fn freed_phrase(freed_bytes: i64) -> String {
     } else {
         format!("freed {shown} GB")
     }
+}
+
+/// Why a step of the cleanup did not run: `skipped (...)`.
+pub fn skip_text(why: &SkipReason) -> String {
+    let why = match why {
+        SkipReason::MonitorOnly => "mode Monitor Only changes nothing".to_string(),
+        SkipReason::NotInMode { mode } => format!("not in {} mode", mode.name()),
+        SkipReason::GcPasses { passes, mode } => {
+            format!("{passes} pass(es) in {} mode", mode.name())
+        }
+        SkipReason::NotInComfyui => "not running inside ComfyUI".into(),
+        SkipReason::Disabled => "disabled".into(),
+        SkipReason::TorchNotLoaded => "torch is not loaded in this process".into(),
+        SkipReason::NoCuda { why } => format!("no CUDA device: {why}"),
+    };
+    format!("skipped ({why})")
+}
+
+/// Why torch sees no CUDA device: not loaded, a broken CUDA setup, a build without
+/// CUDA, or a build that sees no GPU (with `CUDA_VISIBLE_DEVICES` when it is set).
+pub fn no_cuda_reason(a: &CudaAbsence) -> String {
+    if !a.torch_loaded {
+        return "torch is not loaded in this process".into();
+    }
+    if let Some(e) = &a.error {
+        return format!("CUDA is not usable here: {e}");
+    }
+    let built = match (&a.built_cuda, &a.built_hip) {
+        (Some(cuda), _) => format!("CUDA {cuda}"),
+        (None, Some(hip)) => format!("ROCm {hip}"),
+        (None, None) => return format!("torch {} is built without CUDA", a.torch_version),
+    };
+    let hidden = a.visible_devices.as_ref().map_or_else(
+        || "no driver or device visible".to_string(),
+        |v| format!("CUDA_VISIBLE_DEVICES='{v}'"),
+    );
+    format!(
+        "torch {}, built for {built}, sees no GPU ({hidden})",
+        a.torch_version
+    )
+}
+
+/// What a step of the cleanup did, in one line.
+pub fn step_done(done: &StepDone) -> String {
+    match done {
+        StepDone::Unloaded {
+            models,
+            pinned_before_bytes,
+            pinned_after_bytes,
+        } => {
+            let pinned = match pinned_before_bytes {
+                None => "this ComfyUI has no pinned-memory accounting".to_string(),
+                Some(b) => format!(
+                    "pinned host memory {:.3} GB -> {:.3} GB",
+                    *b as f64 / GB,
+                    pinned_after_bytes.unwrap_or(0) as f64 / GB
+                ),
+            };
+            format!(
+                "unloaded {models} model(s) from VRAM (weights move to RAM until their cached \
+                 node outputs go); {pinned}"
+            )
+        }
+        StepDone::DropRequested => "asked ComfyUI to drop cached node outputs after the current \
+                                    prompt (as POST /free does)"
+            .into(),
+        StepDone::Collected { objects } => format!("collected {objects} objects"),
+        StepDone::Synchronized { devices } => format!("synchronized {devices} device(s)"),
+        StepDone::CacheDropped { bytes } => {
+            format!("page cache dropped: {:.3} GB", *bytes as f64 / GB)
+        }
+        StepDone::DeferredTrim {
+            rss_before_bytes,
+            rss_after_bytes,
+        } => format!(
+            "[memwarden] deferred trim after ComfyUI freed cached outputs: RSS {:.3} GB -> \
+             {:.3} GB",
+            *rss_before_bytes as f64 / GB,
+            *rss_after_bytes as f64 / GB
+        ),
+        StepDone::DeferredTrimFailed { error } => {
+            format!("[memwarden] deferred trim failed: {error}")
+        }
+    }
+}
+
+/// The heap returned to the OS, in one line (the cleanup's step 5, the manager's
+/// heap trim): `malloc_trim: RSS 1.234 GB -> 1.100 GB`.
+pub fn heap_trim_detail(r: &HeapTrimReport) -> String {
+    format!(
+        "{}: {} {:.3} GB -> {:.3} GB",
+        r.call,
+        r.resident,
+        r.rss_before_bytes as f64 / GB,
+        r.rss_after_bytes as f64 / GB
+    )
+}
+
+/// Why a heap trim could not run here.
+pub fn heap_trim_unavailable(error: &str) -> String {
+    format!("heap trim not available on this platform ({error})")
 }
 
 /// One line for the cleanup's step 4: the calls made and reserved VRAM before ->
@@ -93,6 +199,39 @@ pub fn torch_cache_lines(r: &TorchCacheSummary, gpus: &[GpuDevice]) -> Vec<Strin
 pub const HELPER_SETUP: &str = "to page out with CAP_SYS_NICE, grant a native memwarden binary \
     the capability (`sudo setcap cap_sys_nice+ep /path/to/memwarden`) and set \
     MEMWARDEN_HELPER=/path/to/memwarden for this process";
+
+/// Why `MEMWARDEN_HELPER` names nothing that can be run.
+pub fn helper_unusable(value: &str, problem: HelperProblem) -> String {
+    let what = format!("{HELPER_ENV}='{value}'");
+    match problem {
+        HelperProblem::NotAbsolute => format!(
+            "{what} is not an absolute path; set it to the full path of the memwarden binary"
+        ),
+        HelperProblem::Missing => format!("{what}: no such file"),
+        HelperProblem::NotAFile => {
+            format!("{what} is not a file (a directory?); it must name the memwarden binary itself")
+        }
+        HelperProblem::NotExecutable => format!(
+            "{what} is not executable (chmod +x it, then `sudo setcap cap_sys_nice+ep \
+             /path/to/memwarden`)"
+        ),
+    }
+}
+
+/// What the pageout's fallback would run, for a report's privileges line.
+pub fn helper_status(choice: &HelperChoice) -> String {
+    match choice {
+        HelperChoice::Default => format!(
+            "external helper: {HELPER_ENV} not set, so it would run python -m memwarden with \
+             this process's own privileges ({HELPER_SETUP})"
+        ),
+        HelperChoice::Binary { path } => format!("external helper: {path} ({HELPER_ENV})"),
+        HelperChoice::Unusable { value, problem } => format!(
+            "external helper unusable: {}",
+            helper_unusable(value, *problem)
+        ),
+    }
+}
 
 /// A pageout of this process in parts of the OS-level trim's line (joined with
 /// "; " by the step).
@@ -232,6 +371,187 @@ mod tests {
     use crate::model::CleanupStepLine;
 
     const GIB: i64 = 1 << 30;
+
+    #[test]
+    fn skipped_steps_say_why() {
+        use crate::policy::modes::{CleanupMode, SkipReason::*};
+        let mode = CleanupMode::Conservative;
+        for (why, text) in [
+            (MonitorOnly, "skipped (mode Monitor Only changes nothing)"),
+            (NotInMode { mode }, "skipped (not in conservative mode)"),
+            (
+                GcPasses { passes: 1, mode },
+                "skipped (1 pass(es) in conservative mode)",
+            ),
+            (NotInComfyui, "skipped (not running inside ComfyUI)"),
+            (Disabled, "skipped (disabled)"),
+            (
+                TorchNotLoaded,
+                "skipped (torch is not loaded in this process)",
+            ),
+            (
+                NoCuda {
+                    why: "no driver".into(),
+                },
+                "skipped (no CUDA device: no driver)",
+            ),
+        ] {
+            assert_eq!(skip_text(&why), text);
+        }
+    }
+
+    #[test]
+    fn what_each_step_did() {
+        let g = 1u64 << 30;
+        for (done, text) in [
+            (
+                StepDone::Unloaded {
+                    models: 2,
+                    pinned_before_bytes: Some(g),
+                    pinned_after_bytes: Some(g / 4),
+                },
+                "unloaded 2 model(s) from VRAM (weights move to RAM until their cached node \
+                 outputs go); pinned host memory 1.000 GB -> 0.250 GB",
+            ),
+            (
+                StepDone::Unloaded {
+                    models: 0,
+                    pinned_before_bytes: None,
+                    pinned_after_bytes: None,
+                },
+                "unloaded 0 model(s) from VRAM (weights move to RAM until their cached node \
+                 outputs go); this ComfyUI has no pinned-memory accounting",
+            ),
+            (
+                StepDone::DropRequested,
+                "asked ComfyUI to drop cached node outputs after the current prompt (as POST \
+                 /free does)",
+            ),
+            (StepDone::Collected { objects: 12 }, "collected 12 objects"),
+            (
+                StepDone::Synchronized { devices: 2 },
+                "synchronized 2 device(s)",
+            ),
+            (
+                StepDone::CacheDropped { bytes: g / 2 },
+                "page cache dropped: 0.500 GB",
+            ),
+            (
+                StepDone::DeferredTrim {
+                    rss_before_bytes: 3 * g,
+                    rss_after_bytes: 2 * g,
+                },
+                "[memwarden] deferred trim after ComfyUI freed cached outputs: RSS 3.000 GB -> \
+                 2.000 GB",
+            ),
+            (
+                StepDone::DeferredTrimFailed {
+                    error: "boom".into(),
+                },
+                "[memwarden] deferred trim failed: boom",
+            ),
+        ] {
+            assert_eq!(step_done(&done), text);
+        }
+        let trim = HeapTrimReport {
+            call: "malloc_trim".into(),
+            resident: "RSS".into(),
+            rss_before_bytes: 2 * g,
+            rss_after_bytes: g,
+            schema_version: 1,
+            pid: 1,
+            released: true,
+            freed_bytes: g as i64,
+            duration_ms: 0.1,
+        };
+        assert_eq!(
+            heap_trim_detail(&trim),
+            "malloc_trim: RSS 2.000 GB -> 1.000 GB"
+        );
+        assert_eq!(
+            heap_trim_unavailable("no allocator"),
+            "heap trim not available on this platform (no allocator)"
+        );
+    }
+
+    #[test]
+    fn what_memwarden_helper_names() {
+        assert_eq!(
+            helper_status(&HelperChoice::Binary {
+                path: "/opt/memwarden".into()
+            }),
+            "external helper: /opt/memwarden (MEMWARDEN_HELPER)"
+        );
+        assert!(helper_status(&HelperChoice::Default).starts_with(
+            "external helper: MEMWARDEN_HELPER not set, so it would run python -m memwarden \
+             with this process's own privileges (to page out with CAP_SYS_NICE"
+        ));
+        for (problem, text) in [
+            (
+                HelperProblem::NotAbsolute,
+                "MEMWARDEN_HELPER='x' is not an absolute path; set it to the full path of the \
+                 memwarden binary",
+            ),
+            (HelperProblem::Missing, "MEMWARDEN_HELPER='x': no such file"),
+            (
+                HelperProblem::NotAFile,
+                "MEMWARDEN_HELPER='x' is not a file (a directory?); it must name the memwarden \
+                 binary itself",
+            ),
+            (
+                HelperProblem::NotExecutable,
+                "MEMWARDEN_HELPER='x' is not executable (chmod +x it, then `sudo setcap \
+                 cap_sys_nice+ep /path/to/memwarden`)",
+            ),
+        ] {
+            assert_eq!(helper_unusable("x", problem), text);
+            assert_eq!(
+                helper_status(&HelperChoice::Unusable {
+                    value: "x".into(),
+                    problem
+                }),
+                format!("external helper unusable: {text}")
+            );
+        }
+    }
+
+    #[test]
+    fn why_torch_sees_no_cuda_device() {
+        let loaded = CudaAbsence {
+            torch_loaded: true,
+            torch_version: "2.5.1".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            no_cuda_reason(&CudaAbsence::default()),
+            "torch is not loaded in this process"
+        );
+        assert_eq!(
+            no_cuda_reason(&CudaAbsence {
+                error: Some("RuntimeError: driver too old".into()),
+                built_cuda: Some("12.4".into()),
+                ..loaded.clone()
+            }),
+            "CUDA is not usable here: RuntimeError: driver too old"
+        );
+        assert_eq!(no_cuda_reason(&loaded), "torch 2.5.1 is built without CUDA");
+        assert_eq!(
+            no_cuda_reason(&CudaAbsence {
+                built_cuda: Some("12.4".into()),
+                built_hip: Some("6.2".into()),
+                ..loaded.clone()
+            }),
+            "torch 2.5.1, built for CUDA 12.4, sees no GPU (no driver or device visible)"
+        );
+        assert_eq!(
+            no_cuda_reason(&CudaAbsence {
+                built_hip: Some("6.2".into()),
+                visible_devices: Some(String::new()),
+                ..loaded
+            }),
+            "torch 2.5.1, built for ROCm 6.2, sees no GPU (CUDA_VISIBLE_DEVICES='')"
+        );
+    }
 
     #[test]
     fn torch_caches_per_device_named_by_nvml_where_known() {

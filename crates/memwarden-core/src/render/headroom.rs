@@ -5,8 +5,10 @@
 use std::fmt::Write;
 
 use crate::model::{
-    GuardStatusSummary, Headroom, HeadroomWake, LoadPrediction, Refusal, RefusalCause, WakeReason,
+    failed_steps, ActionOutcome, AlertLevel, GivebackPlan, GuardStatusSummary, Headroom,
+    HeadroomWake, LoadPrediction, ManagerAction, ManagerStep, Refusal, RefusalCause, WakeReason,
 };
+use crate::policy::headroom::action_outcome;
 use crate::units::format_bytes;
 
 /// How a face names what a user can change about a refusal.
@@ -135,6 +137,104 @@ pub fn guard_status_text(s: &GuardStatusSummary) -> String {
     t
 }
 
+/// The guard's history record of a give-back after `wake`: the plan carried out,
+/// its `steps` (each measured), the headroom `after`; what it gained judged by
+/// [`action_outcome`]; the latency from the estimated crossing to `started_ns`
+/// (the first step's start, same clock).
+pub fn giveback_action(
+    at_unix_ms: u64,
+    wake: &HeadroomWake,
+    plan: &GivebackPlan,
+    after: &Headroom,
+    steps: Vec<ManagerStep>,
+    started_ns: u64,
+    duration_ms: f64,
+) -> ManagerAction {
+    let freed = gained(&wake.reading, after);
+    let error = failed_steps(&steps);
+    ManagerAction {
+        at_unix_ms,
+        trigger: "headroom".into(),
+        level: AlertLevel::Critical,
+        mode: "giveback".into(),
+        reason: format!(
+            "{} (woken by {}); headroom now {}",
+            plan.reason,
+            wake.woken_by,
+            headroom_line(after)
+        ),
+        steps,
+        freed_bytes: freed,
+        duration_ms,
+        outcome: action_outcome(error.is_some(), freed),
+        error,
+        latency_ms: wake
+            .crossed_at_ns
+            .map(|c| started_ns.saturating_sub(c) as f64 / 1e6),
+    }
+}
+
+/// The guard's history record of the room it made before the load of `what`
+/// (`pred`): the one `step` that released models, headroom `before` and `after`.
+pub fn make_room_action(
+    at_unix_ms: u64,
+    what: &str,
+    pred: &LoadPrediction,
+    before: &Headroom,
+    after: &Headroom,
+    step: ManagerStep,
+    duration_ms: f64,
+) -> ManagerAction {
+    let freed = gained(before, after);
+    let error = failed_steps(std::slice::from_ref(&step));
+    ManagerAction {
+        at_unix_ms,
+        trigger: "load".into(),
+        level: AlertLevel::Warning,
+        mode: "make_room".into(),
+        reason: format!(
+            "{what}: {}; made room first: headroom {} -> {}",
+            prediction_line(pred),
+            headroom_line(before),
+            headroom_line(after)
+        ),
+        steps: vec![step],
+        freed_bytes: freed,
+        duration_ms,
+        outcome: action_outcome(error.is_some(), freed),
+        error,
+        latency_ms: None,
+    }
+}
+
+/// The guard's history record of a load it refused: the refusal as the face
+/// worded it (`refused`) and the prediction behind it.
+pub fn refusal_action(
+    at_unix_ms: u64,
+    refused: &str,
+    pred: &LoadPrediction,
+    duration_ms: f64,
+) -> ManagerAction {
+    ManagerAction {
+        at_unix_ms,
+        trigger: "load".into(),
+        level: AlertLevel::Critical,
+        mode: "refuse".into(),
+        reason: format!("{refused}; {}", prediction_line(pred)),
+        steps: Vec::new(),
+        freed_bytes: 0,
+        duration_ms,
+        outcome: ActionOutcome::NothingFreed,
+        error: None,
+        latency_ms: None,
+    }
+}
+
+/// Headroom gained from `before` to `after` (negative: lost).
+fn gained(before: &Headroom, after: &Headroom) -> i64 {
+    after.headroom_bytes as i64 - before.headroom_bytes as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +331,182 @@ mod tests {
             wake_line(&w),
             "below the reserve: 100.00 MiB free of 1.00 GiB (memory.max of /g (cgroup v2)); \
              reserve 128.00 MiB (woken by paced read)"
+        );
+    }
+
+    fn reading(free_mib: u64) -> Headroom {
+        Headroom {
+            kind: LimitKind::CgroupMax,
+            set_at: "memory.max of /g (cgroup v2)".into(),
+            limit_bytes: 1 << 30,
+            used_bytes: (1 << 30) - (free_mib << 20),
+            headroom_bytes: free_mib << 20,
+            at_ns: 0,
+        }
+    }
+
+    fn step(name: &str, ok: bool) -> ManagerStep {
+        ManagerStep {
+            name: name.into(),
+            ok,
+            skipped: false,
+            detail: if ok { "done".into() } else { "boom".into() },
+            freed_bytes: Some(1 << 20),
+            duration_ms: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_guards_history_records() {
+        let wake = HeadroomWake {
+            reason: WakeReason::Crossed,
+            reading: reading(100),
+            reserve_bytes: 128 << 20,
+            crossed_at_ns: Some(1_000_000),
+            woken_by: "paced read".into(),
+        };
+        let plan = GivebackPlan {
+            shortfall_bytes: 28 << 20,
+            steps: vec![],
+            reason: "headroom fell below the reserve".into(),
+        };
+        let a = giveback_action(
+            7,
+            &wake,
+            &plan,
+            &reading(300),
+            vec![step("Release models", true), step("Trim heap", false)],
+            3_500_000,
+            9.0,
+        );
+        assert_eq!(
+            (a.at_unix_ms, a.trigger.as_str(), a.level, a.mode.as_str()),
+            (7, "headroom", AlertLevel::Critical, "giveback")
+        );
+        assert_eq!(
+            a.reason,
+            "headroom fell below the reserve (woken by paced read); headroom now 300.00 MiB free \
+             of 1.00 GiB (memory.max of /g (cgroup v2))"
+        );
+        assert_eq!(a.freed_bytes, 200 << 20);
+        assert_eq!(a.outcome, ActionOutcome::Failed);
+        assert_eq!(a.error.as_deref(), Some("Trim heap: boom"));
+        assert_eq!(
+            (a.latency_ms, a.duration_ms, a.steps.len()),
+            (Some(2.5), 9.0, 2)
+        );
+        // All steps fine, headroom gained: freed; before the crossing: latency 0;
+        // no crossing: none.
+        let ok = giveback_action(
+            7,
+            &wake,
+            &plan,
+            &reading(300),
+            vec![step("x", true)],
+            0,
+            1.0,
+        );
+        assert_eq!(
+            (ok.outcome, ok.error, ok.latency_ms),
+            (ActionOutcome::Freed, None, Some(0.0))
+        );
+        let lost = giveback_action(
+            7,
+            &HeadroomWake {
+                crossed_at_ns: None,
+                ..wake.clone()
+            },
+            &plan,
+            &reading(50),
+            vec![],
+            0,
+            1.0,
+        );
+        assert_eq!(
+            (lost.outcome, lost.freed_bytes, lost.latency_ms),
+            (ActionOutcome::NothingFreed, -(50 << 20), None)
+        );
+
+        let pred = LoadPrediction {
+            bytes: 2 << 30,
+            source: "header".into(),
+            parts: vec![],
+            reason: "from the header".into(),
+        };
+        let m = make_room_action(
+            8,
+            "loading a.safetensors",
+            &pred,
+            &reading(100),
+            &reading(900),
+            step("Release models", true),
+            4.0,
+        );
+        assert_eq!(
+            (
+                m.trigger.as_str(),
+                m.level,
+                m.mode.as_str(),
+                m.outcome,
+                m.error,
+                m.freed_bytes
+            ),
+            (
+                "load",
+                AlertLevel::Warning,
+                "make_room",
+                ActionOutcome::Freed,
+                None,
+                800 << 20
+            )
+        );
+        assert_eq!(
+            m.reason,
+            "loading a.safetensors: predicted 2.00 GiB (from the header); made room first: \
+             headroom 100.00 MiB free of 1.00 GiB (memory.max of /g (cgroup v2)) -> 900.00 MiB \
+             free of 1.00 GiB (memory.max of /g (cgroup v2))"
+        );
+        assert_eq!((m.steps.len(), m.latency_ms, m.duration_ms), (1, None, 4.0));
+        let failed = make_room_action(
+            8,
+            "x",
+            &pred,
+            &reading(100),
+            &reading(900),
+            step("Release models", false),
+            4.0,
+        );
+        assert_eq!(
+            (failed.outcome, failed.error.as_deref()),
+            (ActionOutcome::Failed, Some("Release models: boom"))
+        );
+
+        let r = refusal_action(9, "memwarden refused x", &pred, 2.0);
+        assert_eq!(
+            (
+                r.trigger.as_str(),
+                r.level,
+                r.mode.as_str(),
+                r.outcome,
+                r.freed_bytes,
+                r.steps.len()
+            ),
+            (
+                "load",
+                AlertLevel::Critical,
+                "refuse",
+                ActionOutcome::NothingFreed,
+                0,
+                0
+            )
+        );
+        assert_eq!(
+            r.reason,
+            "memwarden refused x; predicted 2.00 GiB (from the header)"
+        );
+        assert_eq!(
+            (r.error, r.latency_ms, r.duration_ms, r.at_unix_ms),
+            (None, None, 2.0, 9)
         );
     }
 }

@@ -3,12 +3,30 @@
 use std::fmt::Write;
 
 use crate::model::LeakSummary;
+use crate::policy::leak::SiteGrowth;
 
 /// How many node types the report lists.
 const SUSPECTS_SHOWN: usize = 8;
 
 fn mb(bytes: f64) -> String {
     format!("{:.1} MB", bytes / (1u64 << 20) as f64)
+}
+
+/// An allocation site that grew: `file:line +12.0 MB (+3 blocks, 40.0 MB now)`.
+pub fn site_line(s: &SiteGrowth) -> String {
+    format!(
+        "{}:{} +{} (+{} blocks, {} now)",
+        s.file,
+        s.line,
+        mb(s.size_diff as f64),
+        s.count_diff,
+        mb(s.size as f64)
+    )
+}
+
+/// An object type whose live count grew: `dict +1200`.
+pub fn growing_type_line(name: &str, growth: i64) -> String {
+    format!("{name} +{growth}")
 }
 
 /// The verdict, each series' reason, the node types (suspects first), then what
@@ -79,6 +97,22 @@ pub fn leak_report_text(r: &LeakSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sites_and_types_that_grew() {
+        let site = SiteGrowth {
+            file: "node.py".into(),
+            line: 12,
+            size_diff: 12 << 20,
+            size: 40 << 20,
+            count_diff: 3,
+        };
+        assert_eq!(
+            site_line(&site),
+            "node.py:12 +12.0 MB (+3 blocks, 40.0 MB now)"
+        );
+        assert_eq!(growing_type_line("dict", 1200), "dict +1200");
+    }
     use crate::model::{LeakVerdict, NodeSuspect};
 
     fn verdict(leak: bool, reason: &str) -> LeakVerdict {

@@ -6,6 +6,8 @@ use std::fmt::Write;
 use crate::model::{ActionOutcome, GroupStats, ManagerAction, ManagerStats, ManagerStatusSummary};
 use crate::units::format_bytes_signed;
 
+use super::clock::local_time;
+
 fn outcome_word(o: ActionOutcome) -> &'static str {
     match o {
         ActionOutcome::Freed => "freed",
@@ -16,24 +18,7 @@ fn outcome_word(o: ActionOutcome) -> &'static str {
 
 /// `2026-11-23 20:41:07Z` from Unix milliseconds (UTC, no time-zone database).
 fn utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{}Z", local_time(ms, 0))
 }
 
 /// One action per block: when, trigger, level, mode, outcome, freed, duration,

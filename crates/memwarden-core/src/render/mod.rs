@@ -13,18 +13,21 @@ use crate::units::format_gb_short;
 
 mod check;
 mod cleanup;
+mod clock;
 pub mod headroom;
 mod leak;
 mod manager;
+pub mod nodes;
 mod reports;
 pub mod swap;
 
 pub use check::check_report;
 pub use cleanup::{
-    cleanup_text, freed_phrase, pageout_attempt, torch_cache_detail, torch_cache_lines,
-    HELPER_SETUP,
+    cleanup_text, freed_phrase, heap_trim_detail, heap_trim_unavailable, helper_status,
+    helper_unusable, no_cuda_reason, pageout_attempt, skip_text, step_done, torch_cache_detail,
+    torch_cache_lines, HELPER_SETUP,
 };
-pub use leak::leak_report_text;
+pub use leak::{growing_type_line, leak_report_text, site_line};
 pub use manager::{history_text, manager_status_text, stats_text};
 pub use reports::{pageout_report, purge_report, reclaim_report};
 

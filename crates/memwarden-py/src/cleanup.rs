@@ -1,0 +1,101 @@
+//! The cleanup's plan and wording for `memwarden.cleanup`: which steps run and
+//! why the others do not (the core's `policy::modes`), and each step's line
+//! (the core's `render`). Python runs the steps that must run in-process (torch,
+//! gc, ComfyUI's model management) and hands the figures back here.
+
+use memwarden_core::policy::modes::{self, CleanupChoices, CleanupFacts, PlannedStep};
+use memwarden_core::{act, render, CudaAbsence, HelperChoice, StepDone};
+use pyo3::prelude::*;
+
+use crate::models::{from_dict, to_dict};
+
+/// A planned step for Python: (index, name, action or None, why it is skipped or None).
+type StepTuple = (u8, String, Option<Py<PyAny>>, Option<String>);
+
+fn steps_for_python(py: Python<'_>, steps: Vec<PlannedStep>) -> PyResult<Vec<StepTuple>> {
+    steps
+        .into_iter()
+        .map(|s| {
+            Ok(match s.run {
+                Ok(action) => (s.index, s.name, Some(to_dict(py, &action)?), None),
+                Err(why) => (s.index, s.name, None, Some(render::skip_text(&why))),
+            })
+        })
+        .collect()
+}
+
+/// The steps of one cleanup, in order (`choices`: the mode and the caller's
+/// overrides; `facts`: what this process holds): each as (index, name, action, skip),
+/// the action a dict tagged by "kind", or None with the line saying why it is skipped.
+#[pyfunction]
+fn cleanup_steps(
+    py: Python<'_>,
+    choices: Bound<'_, PyAny>,
+    facts: Bound<'_, PyAny>,
+) -> PyResult<Vec<StepTuple>> {
+    let c: CleanupChoices = from_dict(&choices, "CleanupChoices")?;
+    let f: CleanupFacts = from_dict(&facts, "CleanupFacts")?;
+    steps_for_python(py, modes::cleanup_steps(&c, &f))
+}
+
+/// The background manager's non-disruptive action, as steps of the cleanup.
+#[pyfunction]
+fn heap_trim_steps(py: Python<'_>, purge_cache: bool) -> PyResult<Vec<StepTuple>> {
+    steps_for_python(py, modes::heap_trim_steps(purge_cache))
+}
+
+/// What a step did, in one line (`done`: a dict of the core's StepDone, tagged by
+/// "done").
+#[pyfunction]
+fn step_done(done: Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(render::step_done(&from_dict::<StepDone>(
+        &done, "StepDone",
+    )?))
+}
+
+/// Why torch sees no CUDA device (`absence`: a dict of the core's CudaAbsence).
+#[pyfunction]
+fn no_cuda_reason(absence: Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(render::no_cuda_reason(&from_dict::<CudaAbsence>(
+        &absence,
+        "CudaAbsence",
+    )?))
+}
+
+/// Return this process's free heap to the OS and say what it did in one line (or
+/// why it cannot here).
+#[pyfunction]
+fn trim_heap_detail(py: Python<'_>) -> String {
+    match py.detach(act::trim_own_heap) {
+        Ok(r) => render::heap_trim_detail(&r),
+        Err(e) => render::heap_trim_unavailable(&e.to_string()),
+    }
+}
+
+/// What the value of MEMWARDEN_HELPER names: (path of the native binary, or None
+/// for the default `python -m memwarden`; what is wrong with it, or None; the
+/// status line a report shows).
+#[pyfunction]
+fn helper_choice(value: &str) -> (Option<String>, Option<String>, String) {
+    let home = std::env::var_os(if cfg!(windows) { "USERPROFILE" } else { "HOME" });
+    let choice = act::helper_choice(value, home.as_deref().map(std::path::Path::new));
+    let status = render::helper_status(&choice);
+    match choice {
+        HelperChoice::Default => (None, None, status),
+        HelperChoice::Binary { path } => (Some(path), None, status),
+        HelperChoice::Unusable { value, problem } => {
+            (None, Some(render::helper_unusable(&value, problem)), status)
+        }
+    }
+}
+
+/// Adds the cleanup's plan and wording to the module.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(cleanup_steps, m)?)?;
+    m.add_function(wrap_pyfunction!(heap_trim_steps, m)?)?;
+    m.add_function(wrap_pyfunction!(step_done, m)?)?;
+    m.add_function(wrap_pyfunction!(no_cuda_reason, m)?)?;
+    m.add_function(wrap_pyfunction!(trim_heap_detail, m)?)?;
+    m.add_function(wrap_pyfunction!(helper_choice, m)?)?;
+    Ok(())
+}
