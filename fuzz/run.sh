@@ -5,7 +5,7 @@ cd "$(dirname "$0")"
 SECONDS_PER_TARGET=${1:-60}
 export RUSTC_BOOTSTRAP=${RUSTC_BOOTSTRAP:-1}
 data=../crates/memwarden-core/tests/data
-for t in fuzz_meminfo fuzz_psi fuzz_proc_status fuzz_maps_smaps fuzz_cgroup fuzz_helper_answer; do
+for t in fuzz_meminfo fuzz_psi fuzz_proc_status fuzz_maps_smaps fuzz_cgroup fuzz_helper_answer fuzz_request; do
   mkdir -p "corpus/$t"
   cp "$data"/* "corpus/$t"/ 2>/dev/null || true
   rm -f "corpus/$t/SOURCES.md"

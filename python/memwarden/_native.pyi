@@ -1226,6 +1226,20 @@ def models_line(unloaded: str | None) -> str:
 def vram_optimizer_title(level: str, gpu: int | None) -> str:
     """The VRAM Optimizer's first line (``gpu`` None: all GPUs)."""
 
+FEED_MIN_INTERVAL_S: float
+FEED_MAX_INTERVAL_S: float
+FEED_DEFAULT_INTERVAL_S: float
+
+def cleanup_request(text: str) -> str:
+    """``POST /memwarden/cleanup``'s body: the canonical name of the mode it asks for;
+    ValueError naming the field and what was wrong."""
+
+def feed_request(text: str) -> tuple[str, float, bool]:
+    """``POST /memwarden/feed``'s body: (client_id, interval_s within bounds, enabled)."""
+
+def guard_request(text: str) -> tuple[bool | None, int | None]:
+    """``POST /memwarden/guard``'s body: (enabled or None, reserve in MiB or None)."""
+
 def cleanup_text(report: dict[str, Any]) -> str:
     """A cleanup's report (the dict of ``CleanupReport.to_dict()``) in words."""
 
@@ -1241,6 +1255,25 @@ def giveback_action(
     """The guard's history record of a give-back: its reason worded and its outcome
     judged by the core (freed from 1 MiB of headroom gained; failed when a step
     failed), the latency from the estimated crossing to ``started_ns``."""
+
+def releasable_bytes(held: Sequence[tuple[int, bool]], prompt_running: bool) -> int:
+    """Bytes of ``held`` ((bytes, in_use) per item) that may be given back now: every
+    item between prompts, during a prompt only those it does not use."""
+
+def release_plan(
+    held: Sequence[tuple[int, bool]], need: int, prompt_running: bool, drop_outputs: bool
+) -> tuple[list[int], int, bool]:
+    """What to give back for ``need`` bytes: (the items to release, largest first; the
+    bytes they free; whether to drop every cached output too)."""
+
+def comfy_released(models_bytes: int, outputs_dropped: bool) -> str:
+    """What ComfyUI gave back, in words."""
+
+def registry_released(names: Sequence[str]) -> str:
+    """What a host outside ComfyUI gave back, in words."""
+
+def worker_busy(timeout_s: float) -> str:
+    """ComfyUI's prompt worker did not reach a safe point within ``timeout_s``."""
 
 def make_room_action(
     at_unix_ms: int,

@@ -128,19 +128,15 @@ class PlainHost:
     def releasable(self, prompt_running: bool) -> int:
         with self._lock:
             items = list(self._items.values())
-        return sum(max(0, int(size())) for size, _ in items)
+        return _native.releasable_bytes([(max(0, int(size())), False) for size, _ in items], prompt_running)
 
     def release(self, need: int, drop_outputs: bool, timeout_s: float) -> Released:
         with self._lock:
-            items = sorted(((int(s()), n, r) for n, (s, r) in self._items.items()), reverse=True)
-        freed, names = 0, []
-        for size, name, release in items:
-            if freed >= need or size <= 0:
-                continue
-            release()
-            freed += size
-            names.append(name)
-        return Released(freed, f"released {', '.join(names) or 'nothing'}")
+            items = [(n, int(s()), r) for n, (s, r) in sorted(self._items.items())]
+        release, freed, _ = _native.release_plan([(max(0, size), False) for _, size, _ in items], need, False, False)
+        for i in release:
+            items[i][2]()
+        return Released(freed, _native.registry_released([items[i][0] for i in release]))
 
     def prompt_running(self) -> bool:
         return False

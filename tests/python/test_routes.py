@@ -91,7 +91,7 @@ def test_snapshot_route_gives_the_snapshot_status_and_figures() -> None:
 
 BAD_CLEANUPS = [
     ("{not json", "the body is not valid JSON"),
-    ('["balanced"]', "the body must be a JSON object, got list"),
+    ('["balanced"]', "the body must be a JSON object, got an array"),
     ('{"mode": "turbo"}', "turbo"),
     ('{"mode": 3}', '"mode" must be a string'),
     ('{"mode": "balanced", "force": true}', "unknown field(s) 'force'"),

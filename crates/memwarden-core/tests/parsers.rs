@@ -11,6 +11,7 @@ use memwarden_core::parse::proc_pid::{
     parse_cmdline, parse_maps, parse_smaps_rollup, parse_stat, parse_statm, parse_status, MapsEntry,
 };
 use memwarden_core::parse::psi::parse_psi;
+use memwarden_core::parse::request::{cleanup_request, feed_request, guard_request};
 use memwarden_core::Error;
 
 const KIB: u64 = 1024;
@@ -341,6 +342,10 @@ fn all_parsers_survive(text: &str) {
     let _ = parse_cmdline(text.as_bytes());
     // The helper's answer is never Malformed: a report, or an error saying why not.
     let _ = helper_answer("h", text, text, 1);
+    // A request body is never Malformed either: its values, or what was wrong.
+    let _ = cleanup_request(text, "monitor");
+    let _ = feed_request(text);
+    let _ = guard_request(text);
 }
 
 const CAPTURES: [&str; 31] = [

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use memwarden_core::policy::headroom::{self as policy, Releasable};
+use memwarden_core::policy::headroom::{self as policy, Held, Releasable};
 use memwarden_core::policy::predict::{predict, LoadFacts};
 use memwarden_core::probe::model_file::read_model_file;
 use memwarden_core::render::headroom::{self as words, Knobs};
@@ -256,6 +256,49 @@ fn guard_status_text(status: Bound<'_, PyAny>) -> PyResult<String> {
     Ok(words::guard_status_text(&s))
 }
 
+fn held_arg(held: Vec<(u64, bool)>) -> Vec<Held> {
+    held.into_iter()
+        .map(|(bytes, in_use)| Held { bytes, in_use })
+        .collect()
+}
+
+/// Bytes of `held` ((bytes, in_use) per item) that may be given back now.
+#[pyfunction]
+fn releasable_bytes(held: Vec<(u64, bool)>, prompt_running: bool) -> u64 {
+    policy::releasable_bytes(&held_arg(held), prompt_running)
+}
+
+/// What to give back for `need` bytes from `held` ((bytes, in_use) per item):
+/// (indices to release, in order; the bytes they free; drop every cached output too).
+#[pyfunction]
+fn release_plan(
+    held: Vec<(u64, bool)>,
+    need: u64,
+    prompt_running: bool,
+    drop_outputs: bool,
+) -> (Vec<usize>, u64, bool) {
+    let p = policy::release_plan(&held_arg(held), need, prompt_running, drop_outputs);
+    (p.release, p.bytes, p.drop_outputs)
+}
+
+/// What ComfyUI gave back, in words.
+#[pyfunction]
+fn comfy_released(models_bytes: u64, outputs_dropped: bool) -> String {
+    words::comfy_released(models_bytes, outputs_dropped)
+}
+
+/// What a host outside ComfyUI gave back, in words.
+#[pyfunction]
+fn registry_released(names: Vec<String>) -> String {
+    words::registry_released(&names)
+}
+
+/// ComfyUI's prompt worker did not reach a safe point within `timeout_s`.
+#[pyfunction]
+fn worker_busy(timeout_s: f64) -> String {
+    words::worker_busy(timeout_s)
+}
+
 fn steps_arg(steps: &[Bound<'_, PyAny>]) -> PyResult<Vec<ManagerStep>> {
     steps.iter().map(|s| from_dict(s, "ManagerStep")).collect()
 }
@@ -427,6 +470,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyHeadroomWatch>()?;
     m.add_function(wrap_pyfunction!(plan_giveback, m)?)?;
     m.add_function(wrap_pyfunction!(giveback_action, m)?)?;
+    m.add_function(wrap_pyfunction!(releasable_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(release_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(comfy_released, m)?)?;
+    m.add_function(wrap_pyfunction!(registry_released, m)?)?;
+    m.add_function(wrap_pyfunction!(worker_busy, m)?)?;
     m.add_function(wrap_pyfunction!(make_room_action, m)?)?;
     m.add_function(wrap_pyfunction!(refusal_action, m)?)?;
     m.add_function(wrap_pyfunction!(guard_status_text, m)?)?;

@@ -18,6 +18,7 @@ mod metrics;
 mod models;
 mod nodes;
 mod policy;
+mod requests;
 
 use args::{
     bytes_arg, flag_arg, hint_arg, int_arg, invalid, number_arg, parse_scope, pid_arg, py_bool,
@@ -412,6 +413,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     policy::register(m)?;
     cleanup::register(m)?;
     nodes::register(m)?;
+    requests::register(m)?;
     manager::register(m)?;
     metrics::register(m)?;
     leak::register(m)?;

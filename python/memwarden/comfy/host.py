@@ -304,7 +304,7 @@ class ComfyHost:
             models = cached_models(executor)
         except Exception:  # noqa: BLE001 - the cache changed shape under us: nothing
             return 0
-        return sum(m.bytes for m in models if not (prompt_running and m.active))
+        return _native.releasable_bytes([(m.bytes, m.active) for m in models], prompt_running)
 
     def release(self, need: int, drop_outputs: bool, timeout_s: float) -> Released:
         def work() -> Released:
@@ -312,9 +312,7 @@ class ComfyHost:
 
         done, r = self.calls.call(work, timeout_s)
         if not done or not isinstance(r, Released):
-            return Released(
-                0, f"asked ComfyUI's prompt worker; it was busy for {timeout_s:g} s (done at its next node's end)"
-            )
+            return Released(0, _native.worker_busy(timeout_s))
         return r
 
     def _release_now(self, need: int, drop_outputs: bool) -> Released:
@@ -322,26 +320,21 @@ class ComfyHost:
         bytes; with ``drop_outputs`` and still short, between prompts, every cached
         output (ComfyUI's own reset, as POST /free does)."""
         executor = hooks.current_executor()
+        if executor is None:
+            return Released(0, _native.comfy_released(0, False))
+        models = cached_models(executor)
         running = hooks.running_prompt() is not None
-        freed, parts = 0, []
-        if executor is not None:
-            for m in cached_models(executor):
-                if freed >= need:
-                    break
-                if running and m.active:
-                    continue
-                _drop(m)
-                freed += m.bytes
-            if freed:
-                parts.append(f"dropped cached models ({freed / 2**30:.2f} GB)")
-            if drop_outputs and freed < need and not running:
-                executor.reset()
-                parts.append("dropped every cached node output (ComfyUI's reset, as POST /free)")
-        if parts:
+        held = [(m.bytes, m.active) for m in models]
+        release, freed, reset = _native.release_plan(held, need, running, drop_outputs)
+        for i in release:
+            _drop(models[i])
+        if reset:
+            executor.reset()
+        if release or reset:
             # Weights held in reference cycles; ComfyUI drops the dead entries of its
             # loaded-model list itself at the next prompt's start.
             gc.collect()
-        return Released(freed, "; ".join(parts) or "nothing cached to give back")
+        return Released(freed, _native.comfy_released(freed, reset))
 
     def notes(self) -> list[str]:
         return [

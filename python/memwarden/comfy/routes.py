@@ -28,9 +28,7 @@ websocket: no page, no sampling. Each sample is sent as ``memwarden.status`` wit
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
 import threading
 import time
 from collections import deque
@@ -47,9 +45,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("memwarden")
 
 FEED_EVENT = "memwarden.status"
-MIN_INTERVAL_S = 0.25
-MAX_INTERVAL_S = 60.0
-DEFAULT_INTERVAL_S = 1.0
+MIN_INTERVAL_S = _native.FEED_MIN_INTERVAL_S
+MAX_INTERVAL_S = _native.FEED_MAX_INTERVAL_S
+DEFAULT_INTERVAL_S = _native.FEED_DEFAULT_INTERVAL_S
 #: Sections the page knows; one without a provider shows "not running".
 SECTIONS = ("cleanups", "guard", "leak")
 MODES = ("monitor", "conservative", "balanced", "aggressive")
@@ -405,61 +403,6 @@ def bad_request(message: str) -> web.Response:
     return json_response({"error": message}, status=400)
 
 
-async def json_object(request: web.Request) -> dict[str, Any]:
-    """The request's JSON body, which must be an object; ValueError says why not."""
-    try:
-        body = json.loads(await request.text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"the body is not valid JSON ({e})") from e
-    if not isinstance(body, dict):
-        raise ValueError(f"the body must be a JSON object, got {type(body).__name__}")
-    return body
-
-
-def check_keys(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}; known: {', '.join(allowed)}")
-
-
-def cleanup_mode(body: dict[str, Any]) -> str:
-    check_keys(body, ("mode",))
-    mode = body.get("mode")
-    if not isinstance(mode, str):
-        raise ValueError(f'"mode" must be a string, one of {", ".join(MODES)}; got {mode!r}')
-    try:
-        return _native.normalize_mode(mode)
-    except _native.InvalidInput as e:
-        raise ValueError(str(e)) from e
-
-
-def feed_settings(body: dict[str, Any]) -> tuple[str, float, bool]:
-    check_keys(body, ("client_id", "interval_s", "enabled"))
-    client_id = body.get("client_id")
-    if not isinstance(client_id, str) or not client_id:
-        raise ValueError(f'"client_id" must be the page\'s websocket client id (a string), got {client_id!r}')
-    interval = body.get("interval_s", DEFAULT_INTERVAL_S)
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not math.isfinite(interval):
-        raise ValueError(f'"interval_s" must be a number of seconds, got {interval!r}')
-    enabled = body.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ValueError(f'"enabled" must be true or false, got {enabled!r}')
-    return client_id, min(max(float(interval), MIN_INTERVAL_S), MAX_INTERVAL_S), enabled
-
-
-def guard_settings(body: dict[str, Any]) -> tuple[bool | None, int | None]:
-    """``enabled`` (true/false, or absent) and ``reserve_mb`` (0 = the default for the
-    limit, else MiB), checked: ValueError naming the key otherwise."""
-    check_keys(body, ("enabled", "reserve_mb"))
-    enabled = body.get("enabled")
-    if enabled is not None and not isinstance(enabled, bool):
-        raise ValueError(f'"enabled" must be true or false, got {enabled!r}')
-    mb = body.get("reserve_mb")
-    if mb is not None and (isinstance(mb, bool) or not isinstance(mb, (int, float)) or not 0 <= mb <= 1 << 20):
-        raise ValueError(f'"reserve_mb" must be a number of MiB from 0 (the default) to 1048576, got {mb!r}')
-    return enabled, None if mb is None else int(mb)
-
-
 def guard_answer() -> dict[str, Any]:
     st = guard.status()
     return {"running": st.running, "reserve_bytes": st.reserve_bytes, "text": st.text}
@@ -497,7 +440,7 @@ class Panel:
 
     async def cleanup(self, request: web.Request) -> web.Response:
         try:
-            mode = cleanup_mode(await json_object(request))
+            mode = _native.cleanup_request(await request.text())
         except ValueError as e:
             return bad_request(f"cleanup refused, nothing done: {e}")
         running = self.running_prompt()
@@ -523,7 +466,7 @@ class Panel:
 
     async def set_feed_config(self, request: web.Request) -> web.Response:
         try:
-            client_id, interval, enabled = feed_settings(await json_object(request))
+            client_id, interval, enabled = _native.feed_request(await request.text())
         except ValueError as e:
             return bad_request(f"feed settings refused: {e}")
         self.feed.configure(client_id, interval, enabled)
@@ -539,7 +482,7 @@ class Panel:
         """The headroom guard's settings as the settings dialog changed them: on or
         off, and the reserve, applied now (ComfyUI stores them for the next start)."""
         try:
-            enabled, mb = guard_settings(await json_object(request))
+            enabled, mb = _native.guard_request(await request.text())
         except ValueError as e:
             return bad_request(f"guard settings refused, nothing changed: {e}")
 

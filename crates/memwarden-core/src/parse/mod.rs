@@ -1,4 +1,4 @@
-//! Pure parsers for the kernel's text formats (and the external helper's answer). They take the file's text and never
+//! Pure parsers for the kernel's text formats (and the external helper's answer, the panel's request bodies). They take the file's text and never
 //! touch the filesystem, so they are tested on captured files and fuzzed. Each one
 //! tolerates unknown lines (kernels add fields) and rejects input that lacks the
 //! fields it must have with [`Error::Malformed`](crate::Error::Malformed).
@@ -8,6 +8,7 @@ pub mod helper;
 pub mod meminfo;
 pub mod proc_pid;
 pub mod psi;
+pub mod request;
 pub mod safetensors;
 
 /// `"Key:   1234 kB"` -> `("Key", bytes)`. Values without "kB" are returned as-is

@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::{
     ActionOutcome, GivebackPlan, GivebackStep, Headroom, LoadDecision, LoadPlan, Refusal,
     RefusalCause,
@@ -145,6 +147,70 @@ pub fn plan_giveback(r: &Headroom, reserve: u64, can: Releasable) -> GivebackPla
     }
 }
 
+/// Something cached that the host could give back (a model in ComfyUI's output
+/// cache, an item registered with the guard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Held {
+    /// What it takes (bytes; 0 once given back).
+    pub bytes: u64,
+    /// The running prompt uses it: it stays while a prompt runs.
+    pub in_use: bool,
+}
+
+/// What to give back for a need: which of the held items (indices), what they
+/// free, and whether to drop every cached output as well.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReleasePlan {
+    pub release: Vec<usize>,
+    pub bytes: u64,
+    /// Still short once they are gone, between prompts, and the caller allows it:
+    /// drop every cached output (ComfyUI's own reset, as `POST /free` does).
+    pub drop_outputs: bool,
+}
+
+/// Whether `h` may be given back now.
+fn may_go(h: &Held, prompt_running: bool) -> bool {
+    h.bytes > 0 && !(prompt_running && h.in_use)
+}
+
+/// Bytes of `held` that may be given back: every item between prompts; during a
+/// prompt only those it does not use.
+pub fn releasable_bytes(held: &[Held], prompt_running: bool) -> u64 {
+    held.iter()
+        .filter(|h| may_go(h, prompt_running))
+        .map(|h| h.bytes)
+        .sum()
+}
+
+/// What to give back for `need` bytes: the largest items first until the need is
+/// met, none the running prompt uses; with `drop_outputs`, when still short
+/// between prompts, every cached output too.
+pub fn release_plan(
+    held: &[Held],
+    need: u64,
+    prompt_running: bool,
+    drop_outputs: bool,
+) -> ReleasePlan {
+    let mut order: Vec<usize> = (0..held.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(held[i].bytes));
+    let mut plan = ReleasePlan {
+        release: Vec::new(),
+        bytes: 0,
+        drop_outputs: false,
+    };
+    for i in order {
+        if plan.bytes >= need {
+            break;
+        }
+        if may_go(&held[i], prompt_running) {
+            plan.release.push(i);
+            plan.bytes += held[i].bytes;
+        }
+    }
+    plan.drop_outputs = drop_outputs && plan.bytes < need && !prompt_running;
+    plan
+}
+
 /// Whether loading `what`, predicted to need `need` bytes, may go ahead with
 /// `releasable` bytes of cached models that could be given back first. A load that
 /// fits goes ahead, giving back first what keeps the reserve free where it can; one
@@ -186,6 +252,54 @@ pub fn plan_load(what: &str, need: u64, r: &Headroom, reserve: u64, releasable: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_to_give_back_largest_first_never_what_the_prompt_uses() {
+        let h = |bytes: u64, in_use: bool| Held { bytes, in_use };
+        let held = [
+            h(100, false),
+            h(300, true),
+            h(200, false),
+            h(0, false),
+            h(50, false),
+        ];
+        assert_eq!(releasable_bytes(&held, false), 650);
+        assert_eq!(releasable_bytes(&held, true), 350);
+        let plan = |need, running, drop| release_plan(&held, need, running, drop);
+        // Between prompts: the largest first, until the need is met.
+        assert_eq!(
+            plan(250, false, true),
+            ReleasePlan {
+                release: vec![1],
+                bytes: 300,
+                drop_outputs: false
+            }
+        );
+        assert_eq!(plan(301, false, false).release, [1, 2]);
+        assert_eq!(plan(300, false, false).release, [1]);
+        // During a prompt the one it uses stays; short, the outputs stay too.
+        assert_eq!(
+            plan(1000, true, true),
+            ReleasePlan {
+                release: vec![2, 0, 4],
+                bytes: 350,
+                drop_outputs: false
+            }
+        );
+        // Short between prompts: the outputs go when allowed.
+        assert_eq!(
+            plan(1000, false, true),
+            ReleasePlan {
+                release: vec![1, 2, 0, 4],
+                bytes: 650,
+                drop_outputs: true
+            }
+        );
+        assert!(!plan(1000, false, false).drop_outputs);
+        assert!(!plan(650, false, true).drop_outputs);
+        assert_eq!(plan(0, false, true).release, Vec::<usize>::new());
+        assert!(release_plan(&[], 10, false, true).drop_outputs);
+    }
     use crate::model::LimitKind;
 
     const GIB: u64 = 1 << 30;

@@ -137,6 +137,41 @@ pub fn guard_status_text(s: &GuardStatusSummary) -> String {
     t
 }
 
+/// What ComfyUI gave back on its prompt worker: the cached models dropped (their
+/// bytes), and whether every cached output went too.
+pub fn comfy_released(models_bytes: u64, outputs_dropped: bool) -> String {
+    let mut parts = Vec::new();
+    if models_bytes > 0 {
+        parts.push(format!(
+            "dropped cached models ({:.2} GB)",
+            models_bytes as f64 / (1u64 << 30) as f64
+        ));
+    }
+    if outputs_dropped {
+        parts.push("dropped every cached node output (ComfyUI's reset, as POST /free)".into());
+    }
+    if parts.is_empty() {
+        return "nothing cached to give back".into();
+    }
+    parts.join("; ")
+}
+
+/// What a host outside ComfyUI gave back: the items released, by name.
+pub fn registry_released(names: &[String]) -> String {
+    if names.is_empty() {
+        return "released nothing".into();
+    }
+    format!("released {}", names.join(", "))
+}
+
+/// ComfyUI's prompt worker did not reach a safe point within `timeout_s`.
+pub fn worker_busy(timeout_s: f64) -> String {
+    format!(
+        "asked ComfyUI's prompt worker; it was busy for {timeout_s} s (done at its next node's \
+         end)"
+    )
+}
+
 /// The guard's history record of a give-back after `wake`: the plan carried out,
 /// its `steps` (each measured), the headroom `after`; what it gained judged by
 /// [`action_outcome`]; the latency from the estimated crossing to `started_ns`
@@ -508,5 +543,33 @@ mod tests {
             (r.error, r.latency_ms, r.duration_ms, r.at_unix_ms),
             (None, None, 2.0, 9)
         );
+    }
+
+    #[test]
+    fn what_a_host_gave_back() {
+        assert_eq!(
+            comfy_released(3 << 29, false),
+            "dropped cached models (1.50 GB)"
+        );
+        assert_eq!(
+            comfy_released(1 << 30, true),
+            "dropped cached models (1.00 GB); dropped every cached node output (ComfyUI's \
+             reset, as POST /free)"
+        );
+        assert_eq!(
+            comfy_released(0, true),
+            "dropped every cached node output (ComfyUI's reset, as POST /free)"
+        );
+        assert_eq!(comfy_released(0, false), "nothing cached to give back");
+        assert_eq!(registry_released(&[]), "released nothing");
+        assert_eq!(
+            registry_released(&["a".into(), "b".into()]),
+            "released a, b"
+        );
+        assert_eq!(
+            worker_busy(2.0),
+            "asked ComfyUI's prompt worker; it was busy for 2 s (done at its next node's end)"
+        );
+        assert!(worker_busy(0.5).contains("busy for 0.5 s"));
     }
 }

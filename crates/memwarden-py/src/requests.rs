@@ -1,0 +1,59 @@
+//! The ComfyUI panel's request bodies for `memwarden.comfy.routes`, parsed and
+//! checked by the core (`parse::request`): the values, or ValueError naming the
+//! field and what was wrong (the route answers 400 with it).
+
+use memwarden_core::parse::request::{self, FeedRequest, GuardRequest};
+use memwarden_core::policy::modes::CleanupMode;
+use pyo3::prelude::*;
+
+use memwarden_core::Error;
+use pyo3::exceptions::PyValueError;
+
+fn bad(message: String) -> PyErr {
+    PyValueError::new_err(message)
+}
+
+/// `POST /memwarden/cleanup`'s body: the canonical name of the mode it asks for.
+#[pyfunction]
+fn cleanup_request(text: &str) -> PyResult<&'static str> {
+    let names = "monitor, conservative, balanced, aggressive";
+    let mode = request::cleanup_request(text, names).map_err(bad)?;
+    CleanupMode::parse(&mode)
+        .map(CleanupMode::name)
+        .map_err(|e| match e {
+            Error::InvalidInput(m) => bad(m),
+            other => bad(other.to_string()),
+        })
+}
+
+/// `POST /memwarden/feed`'s body: (client_id, interval_s within bounds, enabled).
+#[pyfunction]
+fn feed_request(text: &str) -> PyResult<(String, f64, bool)> {
+    let FeedRequest {
+        client_id,
+        interval_s,
+        enabled,
+    } = request::feed_request(text).map_err(bad)?;
+    Ok((client_id, interval_s, enabled))
+}
+
+/// `POST /memwarden/guard`'s body: (enabled or None, reserve in MiB or None).
+#[pyfunction]
+fn guard_request(text: &str) -> PyResult<(Option<bool>, Option<u64>)> {
+    let GuardRequest {
+        enabled,
+        reserve_mb,
+    } = request::guard_request(text).map_err(bad)?;
+    Ok((enabled, reserve_mb))
+}
+
+/// Adds the request parsers and the feed's interval bounds to the module.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(cleanup_request, m)?)?;
+    m.add_function(wrap_pyfunction!(feed_request, m)?)?;
+    m.add_function(wrap_pyfunction!(guard_request, m)?)?;
+    m.add("FEED_MIN_INTERVAL_S", request::FEED_MIN_INTERVAL_S)?;
+    m.add("FEED_MAX_INTERVAL_S", request::FEED_MAX_INTERVAL_S)?;
+    m.add("FEED_DEFAULT_INTERVAL_S", request::FEED_DEFAULT_INTERVAL_S)?;
+    Ok(())
+}
