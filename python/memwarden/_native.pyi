@@ -549,6 +549,9 @@ class HeapTrimReport(_Model):
     def freed_bytes(self) -> int: ...
     @property
     def duration_ms(self) -> float: ...
+    @property
+    def line(self) -> str:
+        """``malloc_trim: RSS 1.234 GB -> 1.100 GB``."""
 
 @final
 class CleanupPlan(_Model):
@@ -732,6 +735,12 @@ def assess_series(
 ) -> tuple[dict[str, LeakVerdict], bool, float]:
     """The verdict on each per-prompt series, whether any leaks, and the steepest
     slope (bytes per prompt)."""
+
+def leak_status_line(leak: bool, slope_bytes_per_prompt: float, prompts: int) -> str:
+    """The Memory Leak Detector's status line."""
+
+def leak_feed_text(prompts: int, verdict: LeakVerdict | None = None) -> str:
+    """The panel's leak section in words (None: no prompt finished yet)."""
 
 def growing_types(samples: Sequence[Mapping[str, int]], alpha: float = ..., limit: int = 5) -> list[str]:
     """Object types whose live count keeps growing over the sampled prompts, as
@@ -1194,9 +1203,28 @@ def no_cuda_reason(absence: dict[str, Any]) -> str:
 def trim_heap_detail() -> str:
     """Return this process's free heap to the OS and say what it did in one line."""
 
-def helper_choice(value: str) -> tuple[str | None, str | None, str]:
+def helper_choice(value: str) -> tuple[str | None, str | None]:
     """What MEMWARDEN_HELPER's value names: (the binary's path, or None for the
-    default; what is wrong with it, or None; the status line a report shows)."""
+    default; what is wrong with it, or None)."""
+
+def privileges_note(value: str) -> str | None:
+    """The Memory Cleaner's privileges line where there is nothing to elevate (Linux),
+    with what the external helper (MEMWARDEN_HELPER's ``value``) would run; None on
+    Windows."""
+
+def default_state_directory() -> os.PathLike[str] | None:
+    """The folder memwarden keeps its files in outside ComfyUI; None when no variable
+    names one."""
+
+NODE_DEFAULT_MARGIN_GB: float
+
+def ram_figures(reading: Headroom, total: int, available: int, free: int) -> tuple[int, int, int, int, float] | None:
+    """RAM as psutil should show it under ``reading``'s limit: (total, available,
+    used, free, percent); None when no limit is tighter than host RAM."""
+
+def pinned_cap(current: float, limit_bytes: int) -> float | None:
+    """ComfyUI's cap on pinned host memory under ``limit_bytes``; None when pinning is
+    off."""
 
 def monitor_report(snap: Snapshot, warning_threshold: float, detailed: bool) -> tuple[str, bool, PressureReport]:
     """The Memory Monitor's run on ``snap``: its report (the snapshot's, or its status

@@ -9,8 +9,9 @@ or ``%LOCALAPPDATA%\\memwarden`` on Windows, the folder ``memwarden history`` re
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
+
+import memwarden._native as _native  # noqa: PLR0402 - the extension module itself, not the package namespace
 
 __all__ = ["history_path", "set_state_directory", "state_directory"]
 
@@ -25,12 +26,12 @@ def set_state_directory(path: str | os.PathLike[str] | None) -> None:
 
 
 def state_directory() -> Path:
+    """The folder chosen, else the core's default (the one ``memwarden history``
+    reads), else ``~/.local/state/memwarden`` when no variable names a home."""
     if _Chosen.directory is not None:
         return _Chosen.directory
-    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "memwarden"
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "memwarden"
+    found = _native.default_state_directory()
+    return Path(found) if found is not None else Path.home() / ".local" / "state" / "memwarden"
 
 
 def history_path() -> Path:

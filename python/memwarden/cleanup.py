@@ -494,17 +494,12 @@ def external_helper() -> ExternalHelper:
     Raises HelperUnusable, saying why (the core checks the path), when
     ``MEMWARDEN_HELPER`` is set but is not an absolute path to an existing
     executable file."""
-    path, problem, _status = _native.helper_choice(os.environ.get(HELPER_ENV, ""))
+    path, problem = _native.helper_choice(os.environ.get(HELPER_ENV, ""))
     if problem is not None:
         raise HelperUnusable(problem)
     if path is None:
         return ExternalHelper([sys.executable, "-m", "memwarden"], "python -m memwarden", own_privileges=True)
     return ExternalHelper([path], path, own_privileges=False)
-
-
-def helper_status() -> str:
-    """What the external-helper fallback would run, for a report's privileges line."""
-    return _native.helper_choice(os.environ.get(HELPER_ENV, ""))[2]
 
 
 @dataclass(frozen=True)

@@ -362,14 +362,17 @@ class Guard:
             return Outcome(True, r.detail, freed_bytes=r.bytes)
         if step == "trim_heap":
             h = _native.trim_heap()
-            detail = f"RSS {h.rss_before_bytes / 2**30:.3f} -> {h.rss_after_bytes / 2**30:.3f} GB"
-            return Outcome(True, detail, freed_bytes=int(h.freed_bytes))
+            return Outcome(True, h.line, freed_bytes=int(h.freed_bytes))
         try:
             r2 = _native.trim_process(os.getpid(), min_swap_free=_native.DEFAULT_MIN_SWAP_FREE)
         except _native.SwapRefused as e:
-            return Outcome(True, f"skipped: {e}", skipped=True)
+            return Outcome(
+                True, _native.pageout_attempt({"outcome": "swap_refused", "said": str(e)})[1][0], skipped=True
+            )
         moved = max(0, r2.swap_after_bytes - r2.swap_before_bytes)
-        return Outcome(True, f"{moved / 2**30:.3f} GB moved to swap", freed_bytes=int(moved))
+        paged = {"rss_before_bytes": r2.rss_before_bytes, "rss_after_bytes": r2.rss_after_bytes}
+        said = {"outcome": "paged_out", **paged, "moved_bytes": moved, "swap_check": r2.swap_check.reason}
+        return Outcome(True, _native.pageout_attempt(said)[1][0], freed_bytes=int(moved))
 
     @staticmethod
     def _swap_free() -> int:

@@ -353,13 +353,14 @@ def test_comfyuis_ram_figures_see_the_binding_limit_and_nothing_else_changes() -
         virtual_memory=lambda: svmem(64 * GIB, 60 * GIB, 6.2, 4 * GIB, 50 * GIB),
         swap_memory=lambda: "host swap",
     )
-    reading = types.SimpleNamespace(kind="cgroup_max", limit_bytes=8 * GIB, headroom_bytes=3 * GIB)
+    figures = {"set_at": "memory.max of /g", "limit_bytes": 8 * GIB, "used_bytes": 5 * GIB, "at_ns": 0}
+    reading = _native.Headroom.from_dict({"kind": "cgroup_max", "headroom_bytes": 3 * GIB, **figures})
     view = host._PsutilView(real, lambda: reading)
     vm = view.virtual_memory()
     assert (vm.total, vm.available, vm.used, vm.free, vm.percent) == (8 * GIB, 3 * GIB, 5 * GIB, 3 * GIB, 62.5)
     assert view.swap_memory() == "host swap"
     # Host-bound or unreadable: psutil's own figures.
-    reading.kind = "host"
+    reading = _native.Headroom.from_dict({"kind": "host", "headroom_bytes": 3 * GIB, **figures})
     assert view.virtual_memory().total == 64 * GIB
     broken = host._PsutilView(real, lambda: (_ for _ in ()).throw(OSError("gone")))
     assert broken.virtual_memory().total == 64 * GIB

@@ -14,6 +14,14 @@ use crate::model::ManagerAction;
 /// `~/.local/state/memwarden/history.jsonl`; on Windows
 /// `%LOCALAPPDATA%\memwarden\history.jsonl`. None when none of these is set.
 pub fn default_path() -> Option<PathBuf> {
+    Some(state_directory()?.join("history.jsonl"))
+}
+
+/// The folder memwarden keeps its files in outside ComfyUI (the history, the leak
+/// detector's history, what model loads took): `$XDG_STATE_HOME/memwarden`, else
+/// `~/.local/state/memwarden`; on Windows `%LOCALAPPDATA%\memwarden`. None when
+/// none of these is set.
+pub fn state_directory() -> Option<PathBuf> {
     let env = |k: &str| {
         std::env::var_os(k)
             .filter(|v| !v.is_empty())
@@ -24,7 +32,7 @@ pub fn default_path() -> Option<PathBuf> {
     } else {
         env("XDG_STATE_HOME").or_else(|| env("HOME").map(|h| h.join(".local").join("state")))
     }?;
-    Some(base.join("memwarden").join("history.jsonl"))
+    Some(base.join("memwarden"))
 }
 
 /// What a history file held.

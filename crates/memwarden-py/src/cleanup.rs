@@ -73,20 +73,37 @@ fn trim_heap_detail(py: Python<'_>) -> String {
 }
 
 /// What the value of MEMWARDEN_HELPER names: (path of the native binary, or None
-/// for the default `python -m memwarden`; what is wrong with it, or None; the
-/// status line a report shows).
+/// for the default `python -m memwarden`; what is wrong with it, or None).
 #[pyfunction]
-fn helper_choice(value: &str) -> (Option<String>, Option<String>, String) {
-    let home = std::env::var_os(if cfg!(windows) { "USERPROFILE" } else { "HOME" });
-    let choice = act::helper_choice(value, home.as_deref().map(std::path::Path::new));
-    let status = render::helper_status(&choice);
-    match choice {
-        HelperChoice::Default => (None, None, status),
-        HelperChoice::Binary { path } => (Some(path), None, status),
+fn helper_choice(value: &str) -> (Option<String>, Option<String>) {
+    match act::helper_choice(value, home().as_deref()) {
+        HelperChoice::Default => (None, None),
+        HelperChoice::Binary { path } => (Some(path), None),
         HelperChoice::Unusable { value, problem } => {
-            (None, Some(render::helper_unusable(&value, problem)), status)
+            (None, Some(render::helper_unusable(&value, problem)))
         }
     }
+}
+
+/// The Memory Cleaner's privileges line where there is nothing to elevate (Linux),
+/// with what the external helper (`value`: MEMWARDEN_HELPER's value) would run;
+/// None on Windows, where the report lists the privileges the trim enabled.
+#[pyfunction]
+fn privileges_note(value: &str) -> Option<String> {
+    render::privileges_note(&act::helper_choice(value, home().as_deref()))
+}
+
+/// The user's home folder, for `~` in MEMWARDEN_HELPER.
+fn home() -> Option<std::path::PathBuf> {
+    std::env::var_os(if cfg!(windows) { "USERPROFILE" } else { "HOME" }).map(Into::into)
+}
+
+/// The folder memwarden keeps its files in outside ComfyUI ($XDG_STATE_HOME/memwarden,
+/// ~/.local/state/memwarden, %LOCALAPPDATA%\memwarden on Windows); None when none of
+/// these is set.
+#[pyfunction]
+fn default_state_directory() -> Option<std::path::PathBuf> {
+    memwarden_core::history::state_directory()
 }
 
 /// Adds the cleanup's plan and wording to the module.
@@ -97,5 +114,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(no_cuda_reason, m)?)?;
     m.add_function(wrap_pyfunction!(trim_heap_detail, m)?)?;
     m.add_function(wrap_pyfunction!(helper_choice, m)?)?;
+    m.add_function(wrap_pyfunction!(privileges_note, m)?)?;
+    m.add_function(wrap_pyfunction!(default_state_directory, m)?)?;
+    m.add(
+        "NODE_DEFAULT_MARGIN_GB",
+        memwarden_core::policy::swap::NODE_DEFAULT_MARGIN_GB,
+    )?;
     Ok(())
 }

@@ -256,6 +256,27 @@ fn guard_status_text(status: Bound<'_, PyAny>) -> PyResult<String> {
     Ok(words::guard_status_text(&s))
 }
 
+/// RAM as psutil's `virtual_memory()` should show it under `reading`'s limit, from
+/// the host's (`total`, `available`, `free`): (total, available, used, free,
+/// percent), or None when no limit is tighter than host RAM.
+#[pyfunction]
+fn ram_figures(
+    reading: &PyHeadroom,
+    total: u64,
+    available: u64,
+    free: u64,
+) -> Option<(u64, u64, u64, u64, f64)> {
+    policy::ram_figures(&reading.0, total, available, free)
+        .map(|f| (f.total, f.available, f.used, f.free, f.percent))
+}
+
+/// ComfyUI's cap on pinned host memory under `limit_bytes` (its own cap `current`,
+/// or its OS's share of the limit); None when pinning is off.
+#[pyfunction]
+fn pinned_cap(current: f64, limit_bytes: u64) -> Option<f64> {
+    policy::pinned_cap(current, limit_bytes)
+}
+
 fn held_arg(held: Vec<(u64, bool)>) -> Vec<Held> {
     held.into_iter()
         .map(|(bytes, in_use)| Held { bytes, in_use })
@@ -471,6 +492,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan_giveback, m)?)?;
     m.add_function(wrap_pyfunction!(giveback_action, m)?)?;
     m.add_function(wrap_pyfunction!(releasable_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(ram_figures, m)?)?;
+    m.add_function(wrap_pyfunction!(pinned_cap, m)?)?;
     m.add_function(wrap_pyfunction!(release_plan, m)?)?;
     m.add_function(wrap_pyfunction!(comfy_released, m)?)?;
     m.add_function(wrap_pyfunction!(registry_released, m)?)?;

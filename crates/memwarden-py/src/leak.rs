@@ -216,6 +216,19 @@ fn leak_report_text(report: Bound<'_, PyAny>) -> PyResult<String> {
     Ok(memwarden_core::render::leak_report_text(&r))
 }
 
+/// The Memory Leak Detector's status line.
+#[pyfunction]
+fn leak_status_line(leak: bool, slope_bytes_per_prompt: f64, prompts: usize) -> String {
+    render::leak_status_line(leak, slope_bytes_per_prompt, prompts)
+}
+
+/// The panel's leak section in words (`verdict`: None before the first prompt).
+#[pyfunction]
+#[pyo3(signature = (prompts, verdict=None))]
+fn leak_feed_text(prompts: usize, verdict: Option<PyRef<'_, PyLeakVerdict>>) -> String {
+    render::leak_feed_text(prompts, verdict.as_ref().map(|v| &v.0))
+}
+
 /// The verdict on each per-prompt series (`series`: name -> bytes per prompt, in
 /// order), whether any leaks, and the steepest slope (bytes per prompt).
 #[pyfunction]
@@ -304,6 +317,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(assess_leak, m)?)?;
     m.add_function(wrap_pyfunction!(attribute_nodes, m)?)?;
     m.add_function(wrap_pyfunction!(assess_series, m)?)?;
+    m.add_function(wrap_pyfunction!(leak_status_line, m)?)?;
+    m.add_function(wrap_pyfunction!(leak_feed_text, m)?)?;
     m.add_function(wrap_pyfunction!(growing_types, m)?)?;
     m.add_function(wrap_pyfunction!(grown_sites, m)?)?;
     m.add_function(wrap_pyfunction!(leak_report_text, m)?)?;

@@ -517,6 +517,13 @@ model! {
         freed_bytes, duration_ms,
     }
     repr(pid, released, freed_bytes)
+    {
+        /// `malloc_trim: RSS 1.234 GB -> 1.100 GB`.
+        #[getter]
+        fn line(&self) -> String {
+            render::heap_trim_detail(&self.0)
+        }
+    }
 }
 
 /// Adds every class to the module.

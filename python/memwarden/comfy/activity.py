@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import guard, leak, manager
+from .. import _native, guard, leak, manager
 from . import metrics_route, routes
 
 #: How many cleanups the panel lists.
@@ -60,16 +60,10 @@ def leak_section() -> dict[str, Any] | None:
     if det is None or not det.attached:
         return None
     prompts, v = det.rss_verdict()
+    text = _native.leak_feed_text(prompts, v)
     if v is None:
-        return {"text": "Leak detector: attached, no prompt finished yet", "leak": False, "prompts": 0}
-    slope_mb = v.slope_bytes_per_prompt / leak.MB
-    head = "LEAK suspected" if v.leak else "no leak"
-    return {
-        "text": f"Leak detector: {head} after {prompts} prompts, RSS {slope_mb:+.2f} MB/prompt\n{v.reason}",
-        "leak": v.leak,
-        "prompts": prompts,
-        "slope_mb_per_prompt": slope_mb,
-    }
+        return {"text": text, "leak": False, "prompts": 0}
+    return {"text": text, "leak": v.leak, "prompts": prompts, "slope_mb_per_prompt": v.slope_bytes_per_prompt / leak.MB}
 
 
 def guard_section() -> dict[str, Any] | None:

@@ -443,18 +443,11 @@ class _PsutilView(types.ModuleType):
             r = self._reading()
         except Exception:  # noqa: BLE001 - the host's figures rather than none
             return vm
-        if r is None or r.kind == "host" or r.limit_bytes >= vm.total:
+        figures = None if r is None else _native.ram_figures(r, vm.total, vm.available, vm.free)
+        if figures is None:
             return vm
-        total = int(r.limit_bytes)
-        available = int(min(vm.available, r.headroom_bytes))
-        used = total - available
-        return vm._replace(
-            total=total,
-            available=available,
-            used=used,
-            free=min(vm.free, available),
-            percent=round(100.0 * used / total, 1) if total else 0.0,
-        )
+        total, available, used, free, percent = figures
+        return vm._replace(total=total, available=available, used=used, free=free, percent=percent)
 
 
 def install_ram_figures(reading: Callable[[], Any]) -> str:
@@ -467,7 +460,8 @@ def install_ram_figures(reading: Callable[[], Any]) -> str:
     if psutil is None:
         return "not installed: psutil is not loaded"
     r = reading()
-    if r is None or r.kind == "host" or r.limit_bytes >= psutil.virtual_memory().total:
+    vm = psutil.virtual_memory()
+    if r is None or _native.ram_figures(r, vm.total, vm.available, vm.free) is None:
         return f"not needed: no limit tighter than host RAM ({r.line if r is not None else 'not read'})"
     view = _PsutilView(psutil, reading)
     patched = []
@@ -481,9 +475,9 @@ def install_ram_figures(reading: Callable[[], Any]) -> str:
         mm.total_ram = r.limit_bytes / (1024 * 1024)
         patched.append("comfy.model_management.total_ram")
         pinned = getattr(mm, "MAX_PINNED_MEMORY", -1)
-        if isinstance(pinned, (int, float)) and pinned > 0:
-            share = 0.40 if sys.platform == "win32" else 0.90
-            mm.MAX_PINNED_MEMORY = min(pinned, r.limit_bytes * share)
+        cap = _native.pinned_cap(pinned, r.limit_bytes) if isinstance(pinned, (int, float)) else None
+        if cap is not None:
+            mm.MAX_PINNED_MEMORY = cap
             patched.append("comfy.model_management.MAX_PINNED_MEMORY")
     if not patched:
         return "not installed: none of ComfyUI's RAM-deciding modules is loaded"

@@ -20,7 +20,8 @@ from __future__ import annotations
 import tracemalloc
 from typing import Any, ClassVar
 
-from ..leak import LeakDetector, LeakReport, shared_detector
+from .. import _native
+from ..leak import MB, LeakDetector, LeakReport, shared_detector
 from . import hooks
 from .base import ANY, MemwardenNode, _choice, _emit, _flags, _int, _number
 
@@ -140,9 +141,7 @@ class MemoryLeakDetector(MemwardenNode):
 
 
 def _status(rep: LeakReport) -> str:
-    if rep.leak:
-        return f"LEAK {rep.slope_mb_per_prompt:.2f} MB/prompt over {rep.prompts} prompts"
-    return f"no leak over {rep.prompts} prompts"
+    return _native.leak_status_line(rep.leak, rep.slope_mb_per_prompt * MB, rep.prompts)
 
 
 NODE_CLASS_MAPPINGS: dict[str, type[MemwardenNode]] = {"MemoryLeakDetector": MemoryLeakDetector}

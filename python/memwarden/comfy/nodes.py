@@ -12,7 +12,7 @@ Conventions (ComfyUI's classic node API, which every ComfyUI version loads):
 
 from __future__ import annotations
 
-import sys
+import os
 import time
 from typing import Any, ClassVar
 
@@ -21,13 +21,13 @@ from .._native import Snapshot
 from ..automation import Optimization, Trigger, optimize, shared_optimizer
 from ..cleanup import (
     GB,
+    HELPER_ENV,
     TorchCalls,
     cleanup,
     collect_garbage,
     comfy_model_management,
     cuda_devices,
     empty_torch_caches,
-    helper_status,
     round_gb,
     unload_comfy_models,
     vram_used,
@@ -35,11 +35,10 @@ from ..cleanup import (
 from ..torch_memory import loaded_torch
 from .base import ANY, MemwardenNode, _choice, _emit, _flags, _int, _number, _out, _status
 
-#: The Memory Cleaner's ``min_c_free_gb`` default. On Windows it is the seed's 20 GB
-#: of free space on the page-file drive; on Linux the margin applies to free *swap*,
-#: which is a few GB on most machines, so the seed's 20 GB would refuse every pageout:
-#: 1 GB there, the same margin as ``memwarden trim --min-swap-free``.
-MIN_C_FREE_GB_DEFAULT = 20.0 if sys.platform == "win32" else 1.0
+#: The Memory Cleaner's ``min_c_free_gb`` default, the core's per OS: the seed's
+#: 20 GB of free space on the page-file drive on Windows; 1 GB of free *swap* on
+#: Linux (the seed's 20 GB would refuse every pageout there), as ``memwarden trim``.
+MIN_C_FREE_GB_DEFAULT = _native.NODE_DEFAULT_MARGIN_GB
 
 
 # ---------------------------------------------------------------------------
@@ -130,9 +129,9 @@ class MemoryCleanerForce(MemwardenNode):
             swap_margin_hint="min_c_free_gb",
         )
         text = report.text
-        if enable_privileges and sys.platform != "win32":
-            # Windows: the report lists the privileges the trim enabled.
-            text += "\n  Privileges : nothing to elevate in-process on Linux; " + helper_status()
+        note = _native.privileges_note(os.environ.get(HELPER_ENV, "")) if enable_privileges else None
+        if note is not None:  # None on Windows: the report lists the privileges the trim enabled
+            text += "\n  Privileges : " + note
         _emit("Memory Cleaner (Force)", _native.status_line(), text)
         return _out(text, anything, text, round_gb(report.freed_gb))
 

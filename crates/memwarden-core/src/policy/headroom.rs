@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    ActionOutcome, GivebackPlan, GivebackStep, Headroom, LoadDecision, LoadPlan, Refusal,
-    RefusalCause,
+    ActionOutcome, GivebackPlan, GivebackStep, Headroom, LimitKind, LoadDecision, LoadPlan,
+    Refusal, RefusalCause,
 };
 use crate::units::format_bytes;
 
@@ -147,6 +147,52 @@ pub fn plan_giveback(r: &Headroom, reserve: u64, can: Releasable) -> GivebackPla
     }
 }
 
+/// RAM as a process's own memory figures should show it under the limit that
+/// binds (what ComfyUI's RAM decisions read through psutil).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RamFigures {
+    pub total: u64,
+    pub available: u64,
+    pub used: u64,
+    pub free: u64,
+    /// Used, in percent of total (one decimal).
+    pub percent: f64,
+}
+
+/// The host's RAM figures (`total`, `available`, `free`) judged by the reading
+/// `r` instead: its limit as the total, at most its headroom available. None when
+/// the host's own RAM binds (no tighter limit): the host's figures stand.
+pub fn ram_figures(r: &Headroom, total: u64, available: u64, free: u64) -> Option<RamFigures> {
+    if r.kind == LimitKind::Host || r.limit_bytes >= total {
+        return None;
+    }
+    let available = available.min(r.headroom_bytes);
+    let used = r.limit_bytes.saturating_sub(available);
+    let percent = if r.limit_bytes == 0 {
+        0.0
+    } else {
+        (1000.0 * used as f64 / r.limit_bytes as f64).round() / 10.0
+    };
+    Some(RamFigures {
+        total: r.limit_bytes,
+        available,
+        used,
+        free: free.min(available),
+        percent,
+    })
+}
+
+/// The share of the limit pinned (page-locked) host memory may take: ComfyUI's own
+/// rule of its OS (Windows: 40 %, elsewhere 90 %), applied to the limit that binds.
+pub const PINNED_SHARE: f64 = if cfg!(windows) { 0.40 } else { 0.90 };
+
+/// ComfyUI's cap on pinned host memory under `limit_bytes`: its own cap (`current`)
+/// or [`PINNED_SHARE`] of the limit, whichever is lower; None when pinning is off
+/// (`current` 0 or below) and stays so.
+pub fn pinned_cap(current: f64, limit_bytes: u64) -> Option<f64> {
+    (current > 0.0).then(|| current.min(limit_bytes as f64 * PINNED_SHARE))
+}
+
 /// Something cached that the host could give back (a model in ComfyUI's output
 /// cache, an item registered with the guard).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -252,6 +298,68 @@ pub fn plan_load(what: &str, need: u64, r: &Headroom, reserve: u64, releasable: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ram_figures_under_the_limit_that_binds() {
+        let g = 1u64 << 30;
+        let r = |kind, limit: u64, headroom: u64| Headroom {
+            kind,
+            set_at: "memory.max of /g".into(),
+            limit_bytes: limit,
+            used_bytes: limit - headroom,
+            headroom_bytes: headroom,
+            at_ns: 0,
+        };
+        // 4 GiB limit on a 16 GiB host with 10 GiB available: the limit's figures.
+        assert_eq!(
+            ram_figures(&r(LimitKind::CgroupMax, 4 * g, g), 16 * g, 10 * g, 8 * g),
+            Some(RamFigures {
+                total: 4 * g,
+                available: g,
+                used: 3 * g,
+                free: g,
+                percent: 75.0
+            })
+        );
+        // The host has less available than the group's headroom: the host's.
+        let f = ram_figures(&r(LimitKind::CgroupMax, 3 * g, 2 * g), 16 * g, g / 2, g / 4).unwrap();
+        assert_eq!((f.available, f.used, f.free), (g / 2, 3 * g - g / 2, g / 4));
+        assert_eq!(f.percent, 83.3);
+        // No tighter limit: the host's own figures stand.
+        assert_eq!(
+            ram_figures(&r(LimitKind::Host, 4 * g, g), 16 * g, 10 * g, 8 * g),
+            None
+        );
+        assert_eq!(
+            ram_figures(&r(LimitKind::CgroupMax, 16 * g, g), 16 * g, 10 * g, 8 * g),
+            None
+        );
+        assert!(ram_figures(
+            &r(LimitKind::CgroupMax, 16 * g - 1, g),
+            16 * g,
+            10 * g,
+            8 * g
+        )
+        .is_some());
+        let zero = Headroom {
+            limit_bytes: 0,
+            used_bytes: 0,
+            headroom_bytes: 0,
+            ..r(LimitKind::CgroupMax, g, g)
+        };
+        assert_eq!(ram_figures(&zero, 16 * g, g, g).unwrap().percent, 0.0);
+    }
+
+    #[test]
+    fn pinned_memory_capped_by_the_limit() {
+        let g = (1u64 << 30) as f64;
+        assert_eq!(pinned_cap(8.0 * g, 4 << 30), Some(4.0 * g * PINNED_SHARE));
+        assert_eq!(pinned_cap(g, 4 << 30), Some(g));
+        assert_eq!(pinned_cap(0.0, 4 << 30), None);
+        assert_eq!(pinned_cap(-1.0, 4 << 30), None);
+        let share = if cfg!(windows) { 0.40 } else { 0.90 };
+        assert_eq!(pinned_cap(f64::MAX, 10 << 30), Some(10.0 * g * share));
+    }
 
     #[test]
     fn what_to_give_back_largest_first_never_what_the_prompt_uses() {

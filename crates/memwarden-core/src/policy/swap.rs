@@ -16,6 +16,12 @@ use crate::model::{
 /// Default margin kept free in swap on top of what a pageout would use.
 pub const DEFAULT_MIN_SWAP_FREE: u64 = 1 << 30;
 
+/// The Memory Cleaner node's default margin (`min_c_free_gb`), GB. On Windows the
+/// seed's 20 GB of free space on the page-file drive; on Linux the margin applies
+/// to free swap, a few GB on most machines, where the seed's 20 GB would refuse
+/// every pageout: [`DEFAULT_MIN_SWAP_FREE`], as `memwarden trim --min-swap-free`.
+pub const NODE_DEFAULT_MARGIN_GB: f64 = if cfg!(windows) { 20.0 } else { 1.0 };
+
 /// Swap this process's cgroup may still use: system free swap capped by the
 /// cgroup's swap allowance, and that allowance when it is what caps.
 pub fn usable_swap(

@@ -233,6 +233,18 @@ pub fn helper_status(choice: &HelperChoice) -> String {
     }
 }
 
+/// The Memory Cleaner's privileges line where the OS has nothing to elevate to
+/// trim one's own process (Linux), with what the external helper would run; None on
+/// Windows, where the report lists the privileges the trim enabled.
+pub fn privileges_note(helper: &HelperChoice) -> Option<String> {
+    (!cfg!(windows)).then(|| {
+        format!(
+            "nothing to elevate in-process on Linux; {}",
+            helper_status(helper)
+        )
+    })
+}
+
 /// A pageout of this process in parts of the OS-level trim's line (joined with
 /// "; " by the step).
 pub fn pageout_attempt(a: &PageoutAttempt) -> Vec<String> {
@@ -511,6 +523,24 @@ mod tests {
                     problem
                 }),
                 format!("external helper unusable: {text}")
+            );
+        }
+    }
+
+    #[test]
+    fn the_privileges_line_on_linux_names_the_helper() {
+        let note = privileges_note(&HelperChoice::Binary {
+            path: "/opt/memwarden".into(),
+        });
+        if cfg!(windows) {
+            assert_eq!(note, None);
+        } else {
+            assert_eq!(
+                note.as_deref(),
+                Some(
+                    "nothing to elevate in-process on Linux; external helper: /opt/memwarden \
+                     (MEMWARDEN_HELPER)"
+                )
             );
         }
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::model::LeakSummary;
+use crate::model::{LeakSummary, LeakVerdict};
 use crate::policy::leak::SiteGrowth;
 
 /// How many node types the report lists.
@@ -10,6 +10,33 @@ const SUSPECTS_SHOWN: usize = 8;
 
 fn mb(bytes: f64) -> String {
     format!("{:.1} MB", bytes / (1u64 << 20) as f64)
+}
+
+/// The Memory Leak Detector's status line: `LEAK 2.50 MB/prompt over 40 prompts`
+/// or `no leak over 40 prompts`.
+pub fn leak_status_line(leak: bool, slope_bytes_per_prompt: f64, prompts: usize) -> String {
+    if leak {
+        format!(
+            "LEAK {:.2} MB/prompt over {prompts} prompts",
+            slope_bytes_per_prompt / (1u64 << 20) as f64
+        )
+    } else {
+        format!("no leak over {prompts} prompts")
+    }
+}
+
+/// The panel's leak section: the verdict on this process's resident memory so far
+/// (None: no prompt finished yet), with its reason.
+pub fn leak_feed_text(prompts: usize, verdict: Option<&LeakVerdict>) -> String {
+    let Some(v) = verdict else {
+        return "Leak detector: attached, no prompt finished yet".into();
+    };
+    let head = if v.leak { "LEAK suspected" } else { "no leak" };
+    format!(
+        "Leak detector: {head} after {prompts} prompts, RSS {:+.2} MB/prompt\n{}",
+        v.slope_bytes_per_prompt / (1u64 << 20) as f64,
+        v.reason
+    )
 }
 
 /// An allocation site that grew: `file:line +12.0 MB (+3 blocks, 40.0 MB now)`.
@@ -112,6 +139,43 @@ mod tests {
             "node.py:12 +12.0 MB (+3 blocks, 40.0 MB now)"
         );
         assert_eq!(growing_type_line("dict", 1200), "dict +1200");
+    }
+
+    #[test]
+    fn the_detectors_status_and_feed_lines() {
+        let mb = (1u64 << 20) as f64;
+        assert_eq!(
+            leak_status_line(true, 2.5 * mb, 40),
+            "LEAK 2.50 MB/prompt over 40 prompts"
+        );
+        assert_eq!(
+            leak_status_line(false, 2.5 * mb, 40),
+            "no leak over 40 prompts"
+        );
+        assert_eq!(
+            leak_feed_text(0, None),
+            "Leak detector: attached, no prompt finished yet"
+        );
+        let v = LeakVerdict {
+            leak: true,
+            slope_bytes_per_prompt: 1.5 * mb,
+            trend: None,
+            points: 9,
+            reason: "growing".into(),
+        };
+        assert_eq!(
+            leak_feed_text(11, Some(&v)),
+            "Leak detector: LEAK suspected after 11 prompts, RSS +1.50 MB/prompt\ngrowing"
+        );
+        let flat = LeakVerdict {
+            leak: false,
+            slope_bytes_per_prompt: -0.25 * mb,
+            ..v
+        };
+        assert_eq!(
+            leak_feed_text(11, Some(&flat)),
+            "Leak detector: no leak after 11 prompts, RSS -0.25 MB/prompt\ngrowing"
+        );
     }
     use crate::model::{LeakVerdict, NodeSuspect};
 
