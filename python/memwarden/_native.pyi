@@ -1000,6 +1000,9 @@ class HistoryFile:
     @property
     def path(self) -> str: ...
 
+def fault_text(fault: Mapping[str, Any]) -> str:
+    """A fault in one line (a dict of the core's Fault, tagged by "fault")."""
+
 def default_manager_config() -> dict[str, Any]: ...
 def default_trigger_config() -> dict[str, Any]:
     """The core's default automatic-optimization trigger, as a dict."""

@@ -734,6 +734,11 @@ def own_rss() -> int:
     return int(_native.process_memory(os.getpid(), False).rss_bytes)
 
 
+def raised(e: BaseException) -> str:
+    """An exception as the reports quote it: ``TypeName: message``."""
+    return f"{type(e).__name__}: {e}"
+
+
 def measure_step(index: int, name: str, run: Callable[[], Outcome | None]) -> CleanupStep | None:
     """The one step runner (the cleanup's, the manager's and the headroom guard's):
     run one step, time it, and measure what it freed (its own figure, else this
@@ -745,7 +750,7 @@ def measure_step(index: int, name: str, run: Callable[[], Outcome | None]) -> Cl
     try:
         outcome = run()
     except Exception as e:  # noqa: BLE001 - one failing step must not stop the rest
-        outcome = Outcome(False, f"FAILED: {type(e).__name__}: {e}")
+        outcome = Outcome(False, f"FAILED: {raised(e)}")
     if outcome is None:
         return None
     ms = (time.perf_counter() - t0) * 1e3

@@ -47,7 +47,7 @@ import memwarden._native as _native  # noqa: PLR0402 - the extension module itse
 
 from . import _paths
 from ._native import GivebackPlan, Headroom, HeadroomWake, HeadroomWatch, LoadPrediction, ManagerAction
-from .cleanup import Outcome, measure_step
+from .cleanup import Outcome, measure_step, raised
 
 log = logging.getLogger("memwarden.guard")
 
@@ -308,7 +308,7 @@ class Guard:
             try:
                 wake = self.watch.wait(1.0)
             except _native.MemwardenError as e:
-                self._fault(f"headroom watch failed, retrying in 1 s: {e}")
+                self._fault({"fault": "watch_failed", "error": str(e)})
                 self.stop_event.wait(1.0)
                 continue
             self.last_reading = wake.reading
@@ -320,7 +320,7 @@ class Guard:
             try:
                 self.give_back(wake)
             except Exception as e:  # noqa: BLE001 - the guard must keep watching
-                self._fault(f"giving back failed: {type(e).__name__}: {e}")
+                self._fault({"fault": "giveback_failed", "error": raised(e)})
 
     # -- giving back --------------------------------------------------------------
 
@@ -456,9 +456,11 @@ class Guard:
                 self.file.append(a)
             except _native.MemwardenError as e:
                 self.file = None
-                self._fault(f"history file {self.history_path} not writable, kept in memory only: {e}")
+                self._fault({"fault": "history_unwritable", "path": str(self.history_path), "error": raised(e)})
 
-    def _fault(self, text: str) -> None:
+    def _fault(self, fault: dict[str, Any]) -> None:
+        """Count and log a fault (a dict of the core's Fault)."""
+        text = _native.fault_text(fault)
         with self.lock:
             self.counts["faults"] += 1
             self.last_fault = text

@@ -48,6 +48,7 @@ from .cleanup import (
     own_rss,
     planned_steps,
     prompt_queue,
+    raised,
     run_steps,
     vram_used,
 )
@@ -286,7 +287,7 @@ class Manager:
             self.file = _native.HistoryFile(self.path, self.settings.history_keep)
         except _native.MemwardenError as e:
             self.file = None
-            self._fault(f"history file {self.path} not usable, history kept in memory only: {e}")
+            self._fault({"fault": "history_unusable", "path": str(self.path), "error": raised(e)})
 
     def _open_watch(self) -> None:
         s = self.settings
@@ -305,7 +306,7 @@ class Manager:
         try:
             self._loop()
         except BaseException as e:  # noqa: BLE001 - the supervisor restarts us
-            self._fault(f"manager thread died: {type(e).__name__}: {e}")
+            self._fault({"fault": "thread_died", "error": raised(e)})
             log.error("[memwarden] manager thread died:\n%s", traceback.format_exc())
         finally:
             if not self.stop_event.is_set():
@@ -323,7 +324,7 @@ class Manager:
                 return
             with self.lock:
                 self.counts["restarts"] += 1
-            self._record_fault("supervisor", "manager thread restarted after it died")
+            self._record_fault("supervisor", {"fault": "thread_restarted"})
             log.warning("[memwarden] manager thread restarted (%d so far)", self.counts["restarts"])
             self._spawn_worker()
             delay = min(delay * 2, 60.0)
@@ -337,7 +338,7 @@ class Manager:
                 if self.watch.wait(1.0):
                     self.events.put(("pressure", ""))
             except _native.MemwardenError as e:
-                self._record_fault("pressure", f"PSI trigger lost, sampling instead: {e}")
+                self._record_fault("pressure", {"fault": "psi_lost", "error": raised(e)})
                 self.watch = PressureWatch(sample_s=self.settings.sample_s, sampling=True)
                 self.watch_text = self.watch.description
                 return
@@ -392,7 +393,7 @@ class Manager:
             running = events.running_prompt() is not None
             decision = self.policy.wake(self.snapshot(), kind, running, self.clock())
         except Exception as e:  # noqa: BLE001 - NVML lost, /proc unreadable...
-            return self._record_fault(kind, f"reading memory failed: {type(e).__name__}: {e}")
+            return self._record_fault(kind, {"fault": "read_failed", "error": raised(e)})
         if decision.act == "nothing":
             return None
         return self._act(kind, decision)
@@ -420,7 +421,7 @@ class Manager:
             else:
                 steps, vram_freed = cleanup_steps(d.mode, self.say)
         except Exception as e:  # noqa: BLE001 - recorded as a failed action
-            steps, error = [], f"{type(e).__name__}: {e}"
+            steps, error = [], raised(e)
         run = {
             "at_unix_ms": at,
             "trigger": kind,
@@ -432,7 +433,7 @@ class Manager:
         action = self.policy.record_action(d, run, self.clock())
         self._keep(action)
         if action.error is not None:
-            self._fault(f"{kind}: {action.error}")
+            self._fault({"fault": "action_failed", "trigger": kind, "error": action.error})
         return action
 
     # -- history ----------------------------------------------------------------
@@ -446,19 +447,22 @@ class Manager:
                 self.file.append(a)
             except _native.MemwardenError as e:
                 self.file = None
-                self._fault(f"history file {self.path} not writable, kept in memory only: {e}")
+                self._fault({"fault": "history_unwritable", "path": str(self.path), "error": raised(e)})
 
-    def _fault(self, text: str) -> None:
+    def _fault(self, fault: dict[str, Any]) -> str:
+        """Count and log a fault (a dict of the core's Fault); its words."""
+        text = _native.fault_text(fault)
         with self.lock:
             self.counts["faults"] += 1
             self.last_fault = text
         log.warning("[memwarden] manager: %s", text)
+        return text
 
-    def _record_fault(self, trigger: str, text: str) -> ManagerAction:
+    def _record_fault(self, trigger: str, fault: dict[str, Any]) -> ManagerAction:
         """A fault outside any action, as a failed entry of the history."""
-        a = self.policy.fault(_now_ms(), trigger, text)
+        a = self.policy.fault(_now_ms(), trigger, _native.fault_text(fault))
         self._keep(a)
-        self._fault(text)
+        self._fault(fault)
         return a
 
     def status(self) -> ManagerStatus:

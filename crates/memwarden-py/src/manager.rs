@@ -14,8 +14,8 @@ use memwarden_core::policy::escalation::{
 use memwarden_core::policy::stats;
 use memwarden_core::watch::{PressureWatch, WatchConfig};
 use memwarden_core::{
-    ActionOutcome, AlertLevel, GroupStats, ManagerAction, ManagerStats, ManagerStatusSummary,
-    ManagerStep,
+    ActionOutcome, AlertLevel, Fault, GroupStats, ManagerAction, ManagerStats,
+    ManagerStatusSummary, ManagerStep,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyType;
@@ -260,6 +260,14 @@ impl PyManagerPolicy {
     }
 }
 
+/// A fault in one line (`fault`: a dict of the core's Fault, tagged by "fault").
+#[pyfunction]
+fn fault_text(fault: Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(memwarden_core::render::fault_text(&from_dict::<Fault>(
+        &fault, "Fault",
+    )?))
+}
+
 /// The default manager configuration, as a dict.
 #[pyfunction]
 fn default_manager_config(py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -352,6 +360,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyManagerDecision>()?;
     m.add_class::<PyManagerStep>()?;
     m.add_class::<PyManagerAction>()?;
+    m.add_function(wrap_pyfunction!(fault_text, m)?)?;
     m.add_class::<PyGroupStats>()?;
     m.add_class::<PyManagerStats>()?;
     m.add_class::<PyHistoryFile>()?;

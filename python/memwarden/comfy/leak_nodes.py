@@ -52,6 +52,10 @@ def _start(det: LeakDetector, mode: str, trace: bool) -> str:
     return "\n".join(notes)
 
 
+#: The leak verdict's defaults, the core's (``LeakConfig::default()``).
+_LEAK: dict[str, Any] = _native.default_leak_config()
+
+
 class MemoryLeakDetector(MemwardenNode):
     """Memory Leak Detector: is memory growing prompt after prompt, which node type
     leaves it behind, and which allocation sites grow."""
@@ -66,7 +70,7 @@ class MemoryLeakDetector(MemwardenNode):
                 "threshold_mb": (
                     "FLOAT",
                     {
-                        "default": 1.0,
+                        "default": _LEAK["min_slope_mb"],
                         "min": 0.0,
                         "max": 100000.0,
                         "step": 0.5,
@@ -74,7 +78,7 @@ class MemoryLeakDetector(MemwardenNode):
                         "smallest growth of an allocation site that is listed",
                     },
                 ),
-                "warmup_prompts": ("INT", {"default": 2, "min": 0, "max": 1000}),
+                "warmup_prompts": ("INT", {"default": _LEAK["warmup"], "min": 0, "max": 1000}),
                 "tracemalloc": ("BOOLEAN", {"default": False}),
                 "snapshot_interval": ("INT", {"default": 5, "min": 1, "max": 100000}),
                 "per_node": (

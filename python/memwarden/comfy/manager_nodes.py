@@ -20,6 +20,9 @@ from . import hooks
 from .base import ANY, MemwardenNode, _choice, _emit, _flags, _int, _number, _out
 
 GB = float(1 << 30)
+#: The manager's defaults, the core's (``ManagerConfig::default()``): the nodes'
+#: input defaults take them, never a copy.
+_CORE: dict[str, Any] = _native.default_manager_config()
 
 
 def _install_hooks() -> str:
@@ -49,10 +52,10 @@ class AutoMemoryCleanup(MemwardenNode):
         return {
             "required": {
                 "enabled": ("BOOLEAN", {"default": True}),
-                "memory_threshold": ("FLOAT", {"default": 80.0, "min": 1.0, "max": 100.0, "step": 1.0}),
-                "vram_threshold": ("FLOAT", {"default": 85.0, "min": 1.0, "max": 100.0, "step": 1.0}),
+                "memory_threshold": ("FLOAT", {"default": _CORE["ram_warning"], "min": 1.0, "max": 100.0, "step": 1.0}),
+                "vram_threshold": ("FLOAT", {"default": _CORE["vram_warning"], "min": 1.0, "max": 100.0, "step": 1.0}),
                 "cleanup_mode": (["standard", "aggressive"], {"default": "standard"}),
-                "cooldown_seconds": ("FLOAT", {"default": 30.0, "min": 0.0, "max": 3600.0, "step": 1.0}),
+                "cooldown_seconds": ("FLOAT", {"default": _CORE["cooldown_s"], "min": 0.0, "max": 3600.0, "step": 1.0}),
                 "trim_after_each_prompt": ("BOOLEAN", {"default": True}),
             },
             "optional": {"anything": (ANY, {})},
@@ -107,13 +110,13 @@ class SmartMemoryManager(MemwardenNode):
             "required": {
                 "enabled": ("BOOLEAN", {"default": True}),
                 "management_mode": (MODES, {"default": "Balanced"}),
-                "warning_threshold": ("FLOAT", {"default": 80.0, **pct}),
-                "critical_threshold": ("FLOAT", {"default": 92.0, **pct}),
-                "vram_warning_threshold": ("FLOAT", {"default": 85.0, **pct}),
-                "vram_critical_threshold": ("FLOAT", {"default": 95.0, **pct}),
-                "auto_escalate": ("BOOLEAN", {"default": True}),
-                "cooldown_seconds": ("FLOAT", {"default": 30.0, "min": 0.0, "max": 3600.0, "step": 1.0}),
-                "allow_cache_drop": ("BOOLEAN", {"default": False}),
+                "warning_threshold": ("FLOAT", {"default": _CORE["ram_warning"], **pct}),
+                "critical_threshold": ("FLOAT", {"default": _CORE["ram_critical"], **pct}),
+                "vram_warning_threshold": ("FLOAT", {"default": _CORE["vram_warning"], **pct}),
+                "vram_critical_threshold": ("FLOAT", {"default": _CORE["vram_critical"], **pct}),
+                "auto_escalate": ("BOOLEAN", {"default": _CORE["escalate"]}),
+                "cooldown_seconds": ("FLOAT", {"default": _CORE["cooldown_s"], "min": 0.0, "max": 3600.0, "step": 1.0}),
+                "allow_cache_drop": ("BOOLEAN", {"default": _CORE["allow_cache_drop"]}),
                 "history_entries": ("INT", {"default": 10, "min": 1, "max": 500}),
             },
             "optional": {"anything": (ANY, {})},

@@ -39,6 +39,8 @@ from .base import ANY, MemwardenNode, _choice, _emit, _flags, _int, _number, _ou
 #: 20 GB of free space on the page-file drive on Windows; 1 GB of free *swap* on
 #: Linux (the seed's 20 GB would refuse every pageout there), as ``memwarden trim``.
 MIN_C_FREE_GB_DEFAULT = _native.NODE_DEFAULT_MARGIN_GB
+#: The optimization trigger's defaults, the core's (``TriggerConfig::default()``).
+_TRIGGER: dict[str, Any] = _native.default_trigger_config()
 
 
 # ---------------------------------------------------------------------------
@@ -296,17 +298,19 @@ class UnifiedMemoryManager(MemwardenNode):
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
+        pct = {"min": 0.0, "max": 100.0, "step": 1.0}
+        seconds = {"min": 0.0, "max": 86400.0, "step": 1.0}
         return {
             "required": {
                 "enable_monitoring": ("BOOLEAN", {"default": True}),
                 "enable_optimization": ("BOOLEAN", {"default": False}),
                 "auto_optimize": ("BOOLEAN", {"default": False}),
                 "enable_auto_cleanup": ("BOOLEAN", {"default": False}),
-                "ram_threshold": ("FLOAT", {"default": 80.0, "min": 0.0, "max": 100.0, "step": 1.0}),
-                "vram_threshold": ("FLOAT", {"default": 85.0, "min": 0.0, "max": 100.0, "step": 1.0}),
+                "ram_threshold": ("FLOAT", {"default": _TRIGGER["ram_threshold"], **pct}),
+                "vram_threshold": ("FLOAT", {"default": _TRIGGER["vram_threshold"], **pct}),
                 "mode": (cls.MODES, {"default": "Balanced"}),
                 "detailed_report": ("BOOLEAN", {"default": True}),
-                "cooldown_seconds": ("FLOAT", {"default": 30.0, "min": 0.0, "max": 86400.0, "step": 1.0}),
+                "cooldown_seconds": ("FLOAT", {"default": _TRIGGER["cooldown_s"], **seconds}),
             },
             "optional": {"trigger_image": ("IMAGE",)},
         }

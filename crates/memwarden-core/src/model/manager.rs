@@ -97,6 +97,32 @@ pub struct ManagerAction {
     pub latency_ms: Option<f64>,
 }
 
+/// A fault the background manager or the headroom guard met and went on from,
+/// to be worded by [`crate::render::fault_text`]. `error` is the exception as
+/// raised (`TypeName: message`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "fault", rename_all = "snake_case")]
+pub enum Fault {
+    /// The history file could not be opened: history is kept in memory.
+    HistoryUnusable { path: String, error: String },
+    /// Appending to the history file failed: history is kept in memory from now.
+    HistoryUnwritable { path: String, error: String },
+    /// The manager's worker thread raised; the supervisor restarts it.
+    ThreadDied { error: String },
+    /// The supervisor restarted the worker thread.
+    ThreadRestarted,
+    /// The PSI trigger stopped working; the manager samples instead.
+    PsiLost { error: String },
+    /// Reading memory (the snapshot) failed for one wake.
+    ReadFailed { error: String },
+    /// An action woken by `trigger` failed.
+    ActionFailed { trigger: String, error: String },
+    /// The headroom watch failed; it is retried in a second.
+    WatchFailed { error: String },
+    /// A give-back raised.
+    GivebackFailed { error: String },
+}
+
 /// The steps of an action that failed, as `name: detail` joined by `; `; None
 /// when every one went as it may.
 pub fn failed_steps(steps: &[ManagerStep]) -> Option<String> {

@@ -3,7 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::model::{ActionOutcome, GroupStats, ManagerAction, ManagerStats, ManagerStatusSummary};
+use crate::model::{
+    ActionOutcome, Fault, GroupStats, ManagerAction, ManagerStats, ManagerStatusSummary,
+};
 use crate::units::format_bytes_signed;
 
 use super::clock::local_time;
@@ -19,6 +21,27 @@ fn outcome_word(o: ActionOutcome) -> &'static str {
 /// `2026-11-23 20:41:07Z` from Unix milliseconds (UTC, no time-zone database).
 fn utc(ms: u64) -> String {
     format!("{}Z", local_time(ms, 0))
+}
+
+/// A fault in one line, as the manager's and the guard's logs and status show it.
+pub fn fault_text(f: &Fault) -> String {
+    match f {
+        Fault::HistoryUnusable { path, error } => {
+            format!("history file {path} not usable, history kept in memory only: {error}")
+        }
+        Fault::HistoryUnwritable { path, error } => {
+            format!("history file {path} not writable, kept in memory only: {error}")
+        }
+        Fault::ThreadDied { error } => format!("manager thread died: {error}"),
+        Fault::ThreadRestarted => "manager thread restarted after it died".into(),
+        Fault::PsiLost { error } => format!("PSI trigger lost, sampling instead: {error}"),
+        Fault::ReadFailed { error } => format!("reading memory failed: {error}"),
+        Fault::ActionFailed { trigger, error } => format!("{trigger}: {error}"),
+        Fault::WatchFailed { error } => {
+            format!("headroom watch failed, retrying in 1 s: {error}")
+        }
+        Fault::GivebackFailed { error } => format!("giving back failed: {error}"),
+    }
 }
 
 /// One action per block: when, trigger, level, mode, outcome, freed, duration,
@@ -162,6 +185,61 @@ pub fn manager_status_text(s: &ManagerStatusSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_fault_in_one_line() {
+        let e = || "OSError: gone".to_string();
+        let p = || "/h.jsonl".to_string();
+        for (f, text) in [
+            (
+                Fault::HistoryUnusable {
+                    path: p(),
+                    error: e(),
+                },
+                "history file /h.jsonl not usable, history kept in memory only: OSError: gone",
+            ),
+            (
+                Fault::HistoryUnwritable {
+                    path: p(),
+                    error: e(),
+                },
+                "history file /h.jsonl not writable, kept in memory only: OSError: gone",
+            ),
+            (
+                Fault::ThreadDied { error: e() },
+                "manager thread died: OSError: gone",
+            ),
+            (
+                Fault::ThreadRestarted,
+                "manager thread restarted after it died",
+            ),
+            (
+                Fault::PsiLost { error: e() },
+                "PSI trigger lost, sampling instead: OSError: gone",
+            ),
+            (
+                Fault::ReadFailed { error: e() },
+                "reading memory failed: OSError: gone",
+            ),
+            (
+                Fault::ActionFailed {
+                    trigger: "prompt_end".into(),
+                    error: e(),
+                },
+                "prompt_end: OSError: gone",
+            ),
+            (
+                Fault::WatchFailed { error: e() },
+                "headroom watch failed, retrying in 1 s: OSError: gone",
+            ),
+            (
+                Fault::GivebackFailed { error: e() },
+                "giving back failed: OSError: gone",
+            ),
+        ] {
+            assert_eq!(fault_text(&f), text);
+        }
+    }
     use crate::policy::stats::{stats, tests::action};
 
     #[test]

@@ -28,7 +28,7 @@ pub use cleanup::{
     torch_cache_detail, torch_cache_lines, HELPER_SETUP,
 };
 pub use leak::{growing_type_line, leak_feed_text, leak_report_text, leak_status_line, site_line};
-pub use manager::{history_text, manager_status_text, stats_text};
+pub use manager::{fault_text, history_text, manager_status_text, stats_text};
 pub use reports::{pageout_report, purge_report, reclaim_report};
 
 /// Rendering options.
