@@ -727,11 +727,7 @@ def assess_leak(
     slope is at least ``min_slope_mb`` MB per prompt."""
 
 def assess_series(
-    series: Mapping[str, Sequence[float]],
-    warmup: int = ...,
-    min_points: int = ...,
-    alpha: float = ...,
-    min_slope_mb: float = ...,
+    series: Mapping[str, Sequence[float]], knobs: Mapping[str, float]
 ) -> tuple[dict[str, LeakVerdict], bool, float]:
     """The verdict on each per-prompt series, whether any leaks, and the steepest
     slope (bytes per prompt)."""

@@ -313,7 +313,7 @@ class LeakDetector:
     def report(self, persist: bool = True) -> LeakReport:
         """The verdicts now (and, when `persist`, one line in the history file)."""
         with self._lock:
-            verdicts, leak, slope = _native.assess_series(self.series(), **self._knobs())
+            verdicts, leak, slope = _native.assess_series(self.series(), self._knobs())
             suspects = _native.attribute_nodes(self.records, **self._knobs())
             rep = LeakReport(
                 leak=leak,

@@ -183,6 +183,13 @@ def test_binding_checks_its_arguments() -> None:
     assert v.leak and v.points == 20 and v.trend is not None and v.trend.s == 190
     assert type(v).from_dict(v.to_dict()) == v
     assert _native.self_rss_bytes() > 0
+    with pytest.raises(memwarden.InvalidInput, match="unknown leak setting 'alfa'"):
+        _native.assess_series({"rss": [1.0] * 10}, {"alfa": 0.1})
+    with pytest.raises(memwarden.InvalidInput, match=r"series\["):
+        _native.assess_series({"rss": [1.0, "x"]}, {})  # type: ignore[dict-item]
+    up = [float(i * 5 * MB) for i in range(20)]
+    verdicts, leak, slope = _native.assess_series({"rss": up, "uss": [1.0] * 20}, {"warmup": 0})
+    assert leak and slope == 5 * MB and not verdicts["uss"].leak and verdicts["rss"].points == 20
 
 
 def test_node_reports_in_process() -> None:

@@ -230,24 +230,38 @@ fn leak_feed_text(prompts: usize, verdict: Option<PyRef<'_, PyLeakVerdict>>) -> 
 }
 
 /// The verdict on each per-prompt series (`series`: name -> bytes per prompt, in
-/// order), whether any leaks, and the steepest slope (bytes per prompt).
+/// order), whether any leaks, and the steepest slope (bytes per prompt). `knobs`:
+/// the detector's warmup, min_points, alpha and min_slope_mb (the core's default for
+/// any left out).
 #[pyfunction]
-#[pyo3(
-    signature = (series, warmup=leak_default("warmup"), min_points=leak_default("min_points"), alpha=leak_default("alpha"), min_slope_mb=leak_default("min_slope_mb"))
-)]
 fn assess_series<'py>(
     py: Python<'py>,
     series: Bound<'py, PyDict>,
-    warmup: Py<PyAny>,
-    min_points: Py<PyAny>,
-    alpha: Py<PyAny>,
-    min_slope_mb: Py<PyAny>,
+    knobs: Bound<'py, PyDict>,
 ) -> PyResult<(Bound<'py, PyDict>, bool, f64)> {
+    let known = ["warmup", "min_points", "alpha", "min_slope_mb"];
+    if let Some(k) = knobs
+        .keys()
+        .iter()
+        .find(|k| !known.iter().any(|n| k.eq(*n).unwrap_or(false)))
+    {
+        return Err(invalid(format!(
+            "unknown leak setting {}; known: {}",
+            show(&k),
+            known.join(", ")
+        )));
+    }
+    let knob = |name: &str| -> PyResult<Bound<'py, PyAny>> {
+        Ok(match knobs.get_item(name)? {
+            Some(v) => v,
+            None => leak_default(name).into_bound(py),
+        })
+    };
     let config = config_arg(
-        warmup.bind(py),
-        min_points.bind(py),
-        alpha.bind(py),
-        min_slope_mb.bind(py),
+        &knob("warmup")?,
+        &knob("min_points")?,
+        &knob("alpha")?,
+        &knob("min_slope_mb")?,
     )?;
     let named = series
         .iter()
