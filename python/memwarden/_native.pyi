@@ -996,6 +996,10 @@ class HistoryFile:
     @property
     def path(self) -> str: ...
 
+def critical_above(warning: float) -> float:
+    """The critical level a single ``warning`` threshold implies (10 points above, at
+    most 100)."""
+
 def fault_text(fault: Mapping[str, Any]) -> str:
     """A fault in one line (a dict of the core's Fault, tagged by "fault")."""
 

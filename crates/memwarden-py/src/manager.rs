@@ -260,6 +260,13 @@ impl PyManagerPolicy {
     }
 }
 
+/// The critical level a single `warning` threshold implies (10 points above, at
+/// most 100).
+#[pyfunction]
+fn critical_above(warning: f64) -> f64 {
+    escalation::critical_above(warning)
+}
+
 /// A fault in one line (`fault`: a dict of the core's Fault, tagged by "fault").
 #[pyfunction]
 fn fault_text(fault: Bound<'_, PyAny>) -> PyResult<String> {
@@ -361,6 +368,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyManagerStep>()?;
     m.add_class::<PyManagerAction>()?;
     m.add_function(wrap_pyfunction!(fault_text, m)?)?;
+    m.add_function(wrap_pyfunction!(critical_above, m)?)?;
     m.add_class::<PyGroupStats>()?;
     m.add_class::<PyManagerStats>()?;
     m.add_class::<PyHistoryFile>()?;

@@ -81,9 +81,9 @@ class AutoMemoryCleanup(MemwardenNode):
         settings = {
             "mode": mode,
             "ram_warning": ram,
-            "ram_critical": min(100.0, ram + 10.0),
+            "ram_critical": _native.critical_above(ram),
             "vram_warning": vram,
-            "vram_critical": min(100.0, vram + 10.0),
+            "vram_critical": _native.critical_above(vram),
             "cooldown_s": _number("cooldown_seconds", cooldown_seconds, 0.0, 3600.0),
             "trim_between_prompts": trim_after_each_prompt,
             "escalate": False,

@@ -88,6 +88,16 @@ impl Default for ManagerConfig {
     }
 }
 
+/// Points between a warning threshold and the critical level a single threshold
+/// implies (the Auto Memory Cleanup node has one threshold a resource).
+pub const CRITICAL_STEP: f64 = 10.0;
+
+/// The critical level implied by a single `warning` threshold: [`CRITICAL_STEP`]
+/// points above it, at most 100 %.
+pub fn critical_above(warning: f64) -> f64 {
+    (warning + CRITICAL_STEP).min(100.0)
+}
+
 impl ManagerConfig {
     /// The warning level's RAM and VRAM thresholds.
     pub fn warning(&self) -> Limits {
@@ -910,6 +920,14 @@ mod tests {
         assert_eq!(st.record(&d, (0, true), 4.0, &c), Failed);
         assert_eq!(st.fruitless, 1);
         assert_eq!(outcome(false, -1, &c), NothingFreed);
+    }
+
+    #[test]
+    fn one_threshold_implies_a_critical_level_ten_points_up() {
+        assert_eq!(critical_above(80.0), 90.0);
+        assert_eq!(critical_above(95.0), 100.0);
+        assert_eq!(critical_above(90.0), 100.0);
+        assert_eq!(critical_above(1.0), 11.0);
     }
 
     #[test]
