@@ -1210,6 +1210,18 @@ def helper_choice(value: str) -> tuple[str | None, str | None]:
     """What MEMWARDEN_HELPER's value names: (the binary's path, or None for the
     default; what is wrong with it, or None)."""
 
+def helper_attempt(
+    refused: str,
+    helper: str,
+    own_privileges: bool,
+    answer: PageoutReport | tuple[str, str, int | None, SwapVerdict | None],
+    force_hint: str,
+    margin_hint: str,
+) -> tuple[bool, list[str]]:
+    """The pageout's fallback through the external helper: whether the step went as
+    it may, and its parts of the line (the helper's swap verdict worded with the
+    caller's hints)."""
+
 def privileges_note(value: str) -> str | None:
     """The Memory Cleaner's privileges line where there is nothing to elevate (Linux),
     with what the external helper (MEMWARDEN_HELPER's ``value``) would run; None on

@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import memwarden._native as _native  # noqa: PLR0402 - the extension module itself, not the package namespace
 
@@ -502,11 +502,11 @@ def external_helper() -> ExternalHelper:
     return ExternalHelper([path], path, own_privileges=False)
 
 
-@dataclass(frozen=True)
-class HelperError:
+class HelperError(NamedTuple):
     """The external helper refused or failed: its ``--json`` error (``kind`` and
     ``exit_code`` as the memwarden command reports them, and for a refusal of the
-    swap check its verdict, to be worded in the caller's terms), or why it gave none."""
+    swap check its verdict, to be worded in the caller's terms), or why it gave none.
+    A tuple, as the core's ``helper_answer`` returns it and ``helper_attempt`` takes it."""
 
     error: str
     kind: str = ""
@@ -648,26 +648,14 @@ def pageout_with_helper(pid: int, opts: CleanupOptions, refused: Exception) -> t
     except HelperUnusable as bad:
         return _native.pageout_attempt({"outcome": "helper_unusable", "refused": str(refused), "why": str(bad)})
     result = run_external_helper(pid, opts, helper)
-    said: dict[str, Any]
-    if isinstance(result, PageoutReport):
-        said = {"outcome": "paged_out", "moved_bytes": max(0, result.swap_after_bytes - result.swap_before_bytes)}
-    elif result.kind in ("swap_refused", "guard_refused"):
-        # The helper's verdict, worded in the caller's terms (a helper older than the
-        # verdict in the error object, kind guard_refused, is quoted as it is).
-        verdict = result.swap_check
-        words = None if verdict is None else verdict.text(opts.swap_force_hint, opts.swap_margin_hint)
-        said = {"outcome": "swap_refused", "verdict_text": words, "error": result.error}
-    else:
-        said = {"outcome": "failed", "error": result.error}
-    return _native.pageout_attempt(
-        {
-            "outcome": "helper",
-            "refused": str(refused),
-            "helper": helper.name,
-            "own_privileges": helper.own_privileges,
-            "result": said,
-        }
+    answer = (
+        result
+        if isinstance(result, PageoutReport)
+        else (result.error, result.kind, result.exit_code, result.swap_check)
     )
+    refusal = str(refused)
+    hints = (opts.swap_force_hint, opts.swap_margin_hint)
+    return _native.helper_attempt(refusal, helper.name, helper.own_privileges, answer, *hints)
 
 
 def act_gpu_sync(ctx: CleanupContext, _action: dict[str, Any]) -> Outcome:

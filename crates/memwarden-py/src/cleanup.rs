@@ -4,10 +4,13 @@
 //! gc, ComfyUI's model management) and hands the figures back here.
 
 use memwarden_core::policy::modes::{self, CleanupChoices, CleanupFacts, PlannedStep};
-use memwarden_core::{act, render, CudaAbsence, HelperChoice, StepDone};
+use memwarden_core::{
+    act, render, CudaAbsence, HelperChoice, HelperError, PageoutAttempt, StepDone,
+};
 use pyo3::prelude::*;
 
-use crate::models::{from_dict, to_dict};
+use crate::args::{invalid, show};
+use crate::models::{from_dict, to_dict, PyPageoutReport, PySwapVerdict};
 
 /// A planned step for Python: (index, name, action or None, why it is skipped or None).
 type StepTuple = (u8, String, Option<Py<PyAny>>, Option<String>);
@@ -106,6 +109,55 @@ fn default_state_directory() -> Option<std::path::PathBuf> {
     memwarden_core::history::state_directory()
 }
 
+/// The pageout's fallback after the kernel `refused` it in-process: the external
+/// helper `helper` ran (`own_privileges`: the default `python -m memwarden`) and
+/// gave `answer` (its PageoutReport, or (error, kind, exit_code, swap_check) as
+/// `helper_answer` returns it). Whether the step went as it may, and its parts of
+/// the line, the helper's swap verdict worded with `force_hint` / `margin_hint`.
+#[pyfunction]
+fn helper_attempt(
+    refused: &str,
+    helper: &str,
+    own_privileges: bool,
+    answer: Bound<'_, PyAny>,
+    force_hint: &str,
+    margin_hint: &str,
+) -> PyResult<(bool, Vec<String>)> {
+    let knobs = render::swap::Knobs {
+        force: force_hint.into(),
+        margin: margin_hint.into(),
+    };
+    let result = if let Ok(r) = answer.cast::<PyPageoutReport>() {
+        render::helper_result(Ok(&r.get().0), &knobs)
+    } else {
+        let (error, kind, exit_code, verdict): (
+            String,
+            String,
+            Option<i32>,
+            Option<PyRef<'_, PySwapVerdict>>,
+        ) = answer.extract().map_err(|_| {
+            invalid(format!(
+                "answer must be a PageoutReport or (error, kind, exit_code, swap_check), got {}",
+                show(&answer)
+            ))
+        })?;
+        let e = HelperError {
+            error,
+            kind,
+            exit_code,
+            swap_check: verdict.map(|v| v.0.clone()),
+        };
+        render::helper_result(Err(&e), &knobs)
+    };
+    let a = PageoutAttempt::Helper {
+        refused: refused.into(),
+        helper: helper.into(),
+        own_privileges,
+        result,
+    };
+    Ok((a.ok(), render::pageout_attempt(&a)))
+}
+
 /// Adds the cleanup's plan and wording to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cleanup_steps, m)?)?;
@@ -114,6 +166,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(no_cuda_reason, m)?)?;
     m.add_function(wrap_pyfunction!(trim_heap_detail, m)?)?;
     m.add_function(wrap_pyfunction!(helper_choice, m)?)?;
+    m.add_function(wrap_pyfunction!(helper_attempt, m)?)?;
     m.add_function(wrap_pyfunction!(privileges_note, m)?)?;
     m.add_function(wrap_pyfunction!(default_state_directory, m)?)?;
     m.add(

@@ -3,12 +3,13 @@
 
 use std::fmt::Write;
 
-use crate::model::HELPER_ENV;
 use crate::model::{
     CleanupSummary, CudaAbsence, GpuDevice, HeapTrimReport, HelperChoice, HelperProblem,
     HelperResult, PageoutAttempt, StepDone, TorchCacheSummary,
 };
+use crate::model::{HelperError, PageoutReport, HELPER_ENV};
 use crate::policy::modes::SkipReason;
+use crate::render::swap::{self, Knobs};
 
 const GB: f64 = (1u64 << 30) as f64;
 
@@ -243,6 +244,28 @@ pub fn privileges_note(helper: &HelperChoice) -> Option<String> {
             helper_status(helper)
         )
     })
+}
+
+/// What the external helper's answer (its report, or its `--json` error) means for
+/// the pageout: paged out (what moved to swap), refused by its swap check (the
+/// verdict worded with the caller's `knobs` when the helper sent one; a helper older
+/// than the verdict in its error object, kind `guard_refused`, is quoted as it is),
+/// or failed.
+pub fn helper_result(answer: Result<&PageoutReport, &HelperError>, knobs: &Knobs) -> HelperResult {
+    match answer {
+        Ok(r) => HelperResult::PagedOut {
+            moved_bytes: r.swap_after_bytes.saturating_sub(r.swap_before_bytes),
+        },
+        Err(e) if e.kind == "swap_refused" || e.kind == "guard_refused" => {
+            HelperResult::SwapRefused {
+                verdict_text: e.swap_check.as_ref().map(|v| swap::reason(v, knobs)),
+                error: e.error.clone(),
+            }
+        }
+        Err(e) => HelperResult::Failed {
+            error: e.error.clone(),
+        },
+    }
 }
 
 /// A pageout of this process in parts of the OS-level trim's line (joined with
@@ -543,6 +566,62 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[test]
+    fn what_the_helpers_answer_means_for_the_pageout() {
+        use crate::parse::helper::helper_answer;
+        let knobs = Knobs {
+            force: "flip the switch".into(),
+            margin: "min_c_free_gb".into(),
+        };
+        let report = include_str!("../../tests/data/helper_pageout_report.json");
+        let answer = helper_answer("h", report, "", 0);
+        let Ok(r) = &answer else { panic!("{answer:?}") };
+        assert_eq!(
+            helper_result(answer.as_ref().map_err(|e| &**e), &knobs),
+            HelperResult::PagedOut {
+                moved_bytes: r.swap_after_bytes.saturating_sub(r.swap_before_bytes)
+            }
+        );
+        let refused = include_str!("../../tests/data/helper_swap_refused.json");
+        let answer = helper_answer("h", refused, "", 6);
+        let Err(e) = &answer else {
+            panic!("{answer:?}")
+        };
+        let HelperResult::SwapRefused {
+            verdict_text: Some(words),
+            error,
+        } = helper_result(answer.as_ref().map_err(|e| &**e), &knobs)
+        else {
+            panic!("not a refusal")
+        };
+        assert!(words.contains("flip the switch"), "{words}");
+        assert!(!words.contains("--force"), "{words}");
+        assert_eq!(error, e.error);
+        let old = HelperError {
+            error: "refused by safety guard".into(),
+            kind: "guard_refused".into(),
+            exit_code: Some(6),
+            swap_check: None,
+        };
+        assert_eq!(
+            helper_result(Err(&old), &knobs),
+            HelperResult::SwapRefused {
+                verdict_text: None,
+                error: "refused by safety guard".into()
+            }
+        );
+        let broke = HelperError {
+            kind: "permission_denied".into(),
+            ..old
+        };
+        assert_eq!(
+            helper_result(Err(&broke), &knobs),
+            HelperResult::Failed {
+                error: "refused by safety guard".into()
+            }
+        );
     }
 
     #[test]
