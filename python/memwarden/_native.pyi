@@ -1283,6 +1283,14 @@ def feed_request(text: str) -> tuple[str, float, bool]:
 def guard_request(text: str) -> tuple[bool | None, int | None]:
     """``POST /memwarden/guard``'s body: (enabled or None, reserve in MiB or None)."""
 
+def leak_tracking_notes(
+    *, restarted: bool, hooks_missing: str | None, tracing_started: bool, tracing_stopped: bool
+) -> str:
+    """The Memory Leak Detector's notes on what it changed in its tracking."""
+
+def manager_switch_note(enabled: bool, was_running: bool, hooks_missing: str | None) -> str:
+    """What the manager nodes did to the background manager, in words."""
+
 def cleanup_text(report: dict[str, Any]) -> str:
     """A cleanup's report (the dict of ``CleanupReport.to_dict()``) in words."""
 

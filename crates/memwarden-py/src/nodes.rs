@@ -102,6 +102,29 @@ fn vram_optimizer_title(level: &str, gpu: Option<u32>) -> String {
     nodes::vram_optimizer_title(level, gpu)
 }
 
+/// The Memory Leak Detector's notes on what it changed in its tracking.
+#[pyfunction]
+#[pyo3(signature = (*, restarted, hooks_missing, tracing_started, tracing_stopped))]
+fn leak_tracking_notes(
+    restarted: bool,
+    hooks_missing: Option<String>,
+    tracing_started: bool,
+    tracing_stopped: bool,
+) -> String {
+    nodes::leak_tracking_notes(&nodes::TrackingChange {
+        restarted,
+        hooks_missing,
+        tracing_started,
+        tracing_stopped,
+    })
+}
+
+/// What the manager nodes did to the background manager, in words.
+#[pyfunction]
+fn manager_switch_note(enabled: bool, was_running: bool, hooks_missing: Option<&str>) -> String {
+    nodes::manager_switch_note(enabled, was_running, hooks_missing)
+}
+
 /// Adds the nodes' reports to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(monitor_report, m)?)?;
@@ -109,5 +132,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vram_unload_report, m)?)?;
     m.add_function(wrap_pyfunction!(models_line, m)?)?;
     m.add_function(wrap_pyfunction!(vram_optimizer_title, m)?)?;
+    m.add_function(wrap_pyfunction!(leak_tracking_notes, m)?)?;
+    m.add_function(wrap_pyfunction!(manager_switch_note, m)?)?;
     Ok(())
 }

@@ -34,22 +34,23 @@ def _configure(det: LeakDetector, mode: str, threshold_mb: float, warmup: int, i
 
 
 def _start(det: LeakDetector, mode: str, trace: bool) -> str:
-    """Start (or restart) tracking; what happened, in words."""
-    notes = []
-    if mode == "start":
+    """Start (or restart) tracking; what happened, in words (the core's)."""
+    restarted = mode == "start"
+    if restarted:
         det.reset()
-        notes.append("tracking restarted: earlier samples forgotten")
-    if not det.attached or mode == "start":
+    hooks_missing = None
+    if not det.attached or restarted:
         det.attach()
-        if not hooks.install():
-            notes.append(f"per-prompt tracking unavailable: {hooks.install_reason()}")
-    if trace and (mode == "start" or not tracemalloc.is_tracing()):
+        hooks_missing = None if hooks.install() else hooks.install_reason()
+    started = trace and (restarted or not tracemalloc.is_tracing())
+    if started:
         det.start_tracing()
-        notes.append("tracemalloc on: baseline snapshot taken")
-    if not trace and tracemalloc.is_tracing():
+    stopped = not trace and tracemalloc.is_tracing()
+    if stopped:
         tracemalloc.stop()
-        notes.append("tracemalloc stopped")
-    return "\n".join(notes)
+    return _native.leak_tracking_notes(
+        restarted=restarted, hooks_missing=hooks_missing, tracing_started=started, tracing_stopped=stopped
+    )
 
 
 #: The leak verdict's defaults, the core's (``LeakConfig::default()``).

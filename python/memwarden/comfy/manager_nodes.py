@@ -25,20 +25,15 @@ GB = float(1 << 30)
 _CORE: dict[str, Any] = _native.default_manager_config()
 
 
-def _install_hooks() -> str:
-    """Prompt boundaries reach the manager only through the hooks; say if not."""
-    if hooks.install():
-        return ""
-    return f"\nprompt boundaries not watched: {hooks.install_reason()}"
-
-
 def _configure(enabled: bool, settings: dict[str, Any]) -> tuple[mgr.ManagerStatus, str]:
-    """Start/reconfigure the one manager (or stop it when not ``enabled``)."""
+    """Start/reconfigure the one manager (or stop it when not ``enabled``); what it
+    did, in words (the core's). Prompt boundaries reach the manager only through the
+    hooks: the words say if not."""
     if not enabled:
         was = mgr.stop()
-        return mgr.status(), "manager stopped" if was else "manager not running"
-    note = _install_hooks()
-    return mgr.start(**settings), f"manager running{note}"
+        return mgr.status(), _native.manager_switch_note(False, was, None)
+    missing = None if hooks.install() else hooks.install_reason()
+    return mgr.start(**settings), _native.manager_switch_note(True, True, missing)
 
 
 class AutoMemoryCleanup(MemwardenNode):

@@ -143,6 +143,52 @@ pub fn vram_optimizer_title(level: &str, gpu: Option<u32>) -> String {
     }
 }
 
+/// What the Memory Leak Detector node changed in its tracking this run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackingChange {
+    /// Mode "start": earlier samples forgotten.
+    pub restarted: bool,
+    /// ComfyUI's execution hooks could not be installed, and why.
+    pub hooks_missing: Option<String>,
+    /// tracemalloc started, with a baseline snapshot.
+    pub tracing_started: bool,
+    pub tracing_stopped: bool,
+}
+
+/// The Memory Leak Detector's notes on what it changed, one a line.
+pub fn leak_tracking_notes(c: &TrackingChange) -> String {
+    let mut notes = Vec::new();
+    if c.restarted {
+        notes.push("tracking restarted: earlier samples forgotten".to_string());
+    }
+    if let Some(why) = &c.hooks_missing {
+        notes.push(format!("per-prompt tracking unavailable: {why}"));
+    }
+    if c.tracing_started {
+        notes.push("tracemalloc on: baseline snapshot taken".into());
+    }
+    if c.tracing_stopped {
+        notes.push("tracemalloc stopped".into());
+    }
+    notes.join("\n")
+}
+
+/// What the manager nodes did to the one background manager: started or
+/// reconfigured it (and whether prompt boundaries reach it: `hooks_missing` says
+/// why not), stopped it, or found it not running.
+pub fn manager_switch_note(
+    enabled: bool,
+    was_running: bool,
+    hooks_missing: Option<&str>,
+) -> String {
+    match (enabled, hooks_missing) {
+        (true, None) => "manager running".into(),
+        (true, Some(why)) => format!("manager running\nprompt boundaries not watched: {why}"),
+        (false, _) if was_running => "manager stopped".into(),
+        (false, _) => "manager not running".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +319,40 @@ mod tests {
         assert_eq!(
             vram_optimizer_title("Aggressive", Some(1)),
             "VRAM Optimizer (Aggressive, GPU 1)"
+        );
+    }
+
+    #[test]
+    fn the_leak_and_manager_nodes_notes() {
+        assert_eq!(leak_tracking_notes(&TrackingChange::default()), "");
+        let all = TrackingChange {
+            restarted: true,
+            hooks_missing: Some("no execution module".into()),
+            tracing_started: true,
+            tracing_stopped: false,
+        };
+        assert_eq!(
+            leak_tracking_notes(&all),
+            "tracking restarted: earlier samples forgotten\nper-prompt tracking unavailable: no \
+             execution module\ntracemalloc on: baseline snapshot taken"
+        );
+        let stopped = TrackingChange {
+            tracing_stopped: true,
+            ..Default::default()
+        };
+        assert_eq!(leak_tracking_notes(&stopped), "tracemalloc stopped");
+        assert_eq!(manager_switch_note(true, false, None), "manager running");
+        assert_eq!(
+            manager_switch_note(true, true, Some("old ComfyUI")),
+            "manager running\nprompt boundaries not watched: old ComfyUI"
+        );
+        assert_eq!(
+            manager_switch_note(false, true, Some("x")),
+            "manager stopped"
+        );
+        assert_eq!(
+            manager_switch_note(false, false, None),
+            "manager not running"
         );
     }
 }
