@@ -1,9 +1,11 @@
 #![no_main]
-//! The panel's request bodies: any text gives the values or a message saying what
-//! was wrong, never a panic.
+//! The panel's request bodies and ComfyUI's settings file: any text gives the values
+//! or a message saying what was wrong, never a panic.
 
 use libfuzzer_sys::fuzz_target;
-use memwarden_core::parse::request::{cleanup_request, feed_request, guard_request};
+use memwarden_core::parse::request::{
+    cleanup_request, comfy_settings, feed_request, guard_request,
+};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -13,5 +15,8 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(g) = guard_request(&text) {
         assert!(g.reserve_mb.is_none_or(|mb| mb <= 1 << 20));
+    }
+    if let Ok(s) = comfy_settings(&text) {
+        assert!(s.reserve_bytes.is_none_or(|b| b > 0 && b <= 1 << 40));
     }
 });

@@ -1277,6 +1277,10 @@ def cleanup_request(text: str) -> str:
     """``POST /memwarden/cleanup``'s body: the canonical name of the mode it asks for;
     ValueError naming the field and what was wrong."""
 
+def cleanup_refusal(mode: str, running_prompt: str | None, busy: bool) -> str | None:
+    """Why the panel's cleanup in ``mode`` may not start now (409), in words; None
+    when it may."""
+
 def feed_request(text: str) -> tuple[str, float, bool]:
     """``POST /memwarden/feed``'s body: (client_id, interval_s within bounds, enabled)."""
 
@@ -1325,6 +1329,24 @@ def registry_released(names: Sequence[str]) -> str:
 
 def worker_busy(timeout_s: float) -> str:
     """ComfyUI's prompt worker did not reach a safe point within ``timeout_s``."""
+
+def guard_start(
+    settings_text: str | None, asked: bool = False, reserve_mb: int | None = None
+) -> tuple[bool, int | None, bool, str | None]:
+    """How the guard starts in ComfyUI, from the settings file's text (None: no
+    file), MEMWARDEN_GUARD and MEMWARDEN_COMFY_RAM_FIGURES, whether the settings
+    dialog ``asked`` for it and the caller's reserve (MiB, 0: the default): (on,
+    reserve in bytes or None for the default, give ComfyUI the RAM figures, why the
+    settings file was not read)."""
+
+def guard_off() -> str:
+    """The guard was not started in ComfyUI: which switch keeps it off."""
+
+def guard_started(watching: str, loads: str, safe_points: str, settings_problem: str | None = None) -> str:
+    """The guard started in ComfyUI, in words."""
+
+def ram_figures_note(state: str) -> str:
+    """Whether ComfyUI sees the container's RAM figures, and how to turn that off."""
 
 def make_room_action(
     at_unix_ms: int,

@@ -402,3 +402,30 @@ def test_the_headroom_command_and_the_api_agree() -> None:
     api = _native.HeadroomWatch().read()
     assert cli["reading"]["kind"] == api.kind and cli["reading"]["limit_bytes"] == api.limit_bytes
     assert os.path.exists("/proc/self/status")
+
+
+def test_the_guard_starts_in_comfyui_unless_a_setting_or_the_environment_turns_it_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MEMWARDEN_GUARD", raising=False)
+    monkeypatch.delenv("MEMWARDEN_COMFY_RAM_FIGURES", raising=False)
+    assert _native.guard_start(None) == (True, None, True, None)
+    text = json.dumps({"Comfy.Locale": "en", "memwarden.Guard.ReserveMB": 1024, "memwarden.Guard.Enabled": True})
+    assert _native.guard_start(text) == (True, 1 << 30, True, None)
+    # the caller's reserve (the settings dialog's, 0: the default) wins over the file's
+    assert _native.guard_start(text, asked=True, reserve_mb=0) == (True, None, True, None)
+    off = json.dumps({"memwarden.Guard.Enabled": False, "memwarden.Guard.ContainerRamFigures": False})
+    assert _native.guard_start(off) == (False, None, False, None)
+    assert _native.guard_start(off, asked=True) == (True, None, False, None)
+    monkeypatch.setenv("MEMWARDEN_GUARD", " Off ")
+    monkeypatch.setenv("MEMWARDEN_COMFY_RAM_FIGURES", "0")
+    assert _native.guard_start(text) == (False, 1 << 30, False, None)
+    # a settings file ComfyUI could not have written: the defaults, and why
+    monkeypatch.delenv("MEMWARDEN_GUARD")
+    on, reserve, _, problem = _native.guard_start("{broken")
+    assert (on, reserve) == (True, None)
+    assert problem is not None and problem.startswith("not valid JSON")
+    said = _native.guard_started("cgroup v1", "hooked", "prompt worker", problem)
+    assert said.startswith("headroom guard on (cgroup v1); loads: hooked; safe points: prompt worker; ")
+    assert "settings file not read (not valid JSON" in said
+    assert _native.guard_off() == "headroom guard off (setting memwarden.Guard.Enabled or MEMWARDEN_GUARD=0)"

@@ -11,7 +11,9 @@ use memwarden_core::parse::proc_pid::{
     parse_cmdline, parse_maps, parse_smaps_rollup, parse_stat, parse_statm, parse_status, MapsEntry,
 };
 use memwarden_core::parse::psi::parse_psi;
-use memwarden_core::parse::request::{cleanup_request, feed_request, guard_request};
+use memwarden_core::parse::request::{
+    cleanup_request, comfy_settings, feed_request, guard_request,
+};
 use memwarden_core::Error;
 
 const KIB: u64 = 1024;
@@ -346,6 +348,7 @@ fn all_parsers_survive(text: &str) {
     let _ = cleanup_request(text, "monitor");
     let _ = feed_request(text);
     let _ = guard_request(text);
+    let _ = comfy_settings(text);
 }
 
 const CAPTURES: [&str; 31] = [

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use memwarden_core::parse::request::{comfy_settings, ComfySettings};
 use memwarden_core::policy::headroom::{self as policy, Held, Releasable};
 use memwarden_core::policy::predict::{predict, LoadFacts};
 use memwarden_core::probe::model_file::read_model_file;
@@ -14,7 +15,7 @@ use memwarden_core::render::headroom::{self as words, Knobs};
 use memwarden_core::watch::headroom::HeadroomWatch;
 use memwarden_core::{
     Component, ComponentNeed, Error, GivebackPlan, GuardStatusSummary, Headroom, HeadroomWake,
-    LoadPlan, LoadPrediction, ManagerStep, Refusal,
+    LoadPlan, LoadPrediction, ManagerStep, Refusal, ENV_GUARD, ENV_RAM_FIGURES,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
@@ -320,6 +321,60 @@ fn worker_busy(timeout_s: f64) -> String {
     words::worker_busy(timeout_s)
 }
 
+/// How the guard starts in ComfyUI: from the settings file's text (None: no file),
+/// this process's environment switches (`MEMWARDEN_GUARD`,
+/// `MEMWARDEN_COMFY_RAM_FIGURES`), whether the settings dialog `asked` for it, and
+/// the reserve the caller gives (MiB, 0: the default): (on, reserve in bytes or None
+/// for the default, give ComfyUI the RAM figures, why the settings file was not
+/// read).
+#[pyfunction]
+#[pyo3(signature = (settings_text, asked=false, reserve_mb=None))]
+fn guard_start(
+    settings_text: Option<&str>,
+    asked: bool,
+    reserve_mb: Option<u64>,
+) -> (bool, Option<u64>, bool, Option<String>) {
+    let env_guard = std::env::var(ENV_GUARD).ok();
+    let env_ram_figures = std::env::var(ENV_RAM_FIGURES).ok();
+    let (settings, problem) = match settings_text.map(comfy_settings) {
+        None => (ComfySettings::default(), None),
+        Some(Ok(s)) => (s, None),
+        Some(Err(p)) => (ComfySettings::default(), Some(p)),
+    };
+    let g = policy::guard_start(
+        &settings,
+        env_guard.as_deref(),
+        env_ram_figures.as_deref(),
+        asked,
+        reserve_mb,
+    );
+    (g.on, g.reserve, g.ram_figures, problem)
+}
+
+/// The guard was not started in ComfyUI: which switch keeps it off.
+#[pyfunction]
+fn guard_off() -> String {
+    words::guard_off()
+}
+
+/// The guard started in ComfyUI, in words.
+#[pyfunction]
+#[pyo3(signature = (watching, loads, safe_points, settings_problem=None))]
+fn guard_started(
+    watching: &str,
+    loads: &str,
+    safe_points: &str,
+    settings_problem: Option<&str>,
+) -> String {
+    words::guard_started(watching, loads, safe_points, settings_problem)
+}
+
+/// Whether ComfyUI sees the container's RAM figures, and how to turn that off.
+#[pyfunction]
+fn ram_figures_note(state: &str) -> String {
+    words::ram_figures_note(state)
+}
+
 fn steps_arg(steps: &[Bound<'_, PyAny>]) -> PyResult<Vec<ManagerStep>> {
     steps.iter().map(|s| from_dict(s, "ManagerStep")).collect()
 }
@@ -498,6 +553,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(comfy_released, m)?)?;
     m.add_function(wrap_pyfunction!(registry_released, m)?)?;
     m.add_function(wrap_pyfunction!(worker_busy, m)?)?;
+    m.add_function(wrap_pyfunction!(guard_start, m)?)?;
+    m.add_function(wrap_pyfunction!(guard_off, m)?)?;
+    m.add_function(wrap_pyfunction!(guard_started, m)?)?;
+    m.add_function(wrap_pyfunction!(ram_figures_note, m)?)?;
     m.add_function(wrap_pyfunction!(make_room_action, m)?)?;
     m.add_function(wrap_pyfunction!(refusal_action, m)?)?;
     m.add_function(wrap_pyfunction!(guard_status_text, m)?)?;

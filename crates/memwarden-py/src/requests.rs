@@ -3,7 +3,8 @@
 //! field and what was wrong (the route answers 400 with it).
 
 use memwarden_core::parse::request::{self, FeedRequest, GuardRequest};
-use memwarden_core::policy::modes::CleanupMode;
+use memwarden_core::policy::modes::{self, CleanupMode};
+use memwarden_core::render as words;
 use pyo3::prelude::*;
 
 use memwarden_core::Error;
@@ -24,6 +25,23 @@ fn cleanup_request(text: &str) -> PyResult<&'static str> {
             Error::InvalidInput(m) => bad(m),
             other => bad(other.to_string()),
         })
+}
+
+/// Why the panel's cleanup in `mode` may not start now (409), in words; None when
+/// it may: `running_prompt` is the id of the prompt ComfyUI runs, `busy` whether
+/// another cleanup runs.
+#[pyfunction]
+#[pyo3(signature = (mode, running_prompt, busy))]
+fn cleanup_refusal(
+    mode: &str,
+    running_prompt: Option<&str>,
+    busy: bool,
+) -> PyResult<Option<String>> {
+    let mode = CleanupMode::parse(mode).map_err(|e| bad(e.to_string()))?;
+    Ok(
+        modes::cleanup_admission(mode, running_prompt.is_some(), busy)
+            .map(|r| words::cleanup_refused(r, mode, running_prompt.unwrap_or_default())),
+    )
 }
 
 /// `POST /memwarden/feed`'s body: (client_id, interval_s within bounds, enabled).
@@ -50,6 +68,7 @@ fn guard_request(text: &str) -> PyResult<(Option<bool>, Option<u64>)> {
 /// Adds the request parsers and the feed's interval bounds to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cleanup_request, m)?)?;
+    m.add_function(wrap_pyfunction!(cleanup_refusal, m)?)?;
     m.add_function(wrap_pyfunction!(feed_request, m)?)?;
     m.add_function(wrap_pyfunction!(guard_request, m)?)?;
     m.add("FEED_MIN_INTERVAL_S", request::FEED_MIN_INTERVAL_S)?;

@@ -7,7 +7,7 @@ ComfyUI. It gives:
 
 - what ComfyUI is and where its state goes: :func:`model_management`,
   :func:`prompt_queue`, :func:`server`, :func:`user_directory`,
-  :func:`use_comfy_state_directory`, :func:`read_settings`;
+  :func:`use_comfy_state_directory`, :func:`settings_text`;
 - **safe points**: work that may touch ComfyUI's caches runs between prompts
   (holding the prompt gate, so no prompt starts meanwhile) or, during a prompt, on
   its worker thread at the next node's end (:class:`SafePoints`);
@@ -26,7 +26,6 @@ ComfyUI. It gives:
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import sys
@@ -45,10 +44,6 @@ from . import hooks
 
 log = logging.getLogger("memwarden.host")
 
-#: The settings memwarden reads from ComfyUI's settings file.
-SETTING_GUARD = "memwarden.Guard.Enabled"
-SETTING_RESERVE = "memwarden.Guard.ReserveMB"
-SETTING_RAM_FIGURES = "memwarden.Guard.ContainerRamFigures"
 #: How refusals name the reserve for a ComfyUI user.
 RESERVE_NAME = "the setting 'memwarden > Headroom guard > Reserve (MB)' (memwarden.Guard.ReserveMB)"
 
@@ -108,21 +103,17 @@ def use_comfy_state_directory() -> Path | None:
     return user / "memwarden"
 
 
-def read_settings() -> dict[str, Any]:
-    """memwarden's settings from ComfyUI's settings file (the default user's
-    ``comfy.settings.json``); empty outside ComfyUI or when none was changed yet
-    (the frontend writes a setting only once the user changes it)."""
+def settings_text() -> str | None:
+    """The default user's ``comfy.settings.json`` as text (the core reads
+    memwarden's settings from it); None outside ComfyUI or when there is none yet
+    (the frontend writes the file once the user changes a setting)."""
     user = user_directory()
     if user is None:
-        return {}
-    path = user / "default" / "comfy.settings.json"
+        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: v for k, v in data.items() if isinstance(k, str) and k.startswith("memwarden.")}
+        return (user / "default" / "comfy.settings.json").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 # ---------------------------------------------------------------------------
@@ -580,13 +571,6 @@ def _on_load(ev: hooks.ExecutionEvent) -> None:
     g.check_load(ev.path, what, loader_part(ev.node_type))
 
 
-def _enabled(settings: dict[str, Any], key: str, env: str) -> bool:
-    if os.environ.get(env, "").strip().lower() in ("0", "false", "no", "off"):
-        return False
-    value = settings.get(key, True)
-    return value is not False
-
-
 def start_pack() -> None:
     """What the node pack does when ComfyUI loads it: memwarden's files go to
     ComfyUI's user directory, and the headroom guard starts (logged, never raised:
@@ -604,14 +588,9 @@ def start_guard(reserve_mb: int | None = None, asked: bool = False) -> str:
     MEMWARDEN_GUARD=0, or ``asked`` (the settings dialog switched it on just now);
     ``reserve_mb`` (else the setting; 0 or none: the default). Returns what it did,
     in words (logged)."""
-    settings = read_settings()
-    if not asked and not _enabled(settings, SETTING_GUARD, "MEMWARDEN_GUARD"):
-        return "headroom guard off (setting memwarden.Guard.Enabled or MEMWARDEN_GUARD=0)"
-    if reserve_mb is None:
-        reserve_mb = settings.get(SETTING_RESERVE)
-    reserve = None
-    if isinstance(reserve_mb, (int, float)) and not isinstance(reserve_mb, bool) and reserve_mb > 0:
-        reserve = int(reserve_mb) << 20
+    on, reserve, ram_figures, problem = _native.guard_start(settings_text(), asked, reserve_mb)
+    if not on:
+        return _native.guard_off()
     _Installed.calls.install()
     host = ComfyHost(_Installed.calls)
     use_comfy_state_directory()
@@ -621,11 +600,7 @@ def start_guard(reserve_mb: int | None = None, asked: bool = False) -> str:
         _Installed.unsubscribe = hooks.subscribe(_on_load)
     _Installed.load_events = install_load_events()
     watch_comfy_releases()
-    if g is not None and _enabled(settings, SETTING_RAM_FIGURES, "MEMWARDEN_COMFY_RAM_FIGURES"):
+    if g is not None and ram_figures:
         _Installed.ram_figures = install_ram_figures(g.reader.read)
-        log.info("[memwarden] ComfyUI's RAM figures: %s (off: setting %s or MEMWARDEN_COMFY_RAM_FIGURES=0)",
-                 _Installed.ram_figures, SETTING_RAM_FIGURES)  # fmt: skip
-    return (
-        f"headroom guard on ({status.watching}); loads: {_Installed.load_events}; "
-        f"safe points: {_Installed.calls.reason}"
-    )
+        log.info("[memwarden] %s", _native.ram_figures_note(_Installed.ram_figures))
+    return _native.guard_started(status.watching, _Installed.load_events, _Installed.calls.reason, problem)

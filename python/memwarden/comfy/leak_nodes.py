@@ -106,8 +106,8 @@ class MemoryLeakDetector(MemwardenNode):
     def run(  # noqa: PLR0913, PLR0917 - the node's inputs
         self,
         mode: str = "scheduled",
-        threshold_mb: float = 1.0,
-        warmup_prompts: int = 2,
+        threshold_mb: float = _LEAK["min_slope_mb"],
+        warmup_prompts: int = _LEAK["warmup"],
         tracemalloc: bool = False,
         snapshot_interval: int = 5,
         per_node: bool = True,

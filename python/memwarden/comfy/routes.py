@@ -443,18 +443,11 @@ class Panel:
             mode = _native.cleanup_request(await request.text())
         except ValueError as e:
             return bad_request(f"cleanup refused, nothing done: {e}")
-        running = self.running_prompt()
-        if running is not None and _native.cleanup_plan(mode).unload_models:
-            return json_response(
-                {
-                    "error": f"cleanup refused, nothing done: prompt {running} is running and the {mode} mode "
-                    "unloads ComfyUI's models, which it is using; run it when the queue is idle, or use the "
-                    "conservative mode now"
-                },
-                status=409,
-            )
-        if not self.busy.acquire(blocking=False):
-            return json_response({"error": "a cleanup is already running; try again when it ends"}, status=409)
+        refusal = _native.cleanup_refusal(mode, self.running_prompt(), self.busy.locked())
+        if refusal is not None:
+            return json_response({"error": refusal}, status=409)
+        # free: only this handler takes it, on the event loop, with no await since locked()
+        self.busy.acquire()
         try:
             result = await asyncio.to_thread(self.run_cleanup, mode)
         except _native.MemwardenError as e:

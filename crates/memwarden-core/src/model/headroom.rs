@@ -5,6 +5,16 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// ComfyUI's settings file names the guard's settings so (the panel's settings
+/// dialog writes them; `web/js/memwarden.js` declares them).
+pub const SETTING_GUARD: &str = "memwarden.Guard.Enabled";
+pub const SETTING_RESERVE: &str = "memwarden.Guard.ReserveMB";
+pub const SETTING_RAM_FIGURES: &str = "memwarden.Guard.ContainerRamFigures";
+/// The environment switches that turn the guard, and the RAM figures it gives
+/// ComfyUI, off (`=0`).
+pub const ENV_GUARD: &str = "MEMWARDEN_GUARD";
+pub const ENV_RAM_FIGURES: &str = "MEMWARDEN_COMFY_RAM_FIGURES";
+
 /// Which kind of limit binds.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

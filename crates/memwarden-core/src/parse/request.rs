@@ -5,6 +5,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::model::{SETTING_GUARD, SETTING_RAM_FIGURES, SETTING_RESERVE};
+
 /// The panel's refresh interval: what a page may ask for, and the default.
 pub const FEED_MIN_INTERVAL_S: f64 = 0.25;
 pub const FEED_MAX_INTERVAL_S: f64 = 60.0;
@@ -147,6 +149,39 @@ pub fn guard_request(text: &str) -> Result<GuardRequest, String> {
             _ => flag(&map, "enabled")?,
         },
         reserve_mb,
+    })
+}
+
+/// memwarden's settings as ComfyUI stored them (the default user's
+/// `comfy.settings.json`); a setting the user never changed is not in the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ComfySettings {
+    /// `Some(false)` only when switched off; any other value leaves the default (on).
+    pub guard_enabled: Option<bool>,
+    /// The reserve in bytes; none (the default for the limit) when absent, empty,
+    /// zero or not a number; at most [`MAX_RESERVE_MB`] MiB.
+    pub reserve_bytes: Option<u64>,
+    pub ram_figures: Option<bool>,
+}
+
+/// ComfyUI's settings file: memwarden's settings, or why the file could not be read
+/// as settings (not JSON, not an object). Other keys are ComfyUI's and ignored.
+pub fn comfy_settings(text: &str) -> Result<ComfySettings, String> {
+    let body: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
+    let Value::Object(map) = body else {
+        return Err(format!("a JSON object was expected, got {}", kind(&body)));
+    };
+    let switch = |key: &str| map.get(key).and_then(Value::as_bool);
+    let reserve_bytes = map
+        .get(SETTING_RESERVE)
+        .and_then(Value::as_f64)
+        .filter(|mb| *mb > 0.0)
+        .map(|mb| (mb.min(MAX_RESERVE_MB as f64) * (1u64 << 20) as f64) as u64)
+        .filter(|b| *b > 0);
+    Ok(ComfySettings {
+        guard_enabled: switch(SETTING_GUARD),
+        reserve_bytes,
+        ram_figures: switch(SETTING_RAM_FIGURES),
     })
 }
 
@@ -301,5 +336,44 @@ mod tests {
         ] {
             assert_eq!(guard_request(body), Err(error), "{body}");
         }
+    }
+
+    #[test]
+    fn comfyuis_settings_file_gives_memwardens_settings() {
+        let text = r#"{"Comfy.Locale": "en", "memwarden.Guard.Enabled": false,
+            "memwarden.Guard.ReserveMB": 1536.5, "memwarden.Guard.ContainerRamFigures": true}"#;
+        assert_eq!(
+            comfy_settings(text),
+            Ok(ComfySettings {
+                guard_enabled: Some(false),
+                reserve_bytes: Some(1536 * (1 << 20) + (1 << 19)),
+                ram_figures: Some(true),
+            })
+        );
+        assert_eq!(comfy_settings("{}"), Ok(ComfySettings::default()));
+        // what the dialog leaves when a field is emptied, and values of another type
+        for reserve in ["\"\"", "null", "0", "-5", "true", "0.0000001"] {
+            let text = format!(
+                r#"{{"memwarden.Guard.ReserveMB": {reserve}, "memwarden.Guard.Enabled": "no"}}"#
+            );
+            assert_eq!(
+                comfy_settings(&text),
+                Ok(ComfySettings::default()),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            comfy_settings(r#"{"memwarden.Guard.ReserveMB": 1e12}"#)
+                .unwrap()
+                .reserve_bytes,
+            Some(MAX_RESERVE_MB << 20)
+        );
+        assert_eq!(
+            comfy_settings("[1]"),
+            Err("a JSON object was expected, got an array".into())
+        );
+        assert!(comfy_settings("{oops")
+            .unwrap_err()
+            .starts_with("not valid JSON ("));
     }
 }

@@ -13,6 +13,7 @@ use crate::model::{
     ActionOutcome, GivebackPlan, GivebackStep, Headroom, LimitKind, LoadDecision, LoadPlan,
     Refusal, RefusalCause,
 };
+use crate::parse::request::ComfySettings;
 use crate::units::format_bytes;
 
 /// The reserve when none is set: 10 % of the limit, at least 512 MiB, at most 2 GiB.
@@ -191,6 +192,44 @@ pub const PINNED_SHARE: f64 = if cfg!(windows) { 0.40 } else { 0.90 };
 /// (`current` 0 or below) and stays so.
 pub fn pinned_cap(current: f64, limit_bytes: u64) -> Option<f64> {
     (current > 0.0).then(|| current.min(limit_bytes as f64 * PINNED_SHARE))
+}
+
+/// Whether an environment switch (`MEMWARDEN_GUARD`, `MEMWARDEN_COMFY_RAM_FIGURES`)
+/// turns its feature off: `0`, `false`, `no` or `off`, in any case, spaces around.
+pub fn env_off(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        ["0", "false", "no", "off"].contains(&v.trim().to_ascii_lowercase().as_str())
+    })
+}
+
+/// How the headroom guard starts in ComfyUI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardStart {
+    pub on: bool,
+    /// The reserve asked for, bytes; None: the default for the limit.
+    pub reserve: Option<u64>,
+    /// Give ComfyUI the container's RAM figures (psutil under the binding limit).
+    pub ram_figures: bool,
+}
+
+/// The guard is on unless its setting or its environment switch is off, or when
+/// `asked` (the settings dialog switched it on just now, which overrides both); the
+/// reserve `reserve_mb` given by the caller (0: the default), else the setting's.
+pub fn guard_start(
+    settings: &ComfySettings,
+    env_guard: Option<&str>,
+    env_ram_figures: Option<&str>,
+    asked: bool,
+    reserve_mb: Option<u64>,
+) -> GuardStart {
+    GuardStart {
+        on: asked || (settings.guard_enabled != Some(false) && !env_off(env_guard)),
+        reserve: match reserve_mb {
+            Some(mb) => (mb > 0).then_some(mb.saturating_mul(1 << 20)),
+            None => settings.reserve_bytes,
+        },
+        ram_figures: settings.ram_figures != Some(false) && !env_off(env_ram_figures),
+    }
 }
 
 /// Something cached that the host could give back (a model in ComfyUI's output
@@ -651,5 +690,54 @@ mod tests {
         assert_eq!(refusal.free_bytes, 7 * GIB);
         assert_eq!(refusal.margin_bytes, reserve);
         assert_eq!(refusal.limit_bytes, Some(7 * GIB));
+    }
+
+    #[test]
+    fn the_guard_starts_unless_switched_off() {
+        let set = |guard_enabled, reserve_bytes, ram_figures| ComfySettings {
+            guard_enabled,
+            reserve_bytes,
+            ram_figures,
+        };
+        let start = |on, reserve, ram_figures| GuardStart {
+            on,
+            reserve,
+            ram_figures,
+        };
+        let none = ComfySettings::default();
+        assert_eq!(
+            guard_start(&none, None, None, false, None),
+            start(true, None, true)
+        );
+        for off in ["0", "false", " OFF ", "No"] {
+            assert!(env_off(Some(off)), "{off}");
+            assert_eq!(
+                guard_start(&none, Some(off), Some(off), false, None),
+                start(false, None, false)
+            );
+        }
+        for on in ["1", "", "yes", "of"] {
+            assert!(!env_off(Some(on)), "{on}");
+        }
+        assert!(!env_off(None));
+        let off = set(Some(false), Some(3 << 20), Some(false));
+        assert_eq!(
+            guard_start(&off, None, None, false, None),
+            start(false, Some(3 << 20), false)
+        );
+        // the dialog's switch overrides the setting and the environment
+        assert_eq!(
+            guard_start(&off, Some("0"), None, true, Some(0)),
+            start(true, None, false)
+        );
+        assert_eq!(
+            guard_start(&off, None, None, true, Some(5)),
+            start(true, Some(5 << 20), false)
+        );
+        let on = set(Some(true), None, Some(true));
+        assert_eq!(
+            guard_start(&on, Some("0"), Some("1"), false, None),
+            start(false, None, true)
+        );
     }
 }

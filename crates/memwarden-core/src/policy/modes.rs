@@ -355,6 +355,31 @@ pub fn heap_trim_steps(purge_cache: bool) -> Vec<PlannedStep> {
     steps
 }
 
+/// Why the panel's cleanup does not start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanupRefusal {
+    /// The mode unloads ComfyUI's models, which the running prompt is using.
+    PromptRunning,
+    /// Another cleanup is running (one at a time).
+    Busy,
+}
+
+/// Whether the panel may start a cleanup in `mode` now: not one that unloads
+/// models while a prompt runs, and not while another runs.
+pub fn cleanup_admission(
+    mode: CleanupMode,
+    prompt_running: bool,
+    busy: bool,
+) -> Option<CleanupRefusal> {
+    if prompt_running && plan(mode).unload_models {
+        Some(CleanupRefusal::PromptRunning)
+    } else if busy {
+        Some(CleanupRefusal::Busy)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -646,5 +671,25 @@ mod tests {
                 (7, "Purge page cache", Ok(PurgeCache)),
             ]
         );
+    }
+
+    #[test]
+    fn the_panel_cleans_up_one_at_a_time_and_leaves_a_running_prompts_models() {
+        use CleanupMode::*;
+        use CleanupRefusal::*;
+        for mode in [Monitor, Conservative, Balanced, Aggressive] {
+            let unloads = plan(mode).unload_models;
+            assert_eq!(cleanup_admission(mode, false, false), None);
+            assert_eq!(cleanup_admission(mode, false, true), Some(Busy));
+            assert_eq!(
+                cleanup_admission(mode, true, false),
+                unloads.then_some(PromptRunning),
+                "{mode:?}"
+            );
+            assert_eq!(
+                cleanup_admission(mode, true, true),
+                Some(if unloads { PromptRunning } else { Busy })
+            );
+        }
     }
 }

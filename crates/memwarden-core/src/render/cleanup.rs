@@ -8,7 +8,7 @@ use crate::model::{
     HelperResult, PageoutAttempt, StepDone, TorchCacheSummary,
 };
 use crate::model::{HelperError, PageoutReport, HELPER_ENV};
-use crate::policy::modes::SkipReason;
+use crate::policy::modes::{CleanupMode, CleanupRefusal, SkipReason};
 use crate::render::swap::{self, Knobs};
 
 const GB: f64 = (1u64 << 30) as f64;
@@ -398,6 +398,19 @@ pub fn cleanup_text(r: &CleanupSummary) -> String {
         );
     }
     t
+}
+
+/// The panel's cleanup refused with 409: `prompt` is the running prompt's id.
+pub fn cleanup_refused(r: CleanupRefusal, mode: CleanupMode, prompt: &str) -> String {
+    match r {
+        CleanupRefusal::PromptRunning => format!(
+            "cleanup refused, nothing done: prompt {prompt} is running and the {} mode unloads \
+             ComfyUI's models, which it is using; run it when the queue is idle, or use the \
+             conservative mode now",
+            mode.name()
+        ),
+        CleanupRefusal::Busy => "a cleanup is already running; try again when it ends".into(),
+    }
 }
 
 #[cfg(test)]
@@ -860,5 +873,19 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("  Time       : 0.00 s"), "{text}");
+    }
+
+    #[test]
+    fn the_panels_cleanup_refusal_says_why_and_what_to_do() {
+        let running = cleanup_refused(CleanupRefusal::PromptRunning, CleanupMode::Balanced, "p-7");
+        assert!(
+            running.starts_with("cleanup refused, nothing done: prompt p-7 is running and the balanced mode unloads ComfyUI's models")
+                && running.ends_with("or use the conservative mode now"),
+            "{running}"
+        );
+        assert_eq!(
+            cleanup_refused(CleanupRefusal::Busy, CleanupMode::Monitor, ""),
+            "a cleanup is already running; try again when it ends"
+        );
     }
 }

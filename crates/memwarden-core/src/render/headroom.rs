@@ -7,6 +7,7 @@ use std::fmt::Write;
 use crate::model::{
     failed_steps, ActionOutcome, AlertLevel, GivebackPlan, GuardStatusSummary, Headroom,
     HeadroomWake, LoadPrediction, ManagerAction, ManagerStep, Refusal, RefusalCause, WakeReason,
+    ENV_GUARD, ENV_RAM_FIGURES, SETTING_GUARD, SETTING_RAM_FIGURES,
 };
 use crate::policy::headroom::action_outcome;
 use crate::units::format_bytes;
@@ -170,6 +171,36 @@ pub fn worker_busy(timeout_s: f64) -> String {
         "asked ComfyUI's prompt worker; it was busy for {timeout_s} s (done at its next node's \
          end)"
     )
+}
+
+/// The guard was not started in ComfyUI: which switch keeps it off.
+pub fn guard_off() -> String {
+    format!("headroom guard off (setting {SETTING_GUARD} or {ENV_GUARD}=0)")
+}
+
+/// The guard started in ComfyUI: what it watches (`watching`), how it sees model
+/// loads, where it gives memory back; `settings_problem` when ComfyUI's settings
+/// file could not be read (the defaults were used).
+pub fn guard_started(
+    watching: &str,
+    loads: &str,
+    safe_points: &str,
+    settings_problem: Option<&str>,
+) -> String {
+    let mut s =
+        format!("headroom guard on ({watching}); loads: {loads}; safe points: {safe_points}");
+    if let Some(p) = settings_problem {
+        let _ = write!(
+            s,
+            "; ComfyUI's settings file not read ({p}): the defaults are used"
+        );
+    }
+    s
+}
+
+/// Whether ComfyUI sees the container's RAM figures, and how to turn that off.
+pub fn ram_figures_note(state: &str) -> String {
+    format!("ComfyUI's RAM figures: {state} (off: setting {SETTING_RAM_FIGURES} or {ENV_RAM_FIGURES}=0)")
 }
 
 /// The guard's history record of a give-back after `wake`: the plan carried out,
