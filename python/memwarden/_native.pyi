@@ -472,6 +472,9 @@ class PageoutReport(_Model):
     def duration_ms(self) -> float: ...
     @property
     def swap_check(self) -> SwapVerdict: ...
+    @property
+    def moved_to_swap_bytes(self) -> int:
+        """What moved to swap: VmSwap's growth (0 when it shrank meanwhile)."""
     def text(self) -> str:
         """The ``memwarden trim`` text report."""
 
@@ -1126,6 +1129,13 @@ class GivebackPlan(_Model):
     def steps(self) -> list[_GivebackStep]: ...
     @property
     def reason(self) -> str: ...
+    @property
+    def runs(self) -> list[tuple[int, _GivebackStep, str]]:
+        """The steps the guard runs: (place in the plan, step, its name in the
+        history); dropping the cached outputs goes with releasing the models."""
+    @property
+    def drops_outputs(self) -> bool:
+        """The cached node outputs are dropped (with the models, or on their own)."""
 
 @final
 class HeadroomWatch:
@@ -1185,6 +1195,25 @@ def helper_answer(
 def pageout_attempt(attempt: dict[str, Any]) -> tuple[bool, list[str]]:
     """How paging this process out went (a dict of the core's PageoutAttempt, tagged
     by "outcome"): whether the step went as it may, and its parts of the line."""
+
+def paged_out(report: PageoutReport) -> tuple[bool, list[str]]:
+    """The in-process pageout went ahead (``report``): whether the step went as it
+    may, and its parts of the line."""
+
+def memory_cleaner_choices(aggressive_trim: bool, purge_cache: bool) -> dict[str, Any]:
+    """The Memory Cleaner (Force) node's cleanup, as ``memwarden.cleanup()``'s mode
+    and the options it sets."""
+
+def cleanup_freed(summary: dict[str, Any]) -> tuple[int, int, int, int]:
+    """What a cleanup freed, as the core counts it from its report's fields:
+    (process RSS, RAM used under the binding limit, VRAM, process RSS plus VRAM),
+    bytes; negative where it grew."""
+
+def step_line(index: int, name: str, detail: str) -> str:
+    """A step as it is logged when it ends: ``[5/7] OS-level trim: what it did``."""
+
+def step_failed(raised: str) -> str:
+    """A step that raised ``raised`` (``TypeName: message``), in its line."""
 
 def cleanup_steps(
     choices: dict[str, Any], facts: dict[str, Any]
@@ -1329,6 +1358,23 @@ def registry_released(names: Sequence[str]) -> str:
 
 def worker_busy(timeout_s: float) -> str:
     """ComfyUI's prompt worker did not reach a safe point within ``timeout_s``."""
+
+def load_check_line(what: str, prediction: LoadPrediction, reading: Headroom, plan: LoadPlan) -> str:
+    """A load the guard checked, as logged: ``what: prediction; headroom reading: decision``."""
+
+def load_not_predicted(what: str, error: str) -> str:
+    """A load the guard could not predict (its file unreadable as a model): it goes on."""
+
+def comfy_cache_releases(calls: int, released: int, bytes: int) -> str:
+    """What ComfyUI 0.28's own RAM-pressure cache gave back, in words."""
+
+def release_step_name() -> str:
+    """How the guard's history names its step of releasing cached models."""
+
+#: How many of the guard's actions it keeps in memory and in its history file.
+GUARD_KEEP_ACTIONS: int
+#: How many files' measured loads the guard remembers.
+GUARD_KEEP_LOADS: int
 
 def guard_start(
     settings_text: str | None, asked: bool = False, reserve_mb: int | None = None

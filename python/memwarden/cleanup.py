@@ -105,38 +105,44 @@ class CleanupReport:
     privileges: str | None = None
 
     @property
+    def freed(self) -> tuple[int, int, int, int]:
+        """What it freed, as the core counts it: (process RSS, RAM used under the
+        binding limit, VRAM (0 without a GPU figure), process RSS plus VRAM), bytes,
+        as measured: negative where it grew (e.g. weights moved from VRAM to RAM)."""
+        return _native.cleanup_freed(self._fields())
+
+    @property
     def process_freed_bytes(self) -> int:
-        return self.process_rss_before_bytes - self.process_rss_after_bytes
+        return self.freed[0]
 
     @property
     def ram_freed_bytes(self) -> int:
-        return self.ram_used_before_bytes - self.ram_used_after_bytes
+        return self.freed[1]
 
     @property
     def vram_freed_bytes(self) -> int:
-        if self.vram_used_before_bytes is None or self.vram_used_after_bytes is None:
-            return 0
-        return self.vram_used_before_bytes - self.vram_used_after_bytes
+        return self.freed[2]
 
     @property
     def freed_gb(self) -> float:
-        """Process RAM freed plus VRAM freed, in GB (2^30), as measured: negative when
-        they grew in total (e.g. weights moved from VRAM to RAM)."""
-        return (self.process_freed_bytes + self.vram_freed_bytes) / GB
+        """Process RAM freed plus VRAM freed, in GB (2^30)."""
+        return self.freed[3] / GB
 
     @property
     def text(self) -> str:
         """The report in words (rendered by the core: its steps, then CLEANUP
         RESULTS)."""
-        return _native.cleanup_text(self.to_dict())
+        return _native.cleanup_text(self._fields())
 
-    def to_dict(self) -> dict[str, Any]:
+    def _fields(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "steps"}
         d["steps"] = [s.__dict__.copy() for s in self.steps]
-        d["process_freed_bytes"] = self.process_freed_bytes
-        d["ram_freed_bytes"] = self.ram_freed_bytes
-        d["vram_freed_bytes"] = self.vram_freed_bytes
-        d["freed_gb"] = self.freed_gb
+        return d
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self._fields()
+        process, ram, vram, total = _native.cleanup_freed(d)
+        d.update(process_freed_bytes=process, ram_freed_bytes=ram, vram_freed_bytes=vram, freed_gb=total / GB)
         return d
 
 
@@ -630,15 +636,7 @@ def pageout_self(opts: CleanupOptions, report: CleanupReport | None = None) -> t
         return pageout_with_helper(pid, opts, e)
     if report is not None:
         report.privileges = granted_privileges(r.steps)
-    return _native.pageout_attempt(
-        {
-            "outcome": "paged_out",
-            "rss_before_bytes": r.rss_before_bytes,
-            "rss_after_bytes": r.rss_after_bytes,
-            "moved_bytes": max(0, r.swap_after_bytes - r.swap_before_bytes),
-            "swap_check": r.swap_check.reason,
-        }
-    )
+    return _native.paged_out(r)
 
 
 def pageout_with_helper(pid: int, opts: CleanupOptions, refused: Exception) -> tuple[bool, list[str]]:
@@ -738,7 +736,7 @@ def measure_step(index: int, name: str, run: Callable[[], Outcome | None]) -> Cl
     try:
         outcome = run()
     except Exception as e:  # noqa: BLE001 - one failing step must not stop the rest
-        outcome = Outcome(False, f"FAILED: {raised(e)}")
+        outcome = Outcome(False, _native.step_failed(raised(e)))
     if outcome is None:
         return None
     ms = (time.perf_counter() - t0) * 1e3
@@ -758,7 +756,7 @@ def run_steps(steps: list[PlannedStep], ctx: CleanupContext) -> None:
         s = measure_step(index, name, run)
         if s is not None:
             ctx.report.steps.append(s)
-            ctx.say(f"[{index}/7] {name}: {s.detail}")
+            ctx.say(_native.step_line(index, name, s.detail))
 
 
 def cleanup(mode: str = "balanced", **options: Any) -> CleanupReport:

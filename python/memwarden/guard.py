@@ -64,14 +64,6 @@ __all__ = [
     "stop",
 ]
 
-#: How the history names each step of the core's plan.
-STEP_NAMES = {
-    "release_models": "Release cached models",
-    "drop_outputs": "Drop cached outputs",
-    "trim_heap": "OS-level trim",
-    "page_out": "Page out",
-}
-
 
 @dataclass(frozen=True)
 class Released:
@@ -237,9 +229,8 @@ class LoadHistory:
             return
         with self.lock:
             self.items[k] = int(measured)
-            if len(self.items) > 500:
-                for old in list(self.items)[: len(self.items) - 500]:
-                    del self.items[old]
+            for old in list(self.items)[: max(0, len(self.items) - _native.GUARD_KEEP_LOADS)]:
+                del self.items[old]
             data = json.dumps(self.items)
         if self.path is None:
             return
@@ -270,7 +261,7 @@ class Guard:
         self.lock = threading.Lock()
         self.counts = {"givebacks": 0, "refusals": 0, "loads_checked": 0, "faults": 0}
         self.last_action: ManagerAction | None = None
-        self.recent: deque[ManagerAction] = deque(maxlen=500)
+        self.recent: deque[ManagerAction] = deque(maxlen=_native.GUARD_KEEP_ACTIONS)
         self.last_fault: str | None = None
         self.last_reading: Headroom | None = None
         self.history_path = Path(settings.history_file) if settings.history_file else _default_history_path()
@@ -340,11 +331,8 @@ class Guard:
             swap_free_bytes=swap_free,
         )
         steps = []
-        drop = "drop_outputs" in plan.steps
-        for i, step in enumerate(plan.steps):
-            if step == "drop_outputs" and "release_models" in plan.steps:
-                continue  # done together with the models
-            s = measure_step(i, STEP_NAMES[step], functools.partial(self._give, step, plan.shortfall_bytes, drop))
+        for i, step, name in plan.runs:
+            s = measure_step(i, name, functools.partial(self._give, step, plan.shortfall_bytes, plan.drops_outputs))
             if s is not None:
                 steps.append(s.record())
         after = self.reader.read()
@@ -369,10 +357,7 @@ class Guard:
             return Outcome(
                 True, _native.pageout_attempt({"outcome": "swap_refused", "said": str(e)})[1][0], skipped=True
             )
-        moved = max(0, r2.swap_after_bytes - r2.swap_before_bytes)
-        paged = {"rss_before_bytes": r2.rss_before_bytes, "rss_after_bytes": r2.rss_after_bytes}
-        said = {"outcome": "paged_out", **paged, "moved_bytes": moved, "swap_check": r2.swap_check.reason}
-        return Outcome(True, _native.pageout_attempt(said)[1][0], freed_bytes=int(moved))
+        return Outcome(True, _native.paged_out(r2)[1][0], freed_bytes=r2.moved_to_swap_bytes)
 
     @staticmethod
     def _swap_free() -> int:
@@ -412,7 +397,7 @@ class Guard:
         try:
             pred = self.predict(path, default)
         except _native.MemwardenError as e:
-            log.info("[memwarden] %s: not predicted (%s); the load goes on", what, e)
+            log.info("[memwarden] %s", _native.load_not_predicted(what, str(e)))
             return None
         reading = self.reader.read()
         running = self.host.prompt_running()
@@ -421,12 +406,12 @@ class Guard:
         plan = _native.plan_load(what, pred.bytes, reading, reserve, releasable)
         with self.lock:
             self.counts["loads_checked"] += 1
-        log.info("[memwarden] %s: %s; headroom %s: %s", what, pred.line, reading.line, plan.decision)
+        log.info("[memwarden] %s", _native.load_check_line(what, pred, reading, plan))
         if plan.decision == "proceed":
             return pred
         if plan.decision == "make_room":
             need = plan.make_room_bytes
-            step = measure_step(0, STEP_NAMES["release_models"], lambda: self._give("release_models", need, False, 5.0))
+            step = measure_step(0, _native.release_step_name(), lambda: self._give("release_models", need, False, 5.0))
             assert step is not None  # releasing models always applies
             after = self.reader.read()
             duration_ms = (time.perf_counter() - t0) * 1e3
@@ -443,7 +428,7 @@ class Guard:
     # -- history ----------------------------------------------------------------------
 
     def actions(self) -> list[ManagerAction]:
-        """What this guard did since it started (the last 500), oldest first."""
+        """What this guard did since it started (the last GUARD_KEEP_ACTIONS), oldest first."""
         with self.lock:
             return list(self.recent)
 
@@ -501,7 +486,7 @@ def _history_file(path: Path) -> Any | None:
         f = _files.get(key)
         if f is None:
             try:
-                f = _native.HistoryFile(path, 500)
+                f = _native.HistoryFile(path, _native.GUARD_KEEP_ACTIONS)
             except _native.MemwardenError as e:
                 log.warning("[memwarden] history file %s not usable, kept in memory only: %s", path, e)
                 return None

@@ -5,9 +5,10 @@
 
 use memwarden_core::policy::modes::{self, CleanupChoices, CleanupFacts, PlannedStep};
 use memwarden_core::{
-    act, render, CudaAbsence, HelperChoice, HelperError, PageoutAttempt, StepDone,
+    act, render, CleanupSummary, CudaAbsence, HelperChoice, HelperError, PageoutAttempt, StepDone,
 };
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use crate::args::{invalid, show};
 use crate::models::{from_dict, to_dict, PyPageoutReport, PySwapVerdict};
@@ -158,6 +159,72 @@ fn helper_attempt(
     Ok((a.ok(), render::pageout_attempt(&a)))
 }
 
+/// The in-process pageout went ahead (`report`, its PageoutReport): whether the
+/// step went as it may, and its parts of the line.
+#[pyfunction]
+fn paged_out(report: PyRef<'_, PyPageoutReport>) -> (bool, Vec<String>) {
+    let a = PageoutAttempt::paged_out(&report.0);
+    (a.ok(), render::pageout_attempt(&a))
+}
+
+/// What a cleanup freed, as the core counts it from its report's figures
+/// (`summary`, the CleanupSummary's fields): (process RSS, RAM used under the
+/// binding limit, VRAM, process RSS plus VRAM), bytes; negative where it grew.
+#[pyfunction]
+fn cleanup_freed(summary: Bound<'_, PyAny>) -> PyResult<(i64, i64, i64, i64)> {
+    let s: CleanupSummary = from_dict(&summary, "CleanupSummary")?;
+    Ok((
+        s.process_freed_bytes(),
+        s.ram_freed_bytes(),
+        s.vram_freed_bytes(),
+        s.freed_bytes(),
+    ))
+}
+
+/// A step as it is logged when it ends: `[5/7] OS-level trim: what it did`.
+#[pyfunction]
+fn step_line(index: u32, name: &str, detail: &str) -> String {
+    render::step_line(index, name, detail)
+}
+
+/// A step that raised `raised` (`TypeName: message`), in its line.
+#[pyfunction]
+fn step_failed(raised: &str) -> String {
+    render::step_failed(raised)
+}
+
+/// The Memory Cleaner (Force) node's cleanup (`policy::modes::memory_cleaner`), as
+/// `memwarden.cleanup()`'s mode and the options it sets.
+#[pyfunction]
+fn memory_cleaner_choices(
+    py: Python<'_>,
+    aggressive_trim: bool,
+    purge_cache: bool,
+) -> PyResult<Bound<'_, PyDict>> {
+    let c = modes::memory_cleaner(aggressive_trim, purge_cache);
+    let d = PyDict::new(py);
+    d.set_item("mode", c.mode.name())?;
+    let set = [
+        ("unload_models", c.unload_models),
+        ("drop_node_cache", c.drop_node_cache),
+        ("reset_peak_stats", c.reset_peak_stats),
+        ("pageout_self", c.pageout_self),
+    ];
+    for (name, value) in set {
+        if let Some(v) = value {
+            d.set_item(name, v)?;
+        }
+    }
+    if let Some(g) = c.gc_passes {
+        d.set_item("gc_passes", g)?;
+    }
+    d.set_item("torch_cache", c.torch_cache)?;
+    d.set_item("os_trim", c.os_trim)?;
+    d.set_item("sync_gpu", c.sync_gpu)?;
+    d.set_item("purge_cache", c.purge_cache)?;
+    Ok(d)
+}
+
 /// Adds the cleanup's plan and wording to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cleanup_steps, m)?)?;
@@ -167,6 +234,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(trim_heap_detail, m)?)?;
     m.add_function(wrap_pyfunction!(helper_choice, m)?)?;
     m.add_function(wrap_pyfunction!(helper_attempt, m)?)?;
+    m.add_function(wrap_pyfunction!(paged_out, m)?)?;
+    m.add_function(wrap_pyfunction!(memory_cleaner_choices, m)?)?;
+    m.add_function(wrap_pyfunction!(step_line, m)?)?;
+    m.add_function(wrap_pyfunction!(step_failed, m)?)?;
+    m.add_function(wrap_pyfunction!(cleanup_freed, m)?)?;
     m.add_function(wrap_pyfunction!(privileges_note, m)?)?;
     m.add_function(wrap_pyfunction!(default_state_directory, m)?)?;
     m.add(

@@ -14,8 +14,8 @@ use memwarden_core::probe::model_file::read_model_file;
 use memwarden_core::render::headroom::{self as words, Knobs};
 use memwarden_core::watch::headroom::HeadroomWatch;
 use memwarden_core::{
-    Component, ComponentNeed, Error, GivebackPlan, GuardStatusSummary, Headroom, HeadroomWake,
-    LoadPlan, LoadPrediction, ManagerStep, Refusal, ENV_GUARD, ENV_RAM_FIGURES,
+    Component, ComponentNeed, Error, GivebackPlan, GivebackStep, GuardStatusSummary, Headroom,
+    HeadroomWake, LoadPlan, LoadPrediction, ManagerStep, Refusal, ENV_GUARD, ENV_RAM_FIGURES,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
@@ -100,6 +100,23 @@ model! {
     /// What the guard gives back after a wake, in order.
     PyGivebackPlan = "GivebackPlan" (GivebackPlan) { shortfall_bytes, steps, reason }
     repr(shortfall_bytes, steps)
+    {
+        /// The steps the guard runs: (place in the plan, step, its name in the
+        /// history); dropping the cached outputs goes with releasing the models.
+        #[getter]
+        fn runs(&self) -> Vec<(usize, &'static str, &'static str)> {
+            policy::giveback_runs(&self.0)
+                .into_iter()
+                .map(|(i, s)| (i, s.word(), words::giveback_step_name(s)))
+                .collect()
+        }
+
+        /// The cached node outputs are dropped (with the models, or on their own).
+        #[getter]
+        fn drops_outputs(&self) -> bool {
+            self.0.steps.contains(&GivebackStep::DropOutputs)
+        }
+    }
 }
 
 fn reserve_arg(v: Option<Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
@@ -351,6 +368,36 @@ fn guard_start(
     (g.on, g.reserve, g.ram_figures, problem)
 }
 
+/// How the guard's history names its step of releasing cached models (the load
+/// check's make-room step).
+#[pyfunction]
+fn release_step_name() -> &'static str {
+    words::giveback_step_name(GivebackStep::ReleaseModels)
+}
+
+/// A load the guard checked, as logged.
+#[pyfunction]
+fn load_check_line(
+    what: &str,
+    prediction: &PyLoadPrediction,
+    reading: &PyHeadroom,
+    plan: &PyLoadPlan,
+) -> String {
+    words::load_check_line(what, &prediction.0, &reading.0, &plan.0)
+}
+
+/// A load the guard could not predict: it goes on.
+#[pyfunction]
+fn load_not_predicted(what: &str, error: &str) -> String {
+    words::load_not_predicted(what, error)
+}
+
+/// What ComfyUI 0.28's own RAM-pressure cache gave back, in words.
+#[pyfunction]
+fn comfy_cache_releases(calls: u64, released: u64, bytes: u64) -> String {
+    words::comfy_cache_releases(calls, released, bytes)
+}
+
 /// The guard was not started in ComfyUI: which switch keeps it off.
 #[pyfunction]
 fn guard_off() -> String {
@@ -554,6 +601,12 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(registry_released, m)?)?;
     m.add_function(wrap_pyfunction!(worker_busy, m)?)?;
     m.add_function(wrap_pyfunction!(guard_start, m)?)?;
+    m.add_function(wrap_pyfunction!(release_step_name, m)?)?;
+    m.add_function(wrap_pyfunction!(load_check_line, m)?)?;
+    m.add_function(wrap_pyfunction!(load_not_predicted, m)?)?;
+    m.add_function(wrap_pyfunction!(comfy_cache_releases, m)?)?;
+    m.add("GUARD_KEEP_ACTIONS", policy::KEEP_ACTIONS)?;
+    m.add("GUARD_KEEP_LOADS", policy::KEEP_LOADS)?;
     m.add_function(wrap_pyfunction!(guard_off, m)?)?;
     m.add_function(wrap_pyfunction!(guard_started, m)?)?;
     m.add_function(wrap_pyfunction!(ram_figures_note, m)?)?;

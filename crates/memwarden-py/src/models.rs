@@ -475,6 +475,12 @@ model! {
         fn text(&self) -> String {
             render::pageout_report(&self.0, RenderOptions::default())
         }
+
+        /// What moved to swap: VmSwap's growth (0 when it shrank meanwhile).
+        #[getter]
+        fn moved_to_swap_bytes(&self) -> u64 {
+            self.0.moved_to_swap_bytes()
+        }
     }
 }
 

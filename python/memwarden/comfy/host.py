@@ -488,12 +488,7 @@ class ComfyReleases:
     @classmethod
     def text(cls) -> str:
         with cls.lock:
-            if not cls.calls:
-                return "ComfyUI's RAM-pressure cache: not in use, or it has not released anything"
-            return (
-                f"ComfyUI's RAM-pressure cache released entries {cls.released} time(s) of {cls.calls} "
-                f"(about {cls.estimated_bytes / 2**30:.2f} GB of tensors it counts; models it does not)"
-            )
+            return _native.comfy_cache_releases(cls.calls, cls.released, cls.estimated_bytes)
 
 
 def watch_comfy_releases() -> str:

@@ -118,22 +118,17 @@ class MemoryCleanerForce(MemwardenNode):
         )
         margin_gb = _number("min_c_free_gb", min_c_free_gb, 0.0, 100000.0)
         report = cleanup(
-            "aggressive" if aggressive_trim else "balanced",
-            drop_node_cache=True,
-            os_trim=True,
-            pageout_self=aggressive_trim,
+            **_native.memory_cleaner_choices(aggressive_trim, purge_standby),
             external_helper=external_helper,
             swap_check=skip_trim_if_c_low,
             min_swap_free=int(margin_gb * GB),
-            purge_cache=purge_standby,
             # A guard refusal names this node's inputs, not the CLI's --force.
             swap_force_hint="turn skip_trim_if_c_low off",
             swap_margin_hint="min_c_free_gb",
         )
+        if enable_privileges and report.privileges is None:  # Windows: those the trim enabled
+            report.privileges = _native.privileges_note(os.environ.get(HELPER_ENV, ""))
         text = report.text
-        note = _native.privileges_note(os.environ.get(HELPER_ENV, "")) if enable_privileges else None
-        if note is not None:  # None on Windows: the report lists the privileges the trim enabled
-            text += "\n  Privileges : " + note
         _emit("Memory Cleaner (Force)", _native.status_line(), text)
         return _out(text, anything, text, round_gb(report.freed_gb))
 

@@ -48,6 +48,17 @@ impl CleanupSummary {
         self.process_rss_before_bytes - self.process_rss_after_bytes
     }
 
+    /// RAM freed against the binding limit (the group's usage, else the host's).
+    pub fn ram_freed_bytes(&self) -> i64 {
+        self.ram_used_before_bytes - self.ram_used_after_bytes
+    }
+
+    /// What the cleanup freed: the process's RAM plus VRAM, as measured; negative
+    /// when they grew in total (weights moved from VRAM to RAM).
+    pub fn freed_bytes(&self) -> i64 {
+        self.process_freed_bytes() + self.vram_freed_bytes()
+    }
+
     /// VRAM freed (0 without a GPU figure on both sides).
     pub fn vram_freed_bytes(&self) -> i64 {
         match (self.vram_used_before_bytes, self.vram_used_after_bytes) {

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::SwapVerdict;
+use super::{PageoutReport, SwapVerdict};
 
 /// What the external helper did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -54,6 +54,16 @@ pub enum PageoutAttempt {
 }
 
 impl PageoutAttempt {
+    /// The in-process pageout went ahead: its figures, from its report.
+    pub fn paged_out(r: &PageoutReport) -> Self {
+        PageoutAttempt::PagedOut {
+            rss_before_bytes: r.rss_before_bytes,
+            rss_after_bytes: r.rss_after_bytes,
+            moved_bytes: r.moved_to_swap_bytes(),
+            swap_check: r.swap_check.reason.clone(),
+        }
+    }
+
     /// The step went as it may: paged out, or skipped by a swap check. A refusal
     /// with no way around it, or a helper that could not help, is a failure.
     pub fn ok(&self) -> bool {

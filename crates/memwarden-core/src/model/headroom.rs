@@ -204,6 +204,18 @@ pub enum GivebackStep {
     PageOut,
 }
 
+impl GivebackStep {
+    /// Its name in the plan (`release_models`, ...), as the Python guard dispatches it.
+    pub fn word(self) -> &'static str {
+        match self {
+            GivebackStep::ReleaseModels => "release_models",
+            GivebackStep::DropOutputs => "drop_outputs",
+            GivebackStep::TrimHeap => "trim_heap",
+            GivebackStep::PageOut => "page_out",
+        }
+    }
+}
+
 /// The guard's decision after a wake.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct GivebackPlan {

@@ -455,6 +455,13 @@ pub struct PageoutReport {
     pub swap_check: SwapVerdict,
 }
 
+impl PageoutReport {
+    /// What moved to swap: VmSwap's growth (0 when it shrank meanwhile).
+    pub fn moved_to_swap_bytes(&self) -> u64 {
+        self.swap_after_bytes.saturating_sub(self.swap_before_bytes)
+    }
+}
+
 /// Result of `memwarden purge-cache`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct PurgeReport {

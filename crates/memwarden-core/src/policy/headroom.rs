@@ -148,6 +148,24 @@ pub fn plan_giveback(r: &Headroom, reserve: u64, can: Releasable) -> GivebackPla
     }
 }
 
+/// The steps of `plan` the guard runs, each with its place in the plan: dropping
+/// the cached outputs goes with releasing the models when both are planned (the
+/// host does both in one call on ComfyUI's prompt worker).
+pub fn giveback_runs(plan: &GivebackPlan) -> Vec<(usize, GivebackStep)> {
+    let with_models = plan.steps.contains(&GivebackStep::ReleaseModels);
+    plan.steps
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, s)| !(with_models && *s == GivebackStep::DropOutputs))
+        .collect()
+}
+
+/// How many of the guard's actions it keeps in memory and in its history file, and
+/// how many files' measured loads it remembers.
+pub const KEEP_ACTIONS: usize = 500;
+pub const KEEP_LOADS: usize = 500;
+
 /// RAM as a process's own memory figures should show it under the limit that
 /// binds (what ComfyUI's RAM decisions read through psutil).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -739,5 +757,25 @@ mod tests {
             guard_start(&on, Some("0"), Some("1"), false, None),
             start(false, None, true)
         );
+    }
+
+    #[test]
+    fn dropping_outputs_goes_with_releasing_models() {
+        use GivebackStep::*;
+        let plan = |steps: Vec<GivebackStep>| GivebackPlan {
+            shortfall_bytes: 1,
+            steps,
+            reason: String::new(),
+        };
+        assert_eq!(
+            giveback_runs(&plan(vec![ReleaseModels, DropOutputs, TrimHeap, PageOut])),
+            vec![(0, ReleaseModels), (2, TrimHeap), (3, PageOut)]
+        );
+        assert_eq!(
+            giveback_runs(&plan(vec![DropOutputs, TrimHeap])),
+            vec![(0, DropOutputs), (1, TrimHeap)]
+        );
+        assert_eq!(giveback_runs(&plan(vec![])), vec![]);
+        assert_eq!(PageOut.word(), "page_out");
     }
 }

@@ -172,6 +172,30 @@ impl CleanupChoices {
     }
 }
 
+/// The Memory Cleaner (Force) node's cleanup, the seed's force clean: ComfyUI's
+/// models unloaded, every cached output dropped, the heap returned to the OS (the
+/// balanced mode's other steps); with `aggressive_trim` the aggressive mode, and
+/// this process's idle memory paged out too; `purge_cache` drops the page cache
+/// (the seed's standby-list purge) at the end.
+pub fn memory_cleaner(aggressive_trim: bool, purge_cache: bool) -> CleanupChoices {
+    CleanupChoices {
+        mode: if aggressive_trim {
+            CleanupMode::Aggressive
+        } else {
+            CleanupMode::Balanced
+        },
+        unload_models: None,
+        drop_node_cache: Some(true),
+        gc_passes: None,
+        reset_peak_stats: None,
+        pageout_self: Some(aggressive_trim),
+        torch_cache: true,
+        os_trim: true,
+        sync_gpu: true,
+        purge_cache,
+    }
+}
+
 /// What the process running a cleanup holds, as far as its plan depends on it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CleanupFacts {
@@ -691,5 +715,21 @@ mod tests {
                 Some(if unloads { PromptRunning } else { Busy })
             );
         }
+    }
+
+    #[test]
+    fn the_memory_cleaner_forces_a_balanced_clean_and_pages_out_only_when_aggressive() {
+        let gentle = memory_cleaner(false, false);
+        let p = gentle.resolve();
+        assert_eq!(p.mode, CleanupMode::Balanced);
+        assert!(p.unload_models && p.drop_node_cache && !p.pageout_self);
+        assert_eq!(p.gc_passes, 3);
+        let hard = memory_cleaner(true, false).resolve();
+        assert_eq!(hard.mode, CleanupMode::Aggressive);
+        assert!(hard.unload_models && hard.drop_node_cache && hard.pageout_self);
+        for c in [gentle, memory_cleaner(true, false)] {
+            assert!(c.torch_cache && c.os_trim && c.sync_gpu && !c.purge_cache);
+        }
+        assert!(memory_cleaner(false, true).purge_cache);
     }
 }

@@ -254,7 +254,7 @@ pub fn privileges_note(helper: &HelperChoice) -> Option<String> {
 pub fn helper_result(answer: Result<&PageoutReport, &HelperError>, knobs: &Knobs) -> HelperResult {
     match answer {
         Ok(r) => HelperResult::PagedOut {
-            moved_bytes: r.swap_after_bytes.saturating_sub(r.swap_before_bytes),
+            moved_bytes: r.moved_to_swap_bytes(),
         },
         Err(e) if e.kind == "swap_refused" || e.kind == "guard_refused" => {
             HelperResult::SwapRefused {
@@ -334,15 +334,22 @@ fn gb(bytes: i64) -> f64 {
     bytes as f64 / GB
 }
 
+/// A step as it is logged when it ends: `[5/7] OS-level trim: what it did`.
+pub fn step_line(index: u32, name: &str, detail: &str) -> String {
+    format!("[{index}/7] {name}: {detail}")
+}
+
+/// A step that raised: what it raised (`TypeName: message`), so that the rest run.
+pub fn step_failed(raised: &str) -> String {
+    format!("FAILED: {raised}")
+}
+
 /// The report: one line a step, then the figures before and after.
 pub fn cleanup_text(r: &CleanupSummary) -> String {
     let mut t = format!("memwarden cleanup ({})\n", r.mode);
     for s in &r.steps {
-        let _ = writeln!(
-            t,
-            "[{}/7] {}: {} ({:.0} ms)",
-            s.index, s.name, s.detail, s.duration_ms
-        );
+        let line = step_line(s.index, &s.name, &s.detail);
+        let _ = writeln!(t, "{line} ({:.0} ms)", s.duration_ms);
     }
     t.push_str("\nCLEANUP RESULTS:\n");
     let _ = writeln!(
@@ -594,7 +601,7 @@ mod tests {
         assert_eq!(
             helper_result(answer.as_ref().map_err(|e| &**e), &knobs),
             HelperResult::PagedOut {
-                moved_bytes: r.swap_after_bytes.saturating_sub(r.swap_before_bytes)
+                moved_bytes: r.swap_after_bytes - r.swap_before_bytes
             }
         );
         let refused = include_str!("../../tests/data/helper_swap_refused.json");

@@ -5,9 +5,10 @@
 use std::fmt::Write;
 
 use crate::model::{
-    failed_steps, ActionOutcome, AlertLevel, GivebackPlan, GuardStatusSummary, Headroom,
-    HeadroomWake, LoadPrediction, ManagerAction, ManagerStep, Refusal, RefusalCause, WakeReason,
-    ENV_GUARD, ENV_RAM_FIGURES, SETTING_GUARD, SETTING_RAM_FIGURES,
+    failed_steps, ActionOutcome, AlertLevel, GivebackPlan, GivebackStep, GuardStatusSummary,
+    Headroom, HeadroomWake, LoadDecision, LoadPlan, LoadPrediction, ManagerAction, ManagerStep,
+    Refusal, RefusalCause, WakeReason, ENV_GUARD, ENV_RAM_FIGURES, SETTING_GUARD,
+    SETTING_RAM_FIGURES,
 };
 use crate::policy::headroom::action_outcome;
 use crate::units::format_bytes;
@@ -171,6 +172,49 @@ pub fn worker_busy(timeout_s: f64) -> String {
         "asked ComfyUI's prompt worker; it was busy for {timeout_s} s (done at its next node's \
          end)"
     )
+}
+
+/// A load the guard checked, as logged: `loading x.safetensors: <prediction>;
+/// headroom <reading>: proceed`.
+pub fn load_check_line(what: &str, p: &LoadPrediction, r: &Headroom, plan: &LoadPlan) -> String {
+    let decision = match plan.decision {
+        LoadDecision::Proceed => "proceed",
+        LoadDecision::MakeRoom => "make_room",
+        LoadDecision::Refuse => "refuse",
+    };
+    format!(
+        "{what}: {}; headroom {}: {decision}",
+        prediction_line(p),
+        headroom_line(r)
+    )
+}
+
+/// A load the guard could not predict (its file unreadable as a model): it goes on.
+pub fn load_not_predicted(what: &str, error: &str) -> String {
+    format!("{what}: not predicted ({error}); the load goes on")
+}
+
+/// What ComfyUI 0.28's own RAM-pressure cache gave back: `released` of its `calls`
+/// to `ram_release` freed about `bytes` of the tensors it counts.
+pub fn comfy_cache_releases(calls: u64, released: u64, bytes: u64) -> String {
+    if calls == 0 {
+        return "ComfyUI's RAM-pressure cache: not in use, or it has not released anything".into();
+    }
+    format!(
+        "ComfyUI's RAM-pressure cache released entries {released} time(s) of {calls} (about \
+         {:.2} GB of tensors it counts; models it does not)",
+        bytes as f64 / (1u64 << 30) as f64
+    )
+}
+
+/// How the guard's history names a step of its plan.
+pub fn giveback_step_name(step: GivebackStep) -> &'static str {
+    match step {
+        GivebackStep::ReleaseModels => "Release cached models",
+        GivebackStep::DropOutputs => "Drop cached outputs",
+        GivebackStep::TrimHeap => "OS-level trim",
+        GivebackStep::PageOut => "Page out",
+    }
 }
 
 /// The guard was not started in ComfyUI: which switch keeps it off.
@@ -602,5 +646,22 @@ mod tests {
             "asked ComfyUI's prompt worker; it was busy for 2 s (done at its next node's end)"
         );
         assert!(worker_busy(0.5).contains("busy for 0.5 s"));
+    }
+
+    #[test]
+    fn the_guards_console_lines() {
+        assert_eq!(
+            load_not_predicted("loading a.ckpt", "not a model file"),
+            "loading a.ckpt: not predicted (not a model file); the load goes on"
+        );
+        assert_eq!(
+            comfy_cache_releases(0, 0, 0),
+            "ComfyUI's RAM-pressure cache: not in use, or it has not released anything"
+        );
+        assert_eq!(
+            comfy_cache_releases(4, 3, 3 << 29),
+            "ComfyUI's RAM-pressure cache released entries 3 time(s) of 4 (about 1.50 GB of \
+             tensors it counts; models it does not)"
+        );
     }
 }

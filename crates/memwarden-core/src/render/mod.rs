@@ -25,7 +25,8 @@ pub use check::check_report;
 pub use cleanup::{
     cleanup_refused, cleanup_text, freed_phrase, heap_trim_detail, heap_trim_unavailable,
     helper_result, helper_status, helper_unusable, no_cuda_reason, pageout_attempt,
-    privileges_note, skip_text, step_done, torch_cache_detail, torch_cache_lines, HELPER_SETUP,
+    privileges_note, skip_text, step_done, step_failed, step_line, torch_cache_detail,
+    torch_cache_lines, HELPER_SETUP,
 };
 pub use leak::{growing_type_line, leak_feed_text, leak_report_text, leak_status_line, site_line};
 pub use manager::{fault_text, history_text, manager_status_text, stats_text};
