@@ -175,7 +175,7 @@ pub fn comfy_settings(text: &str) -> Result<ComfySettings, String> {
     let reserve_bytes = map
         .get(SETTING_RESERVE)
         .and_then(Value::as_f64)
-        .filter(|mb| *mb > 0.0)
+        // a float cast to u64 saturates: 0 for a negative reserve, then filtered
         .map(|mb| (mb.min(MAX_RESERVE_MB as f64) * (1u64 << 20) as f64) as u64)
         .filter(|b| *b > 0);
     Ok(ComfySettings {
