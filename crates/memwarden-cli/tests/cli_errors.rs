@@ -192,6 +192,16 @@ fn newlines_in_command_lines_do_not_break_the_table() {
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
+    // Until it has exec'd sh, the child is a copy of this test with its command line.
+    let cmdline = format!("/proc/{}/cmdline", child.id());
+    let exec_d = || std::fs::read(&cmdline).is_ok_and(|c| c.windows(6).any(|w| w == b"read x"));
+    for _ in 0..500 {
+        if exec_d() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(exec_d(), "the child never exec'd sh");
     let out = memwarden(&[
         "check",
         "--pid",
