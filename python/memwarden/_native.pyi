@@ -1007,6 +1007,23 @@ def fault_text(fault: Mapping[str, Any]) -> str:
     """A fault in one line (a dict of the core's Fault, tagged by "fault")."""
 
 def default_manager_config() -> dict[str, Any]: ...
+def default_manager_runner() -> dict[str, Any]:
+    """How the manager's threads run by default (``ManagerRunner::default()``):
+    use_psi, check_s, sample_s, settle_s, history_keep, history_file."""
+
+def check_manager_runner(settings: dict[str, Any]) -> None:
+    """Checks the runner's settings (a dict of its fields): InvalidInput naming the
+    first that is wrong."""
+
+def manager_restarts(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether going from the runner settings ``old`` to ``new`` restarts the
+    manager's threads (another pressure watch or history); else the running manager
+    is reconfigured and keeps its memory."""
+
+def restart_delay_s(restarts: int) -> float:
+    """Seconds the supervisor waits before restarting a worker that died, after
+    ``restarts`` restarts so far (1 s, doubling up to 60 s)."""
+
 def default_trigger_config() -> dict[str, Any]:
     """The core's default automatic-optimization trigger, as a dict."""
 
@@ -1304,17 +1321,19 @@ FEED_DEFAULT_INTERVAL_S: float
 
 def cleanup_request(text: str) -> str:
     """``POST /memwarden/cleanup``'s body: the canonical name of the mode it asks for;
-    ValueError naming the field and what was wrong."""
+    ValueError saying nothing was done, naming the field and what was wrong."""
 
 def cleanup_refusal(mode: str, running_prompt: str | None, busy: bool) -> str | None:
     """Why the panel's cleanup in ``mode`` may not start now (409), in words; None
     when it may."""
 
 def feed_request(text: str) -> tuple[str, float, bool]:
-    """``POST /memwarden/feed``'s body: (client_id, interval_s within bounds, enabled)."""
+    """``POST /memwarden/feed``'s body: (client_id, interval_s within bounds, enabled);
+    ValueError saying the settings were refused, and why."""
 
 def guard_request(text: str) -> tuple[bool | None, int | None]:
-    """``POST /memwarden/guard``'s body: (enabled or None, reserve in MiB or None)."""
+    """``POST /memwarden/guard``'s body: (enabled or None, reserve in MiB or None);
+    ValueError saying nothing changed, and why."""
 
 def leak_tracking_notes(
     *, restarted: bool, hooks_missing: str | None, tracing_started: bool, tracing_stopped: bool

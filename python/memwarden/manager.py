@@ -73,6 +73,8 @@ __all__ = [
 #: The core's defaults of the manager's policy (``policy::escalation``'s
 #: ``ManagerConfig::default()``): the settings below take them, never a copy.
 _CORE: dict[str, Any] = _native.default_manager_config()
+#: ... and of how its threads run (``ManagerRunner::default()``).
+_RUN: dict[str, Any] = _native.default_manager_runner()
 
 
 @dataclass(frozen=True)
@@ -102,12 +104,16 @@ class ManagerSettings:
     allow_cache_drop: bool = _CORE["allow_cache_drop"]
     min_freed_bytes: int = _CORE["min_freed_bytes"]
     max_backoff_s: float = _CORE["max_backoff_s"]
-    use_psi: bool = True
-    check_s: float = 5.0
-    sample_s: float = 1.0
-    settle_s: float = 0.5
-    history_keep: int = 500
-    history_file: str | None = None
+    use_psi: bool = _RUN["use_psi"]
+    check_s: float = _RUN["check_s"]
+    sample_s: float = _RUN["sample_s"]
+    settle_s: float = _RUN["settle_s"]
+    history_keep: int = _RUN["history_keep"]
+    history_file: str | None = _RUN["history_file"]
+
+    def runner(self) -> dict[str, Any]:
+        """The core's ManagerRunner fields of these settings (how the threads run)."""
+        return {k: getattr(self, k) for k in _RUN}
 
     def policy_config(self) -> dict[str, Any]:
         """The core's ManagerConfig fields of these settings."""
@@ -316,18 +322,16 @@ class Manager:
         """Restart the worker whenever it dies (1 s, then doubling up to 60 s, so a
         fault that kills it at once does not spin)."""
         self.tids["supervisor"] = threading.get_native_id()
-        delay = 1.0
         while not self.stop_event.is_set():
             if not self.died.wait(timeout=3600.0) or self.stop_event.is_set():
                 continue
-            if self.stop_event.wait(delay):
+            if self.stop_event.wait(_native.restart_delay_s(self.counts["restarts"])):
                 return
             with self.lock:
                 self.counts["restarts"] += 1
             self._record_fault("supervisor", {"fault": "thread_restarted"})
             log.warning("[memwarden] manager thread restarted (%d so far)", self.counts["restarts"])
             self._spawn_worker()
-            delay = min(delay * 2, 60.0)
 
     def _watch_pressure(self) -> None:
         """Block on the PSI trigger (the GIL released) and queue a wake when it fires."""
@@ -505,10 +509,7 @@ def _settings(base: ManagerSettings | None, options: dict[str, Any]) -> ManagerS
         )
     s = replace(base or ManagerSettings(), **options)
     ManagerPolicy(s.policy_config())  # checks every policy field (InvalidInput)
-    for name in ("check_s", "sample_s", "settle_s"):
-        _native.check_number(name, getattr(s, name), 0.01 if name != "settle_s" else 0.0, 3600.0)
-    _native.check_int("history_keep", s.history_keep, 1, 1_000_000)
-    _native.check_flag("use_psi", s.use_psi)
+    _native.check_manager_runner(s.runner())
     return s
 
 
@@ -520,14 +521,7 @@ def start(settings: ManagerSettings | None = None, **options: Any) -> ManagerSta
         current = _One.manager if _One.manager is not None and _One.manager.alive() else None
         s = _settings(settings or (current.settings if current else None), options)
         if current is not None:
-            old = current.settings
-            same_threads = (old.use_psi, old.sample_s, old.history_file, old.history_keep) == (
-                s.use_psi,
-                s.sample_s,
-                s.history_file,
-                s.history_keep,
-            )
-            if same_threads:
+            if not _native.manager_restarts(current.settings.runner(), s.runner()):
                 current.policy.configure(s.policy_config())
                 current.settings = s
                 return current.status()

@@ -6,6 +6,7 @@ of memory (NVML lost)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -154,8 +155,29 @@ def test_bad_settings_change_nothing(hist: Path) -> None:
         mm.start(history_file=str(hist), ram_treshold=5)
     with pytest.raises(memwarden.InvalidInput, match="unknown cleanup mode"):
         mm.start(history_file=str(hist), mode="turbo")
+    # how the threads run: each setting named, with its bounds
+    for bad, said in [
+        ({"check_s": 0}, "check_s must be a number from 0.01 to 3600, got 0"),
+        ({"sample_s": True}, "sample_s must be a number from 0.01 to 3600, not a bool"),
+        ({"settle_s": -1}, "settle_s must be a number from 0 to 3600, got -1"),
+        ({"history_keep": 0}, "history_keep must be an integer from 1 to 1000000"),
+        ({"use_psi": 1}, "use_psi must be"),
+        ({"history_file": 3}, "history_file must be a path or None, got 3"),
+    ]:
+        with pytest.raises(memwarden.InvalidInput, match=re.escape(said)):
+            mm.start(**{"history_file": str(hist), **bad})
     assert not mm.running()
     assert not hist.exists()
+
+
+def test_only_another_watch_or_history_restarts_the_manager(hist: Path) -> None:
+    runner = mm.ManagerSettings(history_file=str(hist)).runner()
+    assert runner == {**_native.default_manager_runner(), "history_file": str(hist)}
+    assert not _native.manager_restarts(runner, {**runner, "check_s": 1.0, "settle_s": 2.0})
+    assert not _native.manager_restarts(runner, {**runner, "history_file": hist})  # a Path is the same file
+    for change in ({"use_psi": False}, {"sample_s": 0.5}, {"history_keep": 10}, {"history_file": None}):
+        assert _native.manager_restarts(runner, {**runner, **change}), change
+    assert [_native.restart_delay_s(n) for n in range(8)] == [1, 2, 4, 8, 16, 32, 60, 60]
 
 
 def test_a_step_that_raises_is_recorded_and_the_manager_keeps_running(

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use memwarden_core::history::{self, HistoryFile};
 use memwarden_core::policy::escalation::{
-    self, ActionRun, ManagerAct, ManagerConfig, ManagerDecision, ManagerState, Wake,
+    self, ActionRun, ManagerAct, ManagerConfig, ManagerDecision, ManagerRunner, ManagerState, Wake,
+    RUNNER_HISTORY_KEEP, RUNNER_PERIOD_S, RUNNER_SETTLE_S,
 };
 use memwarden_core::policy::stats;
 use memwarden_core::watch::{PressureWatch, WatchConfig};
@@ -21,7 +22,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyType;
 use pyo3::IntoPyObjectExt;
 
-use crate::args::{invalid, number_arg, py_err, show, str_arg};
+use crate::args::{flag_arg, int_arg, invalid, number_arg, py_err, show, str_arg};
 use crate::models::{from_dict, from_json, model, repr_of, to_dict, PySnapshot, ToPy};
 
 macro_rules! words_to_py {
@@ -281,6 +282,74 @@ fn default_manager_config(py: Python<'_>) -> PyResult<Py<PyAny>> {
     to_dict(py, &ManagerConfig::default())
 }
 
+/// The default way the manager's threads run, as a dict.
+#[pyfunction]
+fn default_manager_runner(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    to_dict(py, &ManagerRunner::default())
+}
+
+/// The runner's settings from a dict of its fields, each checked (InvalidInput
+/// naming the setting, with its bounds).
+fn runner_arg(settings: &Bound<'_, PyAny>) -> PyResult<ManagerRunner> {
+    let get = |name: &str| settings.get_item(name);
+    let (lo, hi) = RUNNER_PERIOD_S;
+    let (keep_lo, keep_hi) = RUNNER_HISTORY_KEEP;
+    let keep_what = format!("an integer from {keep_lo} to {keep_hi}");
+    let file = get("history_file")?;
+    Ok(ManagerRunner {
+        use_psi: flag_arg("use_psi", &get("use_psi")?)?,
+        check_s: number_arg("check_s", &get("check_s")?, lo, hi)?,
+        sample_s: number_arg("sample_s", &get("sample_s")?, lo, hi)?,
+        settle_s: number_arg(
+            "settle_s",
+            &get("settle_s")?,
+            RUNNER_SETTLE_S.0,
+            RUNNER_SETTLE_S.1,
+        )?,
+        history_keep: int_arg(
+            "history_keep",
+            &get("history_keep")?,
+            keep_lo.into(),
+            keep_hi.into(),
+            &keep_what,
+        )? as u64,
+        // a path or a str, as the settings have it (the manager opens it as a Path)
+        history_file: if file.is_none() {
+            None
+        } else {
+            let path: PathBuf = file.extract().map_err(|_| {
+                invalid(format!(
+                    "history_file must be a path or None, got {}",
+                    show(&file)
+                ))
+            })?;
+            Some(path.to_string_lossy().into_owned())
+        },
+    })
+}
+
+/// Checks the runner's settings (a dict of its fields): InvalidInput naming the
+/// first that is wrong.
+#[pyfunction]
+fn check_manager_runner(settings: Bound<'_, PyAny>) -> PyResult<()> {
+    runner_arg(&settings).map(|_| ())
+}
+
+/// Whether going from the runner settings `old` to `new` restarts the manager's
+/// threads (another pressure watch or history); else the running manager is
+/// reconfigured and keeps its memory.
+#[pyfunction]
+fn manager_restarts(old: Bound<'_, PyAny>, new: Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(runner_arg(&old)?.restarts_for(&runner_arg(&new)?))
+}
+
+/// Seconds the supervisor waits before restarting a worker that died, after
+/// `restarts` restarts so far.
+#[pyfunction]
+fn restart_delay_s(restarts: u32) -> f64 {
+    escalation::restart_delay_s(restarts)
+}
+
 fn action_arg(v: &Bound<'_, PyAny>) -> PyResult<ManagerAction> {
     if let Ok(a) = v.cast::<PyManagerAction>() {
         return Ok(a.get().0.clone());
@@ -373,6 +442,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyManagerStats>()?;
     m.add_class::<PyHistoryFile>()?;
     m.add_function(wrap_pyfunction!(default_manager_config, m)?)?;
+    m.add_function(wrap_pyfunction!(default_manager_runner, m)?)?;
+    m.add_function(wrap_pyfunction!(check_manager_runner, m)?)?;
+    m.add_function(wrap_pyfunction!(manager_restarts, m)?)?;
+    m.add_function(wrap_pyfunction!(restart_delay_s, m)?)?;
     m.add_function(wrap_pyfunction!(manager_stats, m)?)?;
     m.add_function(wrap_pyfunction!(history_text, m)?)?;
     m.add_function(wrap_pyfunction!(manager_status_text, m)?)?;

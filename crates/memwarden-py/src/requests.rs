@@ -1,6 +1,7 @@
 //! The ComfyUI panel's request bodies for `memwarden.comfy.routes`, parsed and
-//! checked by the core (`parse::request`): the values, or ValueError naming the
-//! field and what was wrong (the route answers 400 with it).
+//! checked by the core (`parse::request`): the values, or ValueError saying that
+//! nothing was done, naming the field and what was wrong (the route answers 400
+//! with it).
 
 use memwarden_core::parse::request::{self, FeedRequest, GuardRequest};
 use memwarden_core::policy::modes::{self, CleanupMode};
@@ -14,16 +15,25 @@ fn bad(message: String) -> PyErr {
     PyValueError::new_err(message)
 }
 
+/// What a bad body of each request is answered with: that nothing was done, then why.
+const CLEANUP_REFUSED: &str = "cleanup refused, nothing done";
+const FEED_REFUSED: &str = "feed settings refused";
+const GUARD_REFUSED: &str = "guard settings refused, nothing changed";
+
+fn refused(what: &str) -> impl Fn(String) -> PyErr + '_ {
+    move |why| bad(format!("{what}: {why}"))
+}
+
 /// `POST /memwarden/cleanup`'s body: the canonical name of the mode it asks for.
 #[pyfunction]
 fn cleanup_request(text: &str) -> PyResult<&'static str> {
     let names = "monitor, conservative, balanced, aggressive";
-    let mode = request::cleanup_request(text, names).map_err(bad)?;
+    let mode = request::cleanup_request(text, names).map_err(refused(CLEANUP_REFUSED))?;
     CleanupMode::parse(&mode)
         .map(CleanupMode::name)
         .map_err(|e| match e {
-            Error::InvalidInput(m) => bad(m),
-            other => bad(other.to_string()),
+            Error::InvalidInput(m) => refused(CLEANUP_REFUSED)(m),
+            other => refused(CLEANUP_REFUSED)(other.to_string()),
         })
 }
 
@@ -51,7 +61,7 @@ fn feed_request(text: &str) -> PyResult<(String, f64, bool)> {
         client_id,
         interval_s,
         enabled,
-    } = request::feed_request(text).map_err(bad)?;
+    } = request::feed_request(text).map_err(refused(FEED_REFUSED))?;
     Ok((client_id, interval_s, enabled))
 }
 
@@ -61,7 +71,7 @@ fn guard_request(text: &str) -> PyResult<(Option<bool>, Option<u64>)> {
     let GuardRequest {
         enabled,
         reserve_mb,
-    } = request::guard_request(text).map_err(bad)?;
+    } = request::guard_request(text).map_err(refused(GUARD_REFUSED))?;
     Ok((enabled, reserve_mb))
 }
 

@@ -442,7 +442,7 @@ class Panel:
         try:
             mode = _native.cleanup_request(await request.text())
         except ValueError as e:
-            return bad_request(f"cleanup refused, nothing done: {e}")
+            return bad_request(str(e))
         refusal = _native.cleanup_refusal(mode, self.running_prompt(), self.busy.locked())
         if refusal is not None:
             return json_response({"error": refusal}, status=409)
@@ -461,7 +461,7 @@ class Panel:
         try:
             client_id, interval, enabled = _native.feed_request(await request.text())
         except ValueError as e:
-            return bad_request(f"feed settings refused: {e}")
+            return bad_request(str(e))
         self.feed.configure(client_id, interval, enabled)
         return json_response(self.feed.config())
 
@@ -477,7 +477,7 @@ class Panel:
         try:
             enabled, mb = _native.guard_request(await request.text())
         except ValueError as e:
-            return bad_request(f"guard settings refused, nothing changed: {e}")
+            return bad_request(str(e))
 
         def apply() -> dict[str, Any]:
             if enabled is False:

@@ -88,6 +88,69 @@ impl Default for ManagerConfig {
     }
 }
 
+/// How the manager's threads run (its policy is [`ManagerConfig`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ManagerRunner {
+    /// Wait on a PSI trigger where the kernel offers one (else sample).
+    pub use_psi: bool,
+    /// The threshold check's period while a PSI trigger watches pressure, seconds.
+    pub check_s: f64,
+    /// The sampling period without a trigger, seconds.
+    pub sample_s: f64,
+    /// How long ComfyUI's own post-prompt cleanup runs before the manager acts, seconds.
+    pub settle_s: f64,
+    /// Actions kept in memory and in the history file.
+    pub history_keep: u64,
+    /// The history file; None: the default place.
+    pub history_file: Option<String>,
+}
+
+impl Default for ManagerRunner {
+    fn default() -> Self {
+        Self {
+            use_psi: true,
+            check_s: 5.0,
+            sample_s: 1.0,
+            settle_s: 0.5,
+            history_keep: 500,
+            history_file: None,
+        }
+    }
+}
+
+/// The bounds of the runner's periods (`check_s`, `sample_s`), its settle time and
+/// its history, as the settings are checked.
+pub const RUNNER_PERIOD_S: (f64, f64) = (0.01, 3600.0);
+pub const RUNNER_SETTLE_S: (f64, f64) = (0.0, 3600.0);
+pub const RUNNER_HISTORY_KEEP: (u64, u64) = (1, 1_000_000);
+
+impl ManagerRunner {
+    /// Whether going from these settings to `new` restarts the manager's threads:
+    /// another pressure watch (`use_psi`, `sample_s`) or history (`history_file`,
+    /// `history_keep`). Any other change is applied to the running manager, which
+    /// keeps its memory.
+    pub fn restarts_for(&self, new: &ManagerRunner) -> bool {
+        (
+            self.use_psi,
+            self.sample_s,
+            &self.history_file,
+            self.history_keep,
+        ) != (
+            new.use_psi,
+            new.sample_s,
+            &new.history_file,
+            new.history_keep,
+        )
+    }
+}
+
+/// How long the supervisor waits before restarting a worker that died for the
+/// `restarts`-th time so far (0 before the first): 1 s, doubling up to 60 s, so a
+/// fault that kills it at once does not spin.
+pub fn restart_delay_s(restarts: u32) -> f64 {
+    2f64.powi(restarts.min(6) as i32).min(60.0)
+}
+
 /// Points between a warning threshold and the critical level a single threshold
 /// implies (the Auto Memory Cleanup node has one threshold a resource).
 pub const CRITICAL_STEP: f64 = 10.0;
@@ -1179,5 +1242,46 @@ mod tests {
         c.mode = Monitor;
         c.escalate = true;
         assert_eq!(escalated_mode(&c, &st(AlertLevel::Critical, 2)), Monitor);
+    }
+
+    #[test]
+    fn the_runner_restarts_only_for_another_watch_or_history() {
+        let old = ManagerRunner::default();
+        assert!(!old.restarts_for(&old.clone()));
+        for new in [
+            ManagerRunner {
+                check_s: 1.0,
+                ..old.clone()
+            },
+            ManagerRunner {
+                settle_s: 2.0,
+                ..old.clone()
+            },
+        ] {
+            assert!(!old.restarts_for(&new), "{new:?}");
+        }
+        for new in [
+            ManagerRunner {
+                use_psi: false,
+                ..old.clone()
+            },
+            ManagerRunner {
+                sample_s: 0.5,
+                ..old.clone()
+            },
+            ManagerRunner {
+                history_keep: 10,
+                ..old.clone()
+            },
+            ManagerRunner {
+                history_file: Some("h.jsonl".into()),
+                ..old.clone()
+            },
+        ] {
+            assert!(old.restarts_for(&new), "{new:?}");
+        }
+        let delays: Vec<f64> = (0..9).map(restart_delay_s).collect();
+        assert_eq!(delays, [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]);
+        assert_eq!(restart_delay_s(u32::MAX), 60.0);
     }
 }
