@@ -211,7 +211,7 @@ def cuda_devices(torch: Any | None) -> tuple[list[int], str]:
             if torch.cuda.is_available() and int(torch.cuda.device_count()) > 0:
                 return list(range(int(torch.cuda.device_count()))), ""
         except Exception as e:  # noqa: BLE001 - a broken CUDA setup is reported, never raised
-            absence["error"] = f"{type(e).__name__}: {e}"
+            absence["error"] = raised(e)
         version = getattr(torch, "version", None)
         absence["torch_version"] = str(getattr(torch, "__version__", "?"))
         absence["built_cuda"] = getattr(version, "cuda", None)

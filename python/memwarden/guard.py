@@ -229,8 +229,10 @@ class LoadHistory:
             return
         with self.lock:
             self.items[k] = int(measured)
-            for old in list(self.items)[: max(0, len(self.items) - _native.GUARD_KEEP_LOADS)]:
-                del self.items[old]
+            over = len(self.items) - _native.GUARD_KEEP_LOADS
+            if over > 0:
+                for old in list(self.items)[:over]:
+                    del self.items[old]
             data = json.dumps(self.items)
         if self.path is None:
             return

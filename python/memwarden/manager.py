@@ -464,9 +464,8 @@ class Manager:
 
     def _record_fault(self, trigger: str, fault: dict[str, Any]) -> ManagerAction:
         """A fault outside any action, as a failed entry of the history."""
-        a = self.policy.fault(_now_ms(), trigger, _native.fault_text(fault))
+        a = self.policy.fault(_now_ms(), trigger, self._fault(fault))
         self._keep(a)
-        self._fault(fault)
         return a
 
     def status(self) -> ManagerStatus:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import _native, guard
-from ..cleanup import cleanup
+from ..cleanup import cleanup, raised
 from . import hooks, host
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def feed_sections() -> dict[str, dict[str, Any]]:
             data = fn()
             out[name] = {"running": False} if data is None else {"running": True, "data": data}
         except Exception as e:  # noqa: BLE001 - a provider's bug must not stop the feed
-            out[name] = {"running": True, "error": f"{type(e).__name__}: {e}"}
+            out[name] = {"running": True, "error": raised(e)}
     return out
 
 
@@ -110,16 +110,11 @@ class PanelCleanups:
         self._items: deque[dict[str, Any]] = deque(maxlen=size)
         self._lock = threading.Lock()
 
-    def record(self, report: Any) -> None:
-        item = {
-            "at_unix_ms": int(time.time() * 1000),
-            "mode": report.mode,
-            "freed_gb": report.freed_gb,
-            "process_freed_bytes": report.process_freed_bytes,
-            "ram_freed_bytes": report.ram_freed_bytes,
-            "vram_freed_bytes": report.vram_freed_bytes,
-            "duration_s": report.duration_s,
-        }
+    def record(self, report: dict[str, Any]) -> None:
+        """Keep a cleanup's report (``CleanupReport.to_dict()``: its freed figures as
+        the core counts them)."""
+        keys = ("mode", "freed_gb", "process_freed_bytes", "ram_freed_bytes", "vram_freed_bytes", "duration_s")
+        item = {"at_unix_ms": int(time.time() * 1000), **{k: report[k] for k in keys}}
         with self._lock:
             self._items.appendleft(item)
 
@@ -380,7 +375,7 @@ class Feed:
             try:
                 payload = self.sample()
             except Exception as e:  # noqa: BLE001 - a failed probe ends nothing: say it and go on
-                payload = {"error": f"{type(e).__name__}: {e}"}
+                payload = {"error": raised(e)}
             for sid in sids:
                 self.server.send_sync(FEED_EVENT, payload, sid)
             self.samples_sent += 1
@@ -435,8 +430,9 @@ class Panel:
             report = cleanup(mode)
         finally:
             self.busy.release()
-        self.cleanups.record(report)
-        return {"text": report.text, "report": report.to_dict()}
+        d = report.to_dict()
+        self.cleanups.record(d)
+        return {"text": report.text, "report": d}
 
     async def cleanup(self, request: web.Request) -> web.Response:
         try:
@@ -451,7 +447,7 @@ class Panel:
         try:
             result = await asyncio.to_thread(self.run_cleanup, mode)
         except _native.MemwardenError as e:
-            return json_response({"error": f"{type(e).__name__}: {e}"}, status=500)
+            return json_response({"error": raised(e)}, status=500)
         return json_response(result)
 
     async def feed_config(self, _request: web.Request) -> web.Response:
@@ -492,7 +488,7 @@ class Panel:
         try:
             return json_response(await asyncio.to_thread(apply))
         except _native.MemwardenError as e:
-            return json_response({"error": f"{type(e).__name__}: {e}"}, status=500)
+            return json_response({"error": raised(e)}, status=500)
 
     def add_routes(self, routes: web.RouteTableDef) -> None:
         routes.get("/memwarden/snapshot")(self.snapshot)
