@@ -180,6 +180,16 @@ pub enum LoadDecision {
     Refuse,
 }
 
+impl LoadDecision {
+    pub fn word(self) -> &'static str {
+        match self {
+            LoadDecision::Proceed => "proceed",
+            LoadDecision::MakeRoom => "make_room",
+            LoadDecision::Refuse => "refuse",
+        }
+    }
+}
+
 /// What to do before a load, decided from its prediction and the headroom.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct LoadPlan {

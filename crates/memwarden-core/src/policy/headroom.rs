@@ -776,6 +776,16 @@ mod tests {
             vec![(0, DropOutputs), (1, TrimHeap)]
         );
         assert_eq!(giveback_runs(&plan(vec![])), vec![]);
-        assert_eq!(PageOut.word(), "page_out");
+        // the words are the serialized names, which Python reads
+        for s in [ReleaseModels, DropOutputs, TrimHeap, PageOut] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.word());
+        }
+        for d in [
+            LoadDecision::Proceed,
+            LoadDecision::MakeRoom,
+            LoadDecision::Refuse,
+        ] {
+            assert_eq!(serde_json::to_value(d).unwrap(), d.word());
+        }
     }
 }

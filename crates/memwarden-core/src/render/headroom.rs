@@ -6,9 +6,8 @@ use std::fmt::Write;
 
 use crate::model::{
     failed_steps, ActionOutcome, AlertLevel, GivebackPlan, GivebackStep, GuardStatusSummary,
-    Headroom, HeadroomWake, LoadDecision, LoadPlan, LoadPrediction, ManagerAction, ManagerStep,
-    Refusal, RefusalCause, WakeReason, ENV_GUARD, ENV_RAM_FIGURES, SETTING_GUARD,
-    SETTING_RAM_FIGURES,
+    Headroom, HeadroomWake, LoadPlan, LoadPrediction, ManagerAction, ManagerStep, Refusal,
+    RefusalCause, WakeReason, ENV_GUARD, ENV_RAM_FIGURES, SETTING_GUARD, SETTING_RAM_FIGURES,
 };
 use crate::policy::headroom::action_outcome;
 use crate::units::format_bytes;
@@ -177,15 +176,11 @@ pub fn worker_busy(timeout_s: f64) -> String {
 /// A load the guard checked, as logged: `loading x.safetensors: <prediction>;
 /// headroom <reading>: proceed`.
 pub fn load_check_line(what: &str, p: &LoadPrediction, r: &Headroom, plan: &LoadPlan) -> String {
-    let decision = match plan.decision {
-        LoadDecision::Proceed => "proceed",
-        LoadDecision::MakeRoom => "make_room",
-        LoadDecision::Refuse => "refuse",
-    };
     format!(
-        "{what}: {}; headroom {}: {decision}",
+        "{what}: {}; headroom {}: {}",
         prediction_line(p),
-        headroom_line(r)
+        headroom_line(r),
+        plan.decision.word()
     )
 }
 
